@@ -1,0 +1,147 @@
+//! Connecting to NATS the same way in every service: user/password, token,
+//! `.creds` file or TLS with a custom CA; reconnecting forever; disconnects
+//! logged. Flags and `PAGEFEED_NATS_*` variables override the config file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::{Client, ConnectOptions, Event, ServerAddr};
+use tracing::{error, info, warn};
+
+use crate::config::{ConfigError, NatsConfig};
+
+/// Where a local nats-server listens by default.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// NATS connection overrides shared by every binary.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma separated (overrides `nats.url`).
+    #[arg(long = "nats-url", env = "PAGEFEED_NATS_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// NATS user (with --nats-password).
+    #[arg(long = "nats-user", env = "PAGEFEED_NATS_USER")]
+    pub user: Option<String>,
+    /// NATS password.
+    #[arg(long = "nats-password", env = "PAGEFEED_NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// NATS token.
+    #[arg(long = "nats-token", env = "PAGEFEED_NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// NATS credentials file (.creds).
+    #[arg(long = "nats-creds", env = "PAGEFEED_NATS_CREDS", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the server's TLS certificate.
+    #[arg(long = "nats-ca", env = "PAGEFEED_NATS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// Applies the overrides that are set, and checks the resulting URL.
+    pub fn apply(&self, cfg: &mut crate::Config) -> Result<(), ConfigError> {
+        let nats = &mut cfg.nats;
+        if let Some(url) = &self.url {
+            nats.url = url.clone();
+        }
+        if let Some(user) = &self.user {
+            nats.user = Some(user.clone());
+        }
+        if let Some(password) = &self.password {
+            nats.password = Some(password.clone());
+        }
+        if let Some(token) = &self.token {
+            nats.token = Some(token.clone());
+        }
+        if let Some(creds) = &self.creds {
+            nats.creds = Some(creds.clone());
+        }
+        if let Some(ca) = &self.tls_ca {
+            nats.tls_ca = Some(ca.clone());
+        }
+        server_addrs(&nats.url).map_err(|message| ConfigError {
+            file: cfg.path.clone(),
+            line: None,
+            site: None,
+            field: Some("nats.url".to_owned()),
+            message,
+        })?;
+        Ok(())
+    }
+}
+
+/// Parses `nats.url`: one or more URLs separated by commas.
+pub fn server_addrs(url: &str) -> Result<Vec<ServerAddr>, String> {
+    let addrs = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<ServerAddr>()
+                .map_err(|e| format!("\"{u}\" is not a NATS URL: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() {
+        return Err("no NATS URL given".to_owned());
+    }
+    Ok(addrs)
+}
+
+/// Connects to NATS. Returns at once even if the server is not up yet: the
+/// client keeps trying in the background, forever, and so after any
+/// disconnect; callers retry their requests until the connection is back.
+pub async fn connect(cfg: &NatsConfig, client_name: &str) -> anyhow::Result<Client> {
+    let addrs = server_addrs(&cfg.url).map_err(anyhow::Error::msg)?;
+    let mut opts = ConnectOptions::new()
+        .name(client_name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .reconnect_delay_callback(reconnect_delay)
+        .event_callback(|event| async move { log_event(event) });
+    if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
+        opts = opts.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &cfg.token {
+        opts = opts.token(token.clone());
+    }
+    if let Some(creds) = &cfg.creds {
+        opts = opts
+            .credentials_file(creds)
+            .await
+            .with_context(|| format!("cannot read NATS credentials {}", creds.display()))?;
+    }
+    if let Some(ca) = &cfg.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone());
+    }
+    if cfg.tls_required {
+        opts = opts.require_tls(true);
+    }
+    let client = opts
+        .connect(addrs)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", cfg.url))?;
+    Ok(client)
+}
+
+/// 0 s, then doubling from 100 ms up to 2 s: a restarted server is found quickly.
+fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts.min(8)).unwrap_or(8);
+    Duration::from_millis(100 * 2u64.pow(exp - 2)).min(Duration::from_secs(2))
+}
+
+fn log_event(event: Event) {
+    match event {
+        Event::Connected => info!("connected to NATS"),
+        Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
+        Event::ServerError(e) => error!(error = %e, "NATS server error"),
+        Event::ClientError(e) => error!(error = %e, "NATS client error"),
+        other => info!(event = %other, "NATS connection event"),
+    }
+}

@@ -1,0 +1,316 @@
+//! The events of `PAGEFEED_EVENTS`: every observation a fetcher makes and every
+//! deletion the scheduler orders. Upserts carry the full record and deletions
+//! are explicit, so a replica is a function of the log (design invariant 1).
+//!
+//! On the wire an event is one JSON object: `{"v": 1, "type": "...", "page":
+//! "site.id", ...}`, published on `pagefeed.events.<type>.<site>.<id>` with a
+//! `Nats-Msg-Id` derived from its content.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::subject::{event_subject, retention_subject, PageKey};
+
+/// Schema version of events; a projector records any other version as rejected.
+pub const EVENT_VERSION: u32 = 1;
+
+/// One event of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    PageCrawled(PageCrawled),
+    EntryObserved(EntryObserved),
+    PageUnchanged(PageUnchanged),
+    FetchFailed(FetchFailed),
+    Retention(Retention),
+}
+
+/// A page was fetched and had new or changed entries: the full page record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageCrawled {
+    pub page: PageKey,
+    pub url: String,
+    pub title: String,
+    pub crawled_at: DateTime<Utc>,
+    /// HTTP status of the fetch.
+    pub status: u16,
+    /// How many entries the page showed.
+    pub entries: u32,
+}
+
+/// One new or changed entry of a page: the full entry record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryObserved {
+    pub page: PageKey,
+    /// Stable hash of the entry's markup, hex ([`content_id`]).
+    pub id: String,
+    pub text: String,
+    /// The entry's own timestamp, when the page shows one.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Absolute URL of the entry's link, when it has one.
+    pub link: Option<String>,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// A page was fetched and every entry was already known: the page record
+/// without its entries, so a replica rebuilt from a short log still has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageUnchanged {
+    pub page: PageKey,
+    pub url: String,
+    pub title: String,
+    pub crawled_at: DateTime<Utc>,
+    /// 200, or 304 when the site answered a conditional GET.
+    pub status: u16,
+    pub entries: u32,
+}
+
+/// A task that kept failing: the end of its story, never a silent drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFailed {
+    pub page: PageKey,
+    pub url: String,
+    pub failed_at: DateTime<Utc>,
+    /// A short code: `timeout`, `dns`, `connect`, `http_status`, `too_large`,
+    /// `too_many_redirects`, `undecodable`, `no_entries`, `bad_url`, `other`.
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+/// Delete a site's entries first observed before `cutoff`, and its pages last
+/// crawled before `cutoff` (design invariant 4). The scheduler computes the
+/// cutoff, so every replica deletes the same things at the same point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub site: String,
+    pub cutoff: DateTime<Utc>,
+    /// The site's retention window in seconds, for operators reading the log.
+    pub keep_secs: u64,
+}
+
+/// Why a payload is not an event (or a task) this code understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("not a JSON object with a numeric \"v\"")]
+    MissingVersion,
+    #[error("unsupported schema version {0}")]
+    UnsupportedVersion(u64),
+    #[error("unknown type \"{0}\"")]
+    UnknownType(String),
+    #[error("invalid payload: {0}")]
+    Invalid(String),
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    v: u32,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+impl Event {
+    /// The `type` field and the third token of the subject.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::PageCrawled(_) => "page_crawled",
+            Event::EntryObserved(_) => "entry_observed",
+            Event::PageUnchanged(_) => "page_unchanged",
+            Event::FetchFailed(_) => "fetch_failed",
+            Event::Retention(_) => "retention",
+        }
+    }
+
+    /// The page the event is about (none for a site-wide retention event).
+    pub fn page(&self) -> Option<&PageKey> {
+        match self {
+            Event::PageCrawled(PageCrawled { page, .. })
+            | Event::EntryObserved(EntryObserved { page, .. })
+            | Event::PageUnchanged(PageUnchanged { page, .. })
+            | Event::FetchFailed(FetchFailed { page, .. }) => Some(page),
+            Event::Retention(_) => None,
+        }
+    }
+
+    pub fn subject(&self) -> String {
+        match (self, self.page()) {
+            (Event::Retention(r), _) => retention_subject(&r.site),
+            (_, Some(page)) => event_subject(self.type_name(), page),
+            (_, None) => format!("pagefeed.events.{}", self.type_name()),
+        }
+    }
+
+    /// The JSON payload, with the schema version.
+    pub fn encode(&self) -> Vec<u8> {
+        let envelope = Envelope {
+            v: EVENT_VERSION,
+            event: self,
+        };
+        // Strings, integers and timestamps always serialise.
+        serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    /// The `Nats-Msg-Id`: type, page and a hash of the payload, so the same
+    /// observation published twice is stored once.
+    pub fn msg_id(&self) -> String {
+        match (self, self.page()) {
+            (Event::Retention(r), _) => format!("retention:{}:{}", r.site, r.cutoff.timestamp()),
+            (_, Some(page)) => format!("{}:{page}:{}", self.type_name(), content_id(&self.encode())),
+            (_, None) => content_id(&self.encode()),
+        }
+    }
+
+    /// Decodes an event, refusing other schema versions and unknown types.
+    pub fn decode(payload: &[u8]) -> Result<Event, DecodeError> {
+        let value = versioned_json(payload, EVENT_VERSION)?;
+        let kind = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| DecodeError::Invalid("missing \"type\"".to_owned()))?
+            .to_owned();
+        if !KNOWN_TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownType(kind));
+        }
+        serde_json::from_value(value).map_err(|e| DecodeError::Invalid(e.to_string()))
+    }
+}
+
+const KNOWN_TYPES: [&str; 5] = [
+    "page_crawled",
+    "entry_observed",
+    "page_unchanged",
+    "fetch_failed",
+    "retention",
+];
+
+/// Parses JSON and checks its `"v"` before anything else, so a newer schema is
+/// reported as such rather than as a confusing field error.
+pub(crate) fn versioned_json(payload: &[u8], version: u32) -> Result<serde_json::Value, DecodeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    let v = value
+        .get("v")
+        .and_then(|v| v.as_u64())
+        .ok_or(DecodeError::MissingVersion)?;
+    if v != u64::from(version) {
+        return Err(DecodeError::UnsupportedVersion(v));
+    }
+    Ok(value)
+}
+
+/// A stable content hash, hex: the first 128 bits of SHA-256. The same bytes
+/// give the same id in every process and every run.
+pub fn content_id(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(32);
+    for byte in &digest[..16] {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn entry() -> Event {
+        Event::EntryObserved(EntryObserved {
+            page: "sample.42".parse().unwrap(),
+            id: "ab12".into(),
+            text: "今日は渋谷でラーメン".into(),
+            timestamp: Some(at("2026-02-13T16:45:00Z")),
+            link: Some("http://127.0.0.1:8700/view_entry?page_id=42&entry=1".into()),
+            observed_at: at("2026-11-24T03:00:00Z"),
+        })
+    }
+
+    #[test]
+    fn event_json_is_plain_and_versioned() {
+        let json: serde_json::Value = serde_json::from_slice(&entry().encode()).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["type"], "entry_observed");
+        assert_eq!(json["page"], "sample.42");
+        assert_eq!(json["text"], "今日は渋谷でラーメン");
+        assert_eq!(
+            entry().subject(),
+            "pagefeed.events.entry_observed.sample.42"
+        );
+    }
+
+    #[test]
+    fn events_round_trip() {
+        let events = [
+            entry(),
+            Event::Retention(Retention {
+                site: "sample".into(),
+                cutoff: at("2026-11-17T00:00:00Z"),
+                keep_secs: 7 * 86400,
+            }),
+            Event::FetchFailed(FetchFailed {
+                page: "sample.13".parse().unwrap(),
+                url: "http://x".into(),
+                failed_at: at("2026-11-24T03:00:00Z"),
+                reason: "http_status".into(),
+                detail: "404 Not Found".into(),
+                status: Some(404),
+                attempts: 5,
+            }),
+        ];
+        for e in events {
+            assert_eq!(Event::decode(&e.encode()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn msg_id_follows_content() {
+        let a = entry();
+        let mut b = entry();
+        assert_eq!(a.msg_id(), b.msg_id());
+        if let Event::EntryObserved(e) = &mut b {
+            e.text.push('!');
+        }
+        assert_ne!(a.msg_id(), b.msg_id());
+        assert!(a.msg_id().starts_with("entry_observed:sample.42:"));
+    }
+
+    #[test]
+    fn undecodable_payloads_say_why() {
+        assert!(matches!(
+            Event::decode(b"garbage"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert_eq!(
+            Event::decode(br#"{"type":"page_crawled"}"#),
+            Err(DecodeError::MissingVersion)
+        );
+        assert_eq!(
+            Event::decode(br#"{"v":999,"type":"page_crawled"}"#),
+            Err(DecodeError::UnsupportedVersion(999))
+        );
+        assert_eq!(
+            Event::decode(br#"{"v":1,"type":"page_exploded"}"#),
+            Err(DecodeError::UnknownType("page_exploded".into()))
+        );
+        assert!(matches!(
+            Event::decode(br#"{"v":1,"type":"page_crawled","page":"nope"}"#),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn content_id_is_stable() {
+        assert_eq!(content_id(b"abc"), "ba7816bf8f01cfea414140de5dae2223");
+    }
+}

@@ -1,0 +1,18 @@
+//! The contract pagefeed's services share and nothing else: the event and
+//! task types, subject and stream names, message-id derivation, the stream
+//! definitions, the config file format and how to connect to NATS.
+
+pub mod cli;
+pub mod config;
+pub mod connect;
+pub mod event;
+pub mod publish;
+pub mod streams;
+pub mod subject;
+pub mod task;
+
+pub use config::{Config, ConfigError, Site, EXIT_BAD_CONFIG};
+pub use connect::{connect, NatsArgs};
+pub use event::{DecodeError, Event};
+pub use subject::PageKey;
+pub use task::Task;

@@ -1,0 +1,136 @@
+//! Publishing that does not lose: every message carries its `Nats-Msg-Id`,
+//! every JetStream ack is awaited, and what was not acked is sent again with
+//! the same id (so a retry after a lost ack is de-duplicated by JetStream).
+
+use std::time::Duration;
+
+use async_nats::jetstream::context::{Context, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
+use bytes::Bytes;
+use futures::future::join_all;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::event::Event;
+use crate::task::Task;
+
+/// A message ready for JetStream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub subject: String,
+    pub msg_id: String,
+    pub payload: Bytes,
+}
+
+impl From<&Task> for Outgoing {
+    fn from(task: &Task) -> Outgoing {
+        Outgoing {
+            subject: task.subject(),
+            msg_id: task.msg_id(),
+            payload: task.encode().into(),
+        }
+    }
+}
+
+impl From<&Event> for Outgoing {
+    fn from(event: &Event) -> Outgoing {
+        Outgoing {
+            subject: event.subject(),
+            msg_id: event.msg_id(),
+            payload: event.encode().into(),
+        }
+    }
+}
+
+/// Why [`publish_all`] gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishAllError {
+    /// Shutdown was requested before every message was acked.
+    #[error("shutdown before every message was acked ({unacked} left)")]
+    Cancelled { unacked: usize },
+    /// No stream takes these subjects (it was deleted, or the server lost its
+    /// store): the caller should provision the streams and call again.
+    #[error("no stream for subject {subject}")]
+    StreamNotFound { subject: String },
+    /// The server refuses the message itself (too large): retrying cannot help.
+    #[error("message {msg_id} refused: {reason}")]
+    Refused { msg_id: String, reason: String },
+}
+
+/// Publishes every message and waits until JetStream acked each one,
+/// resending the unacked ones with their ids, with a back-off, for as long
+/// as it takes (a nats-server restart, a network cut), unless `cancel` fires.
+/// Returns the acks in the order of `msgs`.
+pub async fn publish_all(
+    js: &Context,
+    msgs: &[Outgoing],
+    cancel: &CancellationToken,
+) -> Result<Vec<PublishAck>, PublishAllError> {
+    let mut acks: Vec<Option<PublishAck>> = vec![None; msgs.len()];
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let pending: Vec<usize> = (0..msgs.len()).filter(|&i| acks[i].is_none()).collect();
+        if pending.is_empty() {
+            return Ok(acks.into_iter().flatten().collect());
+        }
+        let attempts = pending.iter().map(|&i| publish_one(js, &msgs[i]));
+        let results = tokio::select! {
+            results = join_all(attempts) => results,
+            () = cancel.cancelled() => {
+                return Err(PublishAllError::Cancelled { unacked: pending.len() });
+            }
+        };
+        let mut failures = 0;
+        let mut last_error = None;
+        for (&i, result) in pending.iter().zip(results) {
+            match result {
+                Ok(ack) => acks[i] = Some(ack),
+                Err((kind, reason)) => {
+                    match kind {
+                        PublishErrorKind::StreamNotFound => {
+                            return Err(PublishAllError::StreamNotFound {
+                                subject: msgs[i].subject.clone(),
+                            })
+                        }
+                        PublishErrorKind::MaxPayloadExceeded => {
+                            return Err(PublishAllError::Refused {
+                                msg_id: msgs[i].msg_id.clone(),
+                                reason,
+                            })
+                        }
+                        _ => {}
+                    }
+                    failures += 1;
+                    last_error = Some(reason);
+                }
+            }
+        }
+        if failures > 0 {
+            warn!(
+                unacked = failures,
+                error = last_error.as_deref().unwrap_or(""),
+                retry_in_ms = delay.as_millis() as u64,
+                "JetStream did not ack; publishing again with the same message ids"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.cancelled() => {
+                    return Err(PublishAllError::Cancelled { unacked: failures });
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+async fn publish_one(js: &Context, msg: &Outgoing) -> Result<PublishAck, (PublishErrorKind, String)> {
+    let publish = PublishMessage::build()
+        .payload(msg.payload.clone())
+        .message_id(&msg.msg_id);
+    let ack_future = js
+        .send_publish(msg.subject.clone(), publish)
+        .await
+        .map_err(|e| (e.kind(), e.to_string()))?;
+    ack_future.await.map_err(|e| (e.kind(), e.to_string()))
+}

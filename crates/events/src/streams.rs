@@ -1,0 +1,256 @@
+//! The JetStream topology, readable in one place: the two streams pagefeed
+//! uses, derived from the config, and idempotent provisioning that creates
+//! what is missing and reports (never rewrites) a stream configured otherwise.
+
+use std::time::Duration;
+
+use async_nats::jetstream::context::{Context, CreateStreamErrorKind};
+use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
+use async_nats::jetstream::ErrorCode;
+
+use crate::config::Config;
+use crate::subject::{EVENTS_STREAM, EVENTS_SUBJECTS, TASKS_STREAM, TASKS_SUBJECTS};
+
+/// JetStream's own default de-duplication window.
+const MIN_DEDUP_WINDOW: Duration = Duration::from_secs(120);
+/// Slack on top of the retention window in `PAGEFEED_EVENTS`' `max_age`.
+const EVENTS_MARGIN: Duration = Duration::from_secs(86_400);
+
+/// The de-duplication window of `PAGEFEED_TASKS`: two longest intervals (so
+/// two schedulers publishing the same slot store it once), at least JetStream's
+/// default, never longer than the tasks' own lifetime.
+pub fn task_dedup_window(cfg: &Config) -> Duration {
+    (cfg.longest_interval() * 2)
+        .max(MIN_DEDUP_WINDOW)
+        .min(cfg.nats.task_ttl)
+}
+
+/// `max_age` of `PAGEFEED_EVENTS`: the longest retention, plus one retention
+/// period (the newest retention event may be that old), plus a day. Anything
+/// older has been deleted from the replicas already (design invariant 4).
+pub fn events_max_age(cfg: &Config) -> Duration {
+    cfg.longest_retention() + cfg.scheduler.retention_every + EVENTS_MARGIN
+}
+
+/// `PAGEFEED_TASKS`: a work queue; each task is delivered to one fetcher and
+/// removed when acked; stale tasks expire after `nats.task_ttl`.
+pub fn tasks_stream(cfg: &Config) -> stream::Config {
+    stream::Config {
+        name: TASKS_STREAM.to_owned(),
+        description: Some("pagefeed crawl tasks (work queue shared by all fetchers)".to_owned()),
+        subjects: vec![TASKS_SUBJECTS.to_owned()],
+        retention: RetentionPolicy::WorkQueue,
+        storage: StorageType::File,
+        num_replicas: cfg.nats.replicas,
+        max_age: cfg.nats.task_ttl,
+        duplicate_window: task_dedup_window(cfg),
+        discard: DiscardPolicy::Old,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        // `nats stream view` can page a work queue only through direct gets.
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// `PAGEFEED_EVENTS`: the log of every observation, kept for the longest
+/// retention plus a margin; every projector replays it.
+pub fn events_stream(cfg: &Config) -> stream::Config {
+    stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        description: Some("pagefeed observations: the log every projector replays".to_owned()),
+        subjects: vec![EVENTS_SUBJECTS.to_owned()],
+        retention: RetentionPolicy::Limits,
+        storage: StorageType::File,
+        num_replicas: cfg.nats.replicas,
+        max_age: events_max_age(cfg),
+        duplicate_window: MIN_DEDUP_WINDOW,
+        discard: DiscardPolicy::Old,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Why the streams could not be provisioned.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The stream exists with settings the config does not want. Not
+    /// retryable: an operator decides (`nats stream edit`, or fix the config).
+    #[error(
+        "stream {stream} exists with a different configuration: {}; \
+         pagefeed does not rewrite it: {}",
+        differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        edit_hint(stream, differences)
+    )]
+    Conflict {
+        stream: String,
+        differences: Vec<Difference>,
+    },
+    /// NATS did not answer as hoped (not connected yet, no JetStream, timeout):
+    /// worth retrying.
+    #[error("cannot provision stream {stream}: {reason}")]
+    Unavailable { stream: String, reason: String },
+}
+
+impl ProvisionError {
+    /// Whether waiting and trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ProvisionError::Unavailable { .. })
+    }
+}
+
+/// Creates both streams if missing; checks them if present.
+pub async fn ensure_streams(js: &Context, cfg: &Config) -> Result<(), ProvisionError> {
+    ensure_stream(js, tasks_stream(cfg)).await?;
+    ensure_stream(js, events_stream(cfg)).await?;
+    Ok(())
+}
+
+/// Creates a stream if missing. If it exists, compares the settings pagefeed
+/// relies on and reports any difference as [`ProvisionError::Conflict`].
+/// Safe to run from many services at once.
+pub async fn ensure_stream(js: &Context, want: stream::Config) -> Result<(), ProvisionError> {
+    let unavailable = |reason: String| ProvisionError::Unavailable {
+        stream: want.name.clone(),
+        reason,
+    };
+    // Creating a stream with exactly the existing config succeeds, so this
+    // is idempotent; anything else comes back as "name already in use".
+    match js.create_stream(want.clone()).await {
+        Ok(_) => return Ok(()),
+        Err(e) => match e.kind() {
+            CreateStreamErrorKind::JetStream(js_err)
+                if js_err.error_code() == ErrorCode::STREAM_NAME_EXIST => {}
+            _ => return Err(unavailable(e.to_string())),
+        },
+    }
+    let mut existing = js
+        .get_stream(&want.name)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let have = existing
+        .info()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .config
+        .clone();
+    let differences = differences(&have, &want);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(ProvisionError::Conflict {
+            stream: want.name,
+            differences,
+        })
+    }
+}
+
+/// One setting of an existing stream that is not what the config wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub field: &'static str,
+    pub have: String,
+    pub want: String,
+    /// The `nats stream edit` flag that changes it, if it can be changed in place.
+    pub edit_flag: Option<&'static str>,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is {} on the server, the config wants {}",
+            self.field, self.have, self.want
+        )
+    }
+}
+
+fn edit_hint(stream: &str, differences: &[Difference]) -> String {
+    let flags: Vec<String> = differences
+        .iter()
+        .filter_map(|d| d.edit_flag.map(|flag| format!("{flag} {}", d.want)))
+        .collect();
+    let fixed_only_by_recreating = differences.iter().any(|d| d.edit_flag.is_none());
+    let mut hint = String::new();
+    if !flags.is_empty() {
+        hint = format!("run `nats stream edit {stream} {}`", flags.join(" "));
+    }
+    if fixed_only_by_recreating {
+        if !hint.is_empty() {
+            hint.push_str("; ");
+        }
+        hint.push_str("retention and storage cannot be edited: back up and recreate the stream");
+    }
+    format!("{hint}, or change pagefeed's config to match")
+}
+
+/// The settings pagefeed relies on that differ.
+pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut check = |field, edit_flag, have: String, want: String| {
+        if have != want {
+            out.push(Difference {
+                field,
+                have,
+                want,
+                edit_flag,
+            });
+        }
+    };
+    let mut have_subjects = have.subjects.clone();
+    let mut want_subjects = want.subjects.clone();
+    have_subjects.sort();
+    want_subjects.sort();
+    check(
+        "subjects",
+        Some("--subjects"),
+        have_subjects.join(","),
+        want_subjects.join(","),
+    );
+    check(
+        "retention",
+        None,
+        format!("{:?}", have.retention),
+        format!("{:?}", want.retention),
+    );
+    check(
+        "storage",
+        None,
+        format!("{:?}", have.storage),
+        format!("{:?}", want.storage),
+    );
+    check(
+        "replicas",
+        Some("--replicas"),
+        have.num_replicas.to_string(),
+        want.num_replicas.to_string(),
+    );
+    check(
+        "max_age",
+        Some("--max-age"),
+        cli_duration(have.max_age),
+        cli_duration(want.max_age),
+    );
+    check(
+        "duplicate_window",
+        Some("--dupe-window"),
+        cli_duration(have.duplicate_window),
+        cli_duration(want.duplicate_window),
+    );
+    out
+}
+
+/// A duration as the `nats` CLI takes it (`--max-age 241h`), so the
+/// conflict message can be pasted.
+fn cli_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        format!("{secs}s")
+    }
+}

@@ -1,0 +1,180 @@
+//! The scheduler: every interval it publishes each site's crawl tasks to
+//! `PAGEFEED_TASKS`, and every `retention_every` each site's retention event
+//! to `PAGEFEED_EVENTS`. Ticks fall on wall-clock slot boundaries and message
+//! ids derive from (page, slot), so a second scheduler for high availability
+//! publishes nothing twice. Publishing waits for JetStream's acks and retries
+//! through disconnects and server restarts.
+
+pub mod plan;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use chrono::Utc;
+use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
+use pagefeed_events::streams::{ensure_streams, ProvisionError};
+use pagefeed_events::{Config, Site};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::plan::{retention_for_slot, tasks_for_slot, Slots};
+
+/// Runs the scheduler until `shutdown` is cancelled.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
+    let js = jetstream::new(client.clone());
+    if !provision(&js, &cfg, &shutdown).await? {
+        return Ok(());
+    }
+    info!(sites = cfg.sites.len(), "scheduler started");
+
+    let mut loops = JoinSet::new();
+    for site in &cfg.sites {
+        let tick = Schedule {
+            js: js.clone(),
+            cfg: cfg.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let site_for_tasks = site.clone();
+        let crawl = tick.clone();
+        loops.spawn(async move { crawl.crawl_loop(site_for_tasks).await });
+        let site_for_retention = site.clone();
+        loops.spawn(async move { tick.retention_loop(site_for_retention).await });
+    }
+    let mut outcome = Ok(());
+    while let Some(joined) = loops.join_next().await {
+        let result = joined.context("a scheduling loop panicked").and_then(|r| r);
+        if let Err(e) = result {
+            // One failing loop (a stream conflict) stops the whole scheduler.
+            shutdown.cancel();
+            if outcome.is_ok() {
+                outcome = Err(e);
+            }
+        }
+    }
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    info!("scheduler stopped");
+    outcome
+}
+
+/// Creates or checks the streams, retrying while NATS is unreachable.
+/// Returns false if shutdown came first.
+async fn provision(
+    js: &jetstream::Context,
+    cfg: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ensure_streams(js, cfg).await {
+            Ok(()) => return Ok(true),
+            Err(e @ ProvisionError::Conflict { .. }) => return Err(e.into()),
+            Err(e) => warn!(error = %e, "streams not ready; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return Ok(false),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[derive(Clone)]
+struct Schedule {
+    js: jetstream::Context,
+    cfg: Config,
+    shutdown: CancellationToken,
+}
+
+impl Schedule {
+    /// Publishes the site's tasks at each interval boundary.
+    async fn crawl_loop(&self, site: Site) -> anyhow::Result<()> {
+        let slots = Slots::new(site.interval);
+        let mut last: Option<i64> = None;
+        loop {
+            let index = slots.index_at(Utc::now());
+            if let Some(previous) = last {
+                if index > previous + 1 {
+                    warn!(
+                        site = %site.name,
+                        missed = index - previous - 1,
+                        "ticks missed while publishing was blocked; resuming at the current slot"
+                    );
+                }
+            }
+            let tasks = tasks_for_slot(&site, slots, index);
+            let msgs: Vec<Outgoing> = tasks.iter().map(Outgoing::from).collect();
+            let Some(duplicates) = self.publish(&msgs).await? else {
+                return Ok(());
+            };
+            info!(
+                site = %site.name,
+                slot = slots.start(index),
+                tasks = msgs.len(),
+                duplicates,
+                "tick published"
+            );
+            last = Some(index);
+            if !self.sleep_until(slots.start(index + 1)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Publishes the site's retention event at each retention boundary.
+    async fn retention_loop(&self, site: Site) -> anyhow::Result<()> {
+        let slots = Slots::new(self.cfg.scheduler.retention_every);
+        loop {
+            let index = slots.index_at(Utc::now());
+            let event = retention_for_slot(&site, slots, index);
+            let Some(duplicates) = self.publish(&[Outgoing::from(&event)]).await? else {
+                return Ok(());
+            };
+            if let pagefeed_events::Event::Retention(r) = &event {
+                info!(site = %site.name, cutoff = %r.cutoff, duplicate = duplicates > 0, "retention published");
+            }
+            if !self.sleep_until(slots.start(index + 1)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Publishes until every message is acked; recreates the streams if they
+    /// vanished (a server that lost its store). Returns how many were
+    /// duplicates, or None on shutdown.
+    async fn publish(&self, msgs: &[Outgoing]) -> anyhow::Result<Option<usize>> {
+        loop {
+            match publish_all(&self.js, msgs, &self.shutdown).await {
+                Ok(acks) => return Ok(Some(acks.iter().filter(|a| a.duplicate).count())),
+                Err(PublishAllError::Cancelled { unacked }) => {
+                    if unacked > 0 {
+                        warn!(unacked, "shutdown before JetStream acked a tick");
+                    }
+                    return Ok(None);
+                }
+                Err(PublishAllError::StreamNotFound { subject }) => {
+                    warn!(%subject, "no stream takes this subject; provisioning again");
+                    if !provision(&self.js, &self.cfg, &self.shutdown).await? {
+                        return Ok(None);
+                    }
+                }
+                Err(e @ PublishAllError::Refused { .. }) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Sleeps until the unix second `at`; false if shutdown came first.
+    async fn sleep_until(&self, at: i64) -> bool {
+        let now_ms = Utc::now().timestamp_millis();
+        let wait_ms = at.saturating_mul(1000).saturating_sub(now_ms).max(0);
+        let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = self.shutdown.cancelled() => false,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Test harness for pagefeed: a real `nats-server` per test (single node or a
+//! three-node loopback cluster, each with its own temporary store), and the
+//! sample site that the demo, the tests and the benchmarks crawl.
+
+pub mod nats;
+pub mod sample_site;

@@ -1,0 +1,1 @@
+//! The sample site (being written).

@@ -1,0 +1,1 @@
+//! End-to-end scenarios live in the files beside this one, one per file.
