@@ -1,1 +1,172 @@
-//! End-to-end scenarios live in the files beside this one, one per file.
+//! Shared helpers of the end-to-end scenarios (one scenario per file beside
+//! this one): configs pointing at a test nats-server, services run in-process
+//! with their own cancellation token, reading back what a stream holds, and
+//! polling a condition with a deadline instead of sleeping and hoping.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use pagefeed_events::Config;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A `[[site]]` block over an id range.
+pub fn id_site(name: &str, url: &str, first: u64, last: u64, batch: u64, interval: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\nurl = \"{url}\"\nids = {{ first = {first}, last = {last} }}\n\
+         batch = {batch}\ninterval = \"{interval}\"\nretention = \"7d\"\n\
+         [site.extract]\ntitle = \"title\"\nentry = \"div.feedEntry\"\ntext = \"p.comment\"\n\
+         timestamp = \"li.timeStamp\"\ntimestamp_format = \"%m月%d日 %H:%M\"\nlink = \"li.viewLink a\"\n"
+    )
+}
+
+/// A whole config: `[nats]` at `nats_url` with `replicas`, then the sites.
+pub fn config(nats_url: &str, replicas: usize, sites: &[String]) -> Config {
+    let text = format!(
+        "[nats]\nurl = \"{nats_url}\"\nreplicas = {replicas}\n\n{}",
+        sites.join("\n")
+    );
+    match Config::parse(Path::new("test.toml"), &text) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("test config is invalid: {e}\n{text}"),
+    }
+}
+
+/// A service running in-process, stopped through its own token.
+pub struct Running {
+    token: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Cancels the service and returns what `run` returned.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .map_err(|_| anyhow::anyhow!("the service did not stop within 20 s"))??
+    }
+
+    /// Waits for the service to end by itself (an error, typically).
+    pub async fn join(self) -> anyhow::Result<()> {
+        tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .map_err(|_| anyhow::anyhow!("the service did not end within 20 s"))??
+    }
+}
+
+/// Runs the scheduler in-process.
+pub fn spawn_scheduler(cfg: Config) -> Running {
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(pagefeed_scheduler::run(cfg, token.child_token()));
+    Running { token, handle }
+}
+
+/// One message as the stream stores it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: u64,
+    pub subject: String,
+    pub msg_id: Option<String>,
+    pub payload: Bytes,
+}
+
+/// Every message `stream` holds now, in order, read by sequence (works on a
+/// work-queue stream too, without consuming anything).
+pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Stored>> {
+    let mut handle = js.get_stream(stream).await?;
+    let state = handle.info().await?.state.clone();
+    let mut out = Vec::new();
+    if state.messages == 0 {
+        return Ok(out);
+    }
+    for seq in state.first_sequence..=state.last_sequence {
+        match handle.get_raw_message(seq).await {
+            Ok(msg) => out.push(Stored {
+                seq,
+                subject: msg.subject.to_string(),
+                msg_id: msg
+                    .headers
+                    .get("Nats-Msg-Id")
+                    .map(|v| v.as_str().to_owned()),
+                payload: msg.payload,
+            }),
+            // A gap (deleted or expired message) is simply not there.
+            Err(_) => continue,
+        }
+    }
+    Ok(out)
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` saying
+/// what was awaited.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A JetStream context on a plain client.
+pub async fn jetstream_at(url: &str) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::connect(url).await?;
+    Ok(jetstream::new(client))
+}
+
+/// The tasks `PAGEFEED_TASKS` holds now, with their message ids.
+pub async fn stored_tasks(
+    js: &jetstream::Context,
+) -> anyhow::Result<Vec<(pagefeed_events::Task, String)>> {
+    stored(js, pagefeed_events::subject::TASKS_STREAM)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let task = pagefeed_events::Task::decode(&m.payload)?;
+            anyhow::ensure!(
+                m.subject == task.subject(),
+                "subject {} does not match task {:?}",
+                m.subject,
+                task
+            );
+            Ok((task, m.msg_id.unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Tasks grouped by slot: slot start → page ids in publication order.
+pub fn ids_by_slot(
+    tasks: &[(pagefeed_events::Task, String)],
+) -> std::collections::BTreeMap<i64, Vec<u64>> {
+    let mut slots = std::collections::BTreeMap::<i64, Vec<u64>>::new();
+    for (task, _) in tasks {
+        slots
+            .entry(task.slot)
+            .or_default()
+            .push(task.page.id().parse().unwrap_or(u64::MAX));
+    }
+    slots
+}
+
+/// Shows the services' logs in a failing test's output (`RUST_LOG` filters,
+/// default `info`).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

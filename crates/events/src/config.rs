@@ -372,9 +372,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         tls_cert: resolve(nats.tls_cert),
         tls_key: resolve(nats.tls_key),
         tls_required: nats.tls_required,
-        task_ttl: nats
-            .task_ttl
-            .map_or(Duration::from_secs(3600), |d| d.0),
+        task_ttl: nats.task_ttl.map_or(Duration::from_secs(3600), |d| d.0),
     };
     let scheduler = SchedulerConfig {
         retention_every: raw
@@ -417,81 +415,83 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             return Err(err(
                 site,
                 "name",
-                format!("duplicate site name \"{}\": each site needs its own", s.name),
+                format!(
+                    "duplicate site name \"{}\": each site needs its own",
+                    s.name
+                ),
             ));
         }
-        let pages = match (s.ids, s.pages, s.url) {
-            (Some(ids), None, Some(url)) => {
-                if ids.first > ids.last {
-                    return Err(err(
-                        site,
-                        "ids",
-                        format!(
-                            "empty id range: first = {} is after last = {}",
-                            ids.first, ids.last
-                        ),
-                    ));
+        let pages =
+            match (s.ids, s.pages, s.url) {
+                (Some(ids), None, Some(url)) => {
+                    if ids.first > ids.last {
+                        return Err(err(
+                            site,
+                            "ids",
+                            format!(
+                                "empty id range: first = {} is after last = {}",
+                                ids.first, ids.last
+                            ),
+                        ));
+                    }
+                    if !url.contains("{id}") {
+                        return Err(err(
+                            site,
+                            "url",
+                            format!("\"{url}\" has no {{id}} for the page id to go into"),
+                        ));
+                    }
+                    check_url(&url).map_err(|m| err(site, "url", m))?;
+                    Pages::Ids {
+                        url,
+                        first: ids.first,
+                        last: ids.last,
+                    }
                 }
-                if !url.contains("{id}") {
+                (Some(_), None, None) => {
                     return Err(err(
                         site,
                         "url",
-                        format!("\"{url}\" has no {{id}} for the page id to go into"),
-                    ));
+                        "an id range needs a `url` with {id} in it".to_owned(),
+                    ))
                 }
-                check_url(&url).map_err(|m| err(site, "url", m))?;
-                Pages::Ids {
-                    url,
-                    first: ids.first,
-                    last: ids.last,
-                }
-            }
-            (Some(_), None, None) => {
-                return Err(err(
-                    site,
-                    "url",
-                    "an id range needs a `url` with {id} in it".to_owned(),
-                ))
-            }
-            (None, Some(pages), None) => {
-                if pages.is_empty() {
-                    return Err(err(site, "pages", "the page list is empty".to_owned()));
-                }
-                for (id, url) in &pages {
-                    if !is_token(id) {
-                        return Err(err(
-                            site,
-                            &format!("pages.{id}"),
-                            format!("page name \"{id}\" must match [a-z0-9_-]+"),
-                        ));
+                (None, Some(pages), None) => {
+                    if pages.is_empty() {
+                        return Err(err(site, "pages", "the page list is empty".to_owned()));
                     }
-                    check_url(url).map_err(|m| err(site, &format!("pages.{id}"), m))?;
+                    for (id, url) in &pages {
+                        if !is_token(id) {
+                            return Err(err(
+                                site,
+                                &format!("pages.{id}"),
+                                format!("page name \"{id}\" must match [a-z0-9_-]+"),
+                            ));
+                        }
+                        check_url(url).map_err(|m| err(site, &format!("pages.{id}"), m))?;
+                    }
+                    Pages::List(pages)
                 }
-                Pages::List(pages)
-            }
-            (None, Some(_), Some(_)) => {
-                return Err(err(
-                    site,
-                    "url",
-                    "`url` goes with `ids`; a page list carries its own URLs".to_owned(),
-                ))
-            }
-            (Some(_), Some(_), _) => {
-                return Err(err(
-                    site,
-                    "pages",
-                    "give either `ids` (with `url`) or `pages`, not both".to_owned(),
-                ))
-            }
-            (None, None, _) => {
-                return Err(err(
+                (None, Some(_), Some(_)) => {
+                    return Err(err(
+                        site,
+                        "url",
+                        "`url` goes with `ids`; a page list carries its own URLs".to_owned(),
+                    ))
+                }
+                (Some(_), Some(_), _) => {
+                    return Err(err(
+                        site,
+                        "pages",
+                        "give either `ids` (with `url`) or `pages`, not both".to_owned(),
+                    ))
+                }
+                (None, None, _) => return Err(err(
                     site,
                     "ids",
                     "a site needs `ids = { first, last }` with `url`, or `pages = { name = url }`"
                         .to_owned(),
-                ))
-            }
-        };
+                )),
+            };
         let batch = match (&pages, s.batch) {
             (_, Some(0)) => {
                 return Err(err(site, "batch", "must be at least 1".to_owned()));
@@ -518,11 +518,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         ] {
             if let Some(selector) = selector {
                 scraper::Selector::parse(selector).map_err(|e| {
-                    err(
-                        site,
-                        field,
-                        format!("bad CSS selector \"{selector}\": {e}"),
-                    )
+                    err(site, field, format!("bad CSS selector \"{selector}\": {e}"))
                 })?;
             }
         }
@@ -534,8 +530,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
         if let Some(format) = &extract.timestamp_format {
-            check_timestamp_format(format)
-                .map_err(|m| err(site, "extract.timestamp_format", m))?;
+            check_timestamp_format(format).map_err(|m| err(site, "extract.timestamp_format", m))?;
         }
         for (field, duration) in [("interval", s.interval.0), ("retention", s.retention.0)] {
             if duration.subsec_nanos() != 0 {

@@ -24,10 +24,18 @@ pub struct NatsArgs {
     #[arg(long = "nats-user", env = "PAGEFEED_NATS_USER")]
     pub user: Option<String>,
     /// NATS password.
-    #[arg(long = "nats-password", env = "PAGEFEED_NATS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "nats-password",
+        env = "PAGEFEED_NATS_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
     /// NATS token.
-    #[arg(long = "nats-token", env = "PAGEFEED_NATS_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "nats-token",
+        env = "PAGEFEED_NATS_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// NATS credentials file (.creds).
     #[arg(long = "nats-creds", env = "PAGEFEED_NATS_CREDS", value_name = "FILE")]
@@ -127,13 +135,14 @@ pub async fn connect(cfg: &NatsConfig, client_name: &str) -> anyhow::Result<Clie
     Ok(client)
 }
 
-/// 0 s, then doubling from 100 ms up to 2 s: a restarted server is found quickly.
+/// 0 s, then doubling from 100 ms up to 1 s: a restarted server is found
+/// within a second.
 fn reconnect_delay(attempts: usize) -> Duration {
     if attempts <= 1 {
         return Duration::ZERO;
     }
     let exp = u32::try_from(attempts.min(8)).unwrap_or(8);
-    Duration::from_millis(100 * 2u64.pow(exp - 2)).min(Duration::from_secs(2))
+    Duration::from_millis(100 * 2u64.pow(exp - 2)).min(Duration::from_secs(1))
 }
 
 fn log_event(event: Event) {
@@ -141,7 +150,7 @@ fn log_event(event: Event) {
         Event::Connected => info!("connected to NATS"),
         Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
         Event::ServerError(e) => error!(error = %e, "NATS server error"),
-        Event::ClientError(e) => error!(error = %e, "NATS client error"),
+        Event::ClientError(e) => warn!(error = %e, "NATS client error"),
         other => info!(event = %other, "NATS connection event"),
     }
 }

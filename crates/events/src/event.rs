@@ -162,7 +162,9 @@ impl Event {
     pub fn msg_id(&self) -> String {
         match (self, self.page()) {
             (Event::Retention(r), _) => format!("retention:{}:{}", r.site, r.cutoff.timestamp()),
-            (_, Some(page)) => format!("{}:{page}:{}", self.type_name(), content_id(&self.encode())),
+            (_, Some(page)) => {
+                format!("{}:{page}:{}", self.type_name(), content_id(&self.encode()))
+            }
             (_, None) => content_id(&self.encode()),
         }
     }
@@ -192,7 +194,10 @@ const KNOWN_TYPES: [&str; 5] = [
 
 /// Parses JSON and checks its `"v"` before anything else, so a newer schema is
 /// reported as such rather than as a confusing field error.
-pub(crate) fn versioned_json(payload: &[u8], version: u32) -> Result<serde_json::Value, DecodeError> {
+pub(crate) fn versioned_json(
+    payload: &[u8],
+    version: u32,
+) -> Result<serde_json::Value, DecodeError> {
     let value: serde_json::Value =
         serde_json::from_slice(payload).map_err(|e| DecodeError::NotJson(e.to_string()))?;
     let v = value

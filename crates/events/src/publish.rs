@@ -74,9 +74,8 @@ pub async fn publish_all(
         if pending.is_empty() {
             return Ok(acks.into_iter().flatten().collect());
         }
-        let attempts = pending.iter().map(|&i| publish_one(js, &msgs[i]));
         let results = tokio::select! {
-            results = join_all(attempts) => results,
+            results = send_then_await_acks(js, msgs, &pending) => results,
             () = cancel.cancelled() => {
                 return Err(PublishAllError::Cancelled { unacked: pending.len() });
             }
@@ -124,13 +123,26 @@ pub async fn publish_all(
     }
 }
 
-async fn publish_one(js: &Context, msg: &Outgoing) -> Result<PublishAck, (PublishErrorKind, String)> {
-    let publish = PublishMessage::build()
-        .payload(msg.payload.clone())
-        .message_id(&msg.msg_id);
-    let ack_future = js
-        .send_publish(msg.subject.clone(), publish)
-        .await
-        .map_err(|e| (e.kind(), e.to_string()))?;
-    ack_future.await.map_err(|e| (e.kind(), e.to_string()))
+/// Sends in order (so the stream stores them in order), then awaits the acks
+/// together (so a batch costs about one round trip).
+async fn send_then_await_acks(
+    js: &Context,
+    msgs: &[Outgoing],
+    pending: &[usize],
+) -> Vec<Result<PublishAck, (PublishErrorKind, String)>> {
+    let mut sent = Vec::with_capacity(pending.len());
+    for &i in pending {
+        let msg = &msgs[i];
+        let publish = PublishMessage::build()
+            .payload(msg.payload.clone())
+            .message_id(&msg.msg_id);
+        sent.push(js.send_publish(msg.subject.clone(), publish).await);
+    }
+    join_all(sent.into_iter().map(|sent| async move {
+        match sent {
+            Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
+            Err(e) => Err((e.kind(), e.to_string())),
+        }
+    }))
+    .await
 }

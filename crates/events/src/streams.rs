@@ -248,7 +248,7 @@ pub fn differences(have: &stream::Config, want: &stream::Config) -> Vec<Differen
 /// conflict message can be pasted.
 fn cli_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs % 3600 == 0 {
+    if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
     } else {
         format!("{secs}s")

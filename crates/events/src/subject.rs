@@ -138,7 +138,15 @@ mod tests {
 
     #[test]
     fn bad_page_keys_are_refused() {
-        for bad in ["sample", "sample.", ".42", "Sample.42", "a.b.c", "a.b c", "a.>"] {
+        for bad in [
+            "sample",
+            "sample.",
+            ".42",
+            "Sample.42",
+            "a.b.c",
+            "a.b c",
+            "a.>",
+        ] {
             assert!(bad.parse::<PageKey>().is_err(), "{bad}");
         }
     }
@@ -151,6 +159,9 @@ mod tests {
             event_subject("page_crawled", &key),
             "pagefeed.events.page_crawled.sample.42"
         );
-        assert_eq!(task_msg_id(&key, 1_764_000_000), "task:sample.42:1764000000");
+        assert_eq!(
+            task_msg_id(&key, 1_764_000_000),
+            "task:sample.42:1764000000"
+        );
     }
 }

@@ -69,7 +69,11 @@ mod tests {
 
     #[test]
     fn task_json_is_plain() {
-        let task = Task::new("sample.7".parse().unwrap(), "http://x/7".into(), 1_764_000_000);
+        let task = Task::new(
+            "sample.7".parse().unwrap(),
+            "http://x/7".into(),
+            1_764_000_000,
+        );
         let json: serde_json::Value = serde_json::from_slice(&task.encode()).unwrap();
         assert_eq!(json["v"], 1);
         assert_eq!(json["type"], "crawl");

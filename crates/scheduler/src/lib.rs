@@ -91,35 +91,48 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Publishes the site's tasks at each interval boundary.
+    /// Publishes the site's tasks at each interval boundary. Slots missed
+    /// while publishing was blocked (NATS down) are published late, as many
+    /// as one full cycle of the id range and no older than `task_ttl`, so
+    /// no batch of ids silently misses its turn.
     async fn crawl_loop(&self, site: Site) -> anyhow::Result<()> {
         let slots = Slots::new(site.interval);
+        let cycle = i64::try_from(site.pages.len().div_ceil(site.batch.max(1))).unwrap_or(1);
+        let ttl_slots =
+            i64::try_from(self.cfg.nats.task_ttl.as_secs() / site.interval.as_secs().max(1))
+                .unwrap_or(i64::MAX);
         let mut last: Option<i64> = None;
         loop {
-            let index = slots.index_at(Utc::now());
-            if let Some(previous) = last {
-                if index > previous + 1 {
-                    warn!(
-                        site = %site.name,
-                        missed = index - previous - 1,
-                        "ticks missed while publishing was blocked; resuming at the current slot"
-                    );
-                }
+            let now = slots.index_at(Utc::now());
+            let mut from = last.map_or(now, |previous| previous + 1);
+            let oldest_worth_it = now - cycle.min(ttl_slots).max(1) + 1;
+            if from < oldest_worth_it {
+                warn!(
+                    site = %site.name,
+                    skipped = oldest_worth_it - from,
+                    "ticks missed while NATS was unreachable; a full cycle is published instead"
+                );
+                from = oldest_worth_it;
             }
-            let tasks = tasks_for_slot(&site, slots, index);
-            let msgs: Vec<Outgoing> = tasks.iter().map(Outgoing::from).collect();
-            let Some(duplicates) = self.publish(&msgs).await? else {
-                return Ok(());
-            };
-            info!(
-                site = %site.name,
-                slot = slots.start(index),
-                tasks = msgs.len(),
-                duplicates,
-                "tick published"
-            );
-            last = Some(index);
-            if !self.sleep_until(slots.start(index + 1)).await {
+            for index in from..=now {
+                let late = index < now;
+                let tasks = tasks_for_slot(&site, slots, index);
+                let msgs: Vec<Outgoing> = tasks.iter().map(Outgoing::from).collect();
+                let Some(duplicates) = self.publish(&msgs).await? else {
+                    return Ok(());
+                };
+                info!(
+                    site = %site.name,
+                    slot = slots.start(index),
+                    tasks = msgs.len(),
+                    duplicates,
+                    late,
+                    "tick published"
+                );
+                last = Some(index);
+            }
+            let Some(done) = last else { continue };
+            if !self.sleep_until(slots.start(done + 1)).await {
                 return Ok(());
             }
         }

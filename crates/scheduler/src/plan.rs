@@ -109,7 +109,10 @@ mod tests {
             let batch = ids(&tasks_for_slot(&s, slots, index));
             assert_eq!(batch.len(), 4);
             if let Some(expected) = next_expected {
-                assert_eq!(batch[0], expected, "slot {index} continues the previous one");
+                assert_eq!(
+                    batch[0], expected,
+                    "slot {index} continues the previous one"
+                );
             }
             next_expected = Some(batch[3] % 10 + 1);
             seen.extend(batch);
@@ -132,7 +135,10 @@ mod tests {
         let b = tasks_for_slot(&s, slots, 176_400_000);
         assert_eq!(a, b);
         assert_eq!(a[0].slot, 1_764_000_000);
-        assert_eq!(a[0].msg_id(), format!("task:s.{}:1764000000", a[0].page.id()));
+        assert_eq!(
+            a[0].msg_id(),
+            format!("task:s.{}:1764000000", a[0].page.id())
+        );
     }
 
     #[test]

