@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The run command (README): starts the whole system on one machine with the
+# embedded defaults: a nats-server from deploy/nats (store in ./data/nats),
+# the sample site on 127.0.0.1:8700 and the scheduler, all with
+# pagefeed.example.toml. Ctrl-C stops everything cleanly.
+#
+#   scripts/run.sh [CONFIG]        (default: pagefeed.example.toml)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+config="${1:-pagefeed.example.toml}"
+mkdir -p data/logs
+
+echo "run.sh: building (release)…"
+cargo build --release --locked --bins
+bin=target/release
+
+pids=()
+stop_all() {
+    trap - INT TERM EXIT
+    echo
+    echo "run.sh: stopping…"
+    # Services first, so they finish publishing; nats-server last.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        wait "${pids[$i]}" 2>/dev/null || true
+    done
+    echo "run.sh: stopped. Data is kept in ./data (delete it to start afresh)."
+}
+trap stop_all EXIT
+trap 'stop_all; exit 0' INT TERM
+
+bash deploy/nats/start.sh >data/logs/nats-server.log 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break
+    sleep 0.1
+done
+(exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null || {
+    echo "run.sh: nats-server did not start; see data/logs/nats-server.log" >&2
+    tail -n 20 data/logs/nats-server.log >&2
+    exit 1
+}
+
+"$bin/pagefeed-sample-site" --listen 127.0.0.1:8700 >data/logs/sample-site.log 2>&1 &
+pids+=($!)
+"$bin/pagefeed-scheduler" --config "$config" >data/logs/scheduler.log 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+pagefeed is running (config: $config)
+  nats-server   nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222   log data/logs/nats-server.log
+  sample site   http://127.0.0.1:8700/                                  log data/logs/sample-site.log
+  scheduler     publishes tasks to PAGEFEED_TASKS                       log data/logs/scheduler.log
+
+Look at it:
+  tail -f data/logs/scheduler.log
+  curl -s http://127.0.0.1:8222/jsz?streams=true     # stream sizes, without the nats CLI
+  nats stream info PAGEFEED_TASKS                    # with the nats CLI (deploy/nats/README.md)
+
+Ctrl-C stops everything.
+MSG
+
+# Wait until a service dies or the user presses Ctrl-C.
+while true; do
+    for pid in "${pids[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "run.sh: a service (pid $pid) exited; see data/logs/" >&2
+            exit 1
+        fi
+    done
+    sleep 1
+done
