@@ -518,7 +518,11 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         ] {
             if let Some(selector) = selector {
                 scraper::Selector::parse(selector).map_err(|e| {
-                    err(site, field, format!("bad CSS selector \"{selector}\": {e}"))
+                    err(
+                        site,
+                        field,
+                        format!("bad CSS selector \"{selector}\": {}", selector_reason(&e)),
+                    )
                 })?;
             }
         }
@@ -571,6 +575,34 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         scheduler,
         sites,
     })
+}
+
+/// scraper's reason on one line, without its "report this to the developer"
+/// boilerplate, which would send users to the wrong place: `div[[` gives
+/// "no qualified name in attribute selector".
+fn selector_reason(e: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind;
+    match e {
+        SelectorErrorKind::UnexpectedSelectorParseError(kind) => {
+            // The kind's name in words: `UnsupportedPseudoClassOrElement(..)`
+            // becomes "unsupported pseudo class or element".
+            let name = format!("{kind:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or_default();
+            let mut words = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    words.push(' ');
+                }
+                words.extend(c.to_lowercase());
+            }
+            if words.is_empty() {
+                "invalid selector syntax".to_owned()
+            } else {
+                words
+            }
+        }
+        other => other.to_string().to_lowercase(),
+    }
 }
 
 fn check_url(url: &str) -> Result<(), String> {

@@ -70,7 +70,11 @@ async fn provision(
 ) -> anyhow::Result<bool> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match ensure_streams(js, cfg).await {
+        let attempt = tokio::select! {
+            attempt = ensure_streams(js, cfg) => attempt,
+            () = shutdown.cancelled() => return Ok(false),
+        };
+        match attempt {
             Ok(()) => return Ok(true),
             Err(e @ ProvisionError::Conflict { .. }) => return Err(e.into()),
             Err(e) => warn!(error = %e, "streams not ready; retrying"),
