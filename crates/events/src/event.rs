@@ -19,21 +19,26 @@ pub const EVENT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    PageCrawled(PageCrawled),
+    /// A page was fetched and had new or changed entries (published with
+    /// one `EntryObserved` per such entry).
+    PageCrawled(PageRecord),
     EntryObserved(EntryObserved),
-    PageUnchanged(PageUnchanged),
+    /// A page was fetched and every entry was already known.
+    PageUnchanged(PageRecord),
     FetchFailed(FetchFailed),
     Retention(Retention),
 }
 
-/// A page was fetched and had new or changed entries: the full page record.
+/// What a replica keeps of a page, carried whole by every successful crawl
+/// (changed or not), so a replica rebuilt from a short log still has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageCrawled {
+pub struct PageRecord {
     pub page: PageKey,
     pub url: String,
     pub title: String,
     pub crawled_at: DateTime<Utc>,
-    /// HTTP status of the fetch.
+    /// HTTP status of the fetch: 200, or 304 when the site answered a
+    /// conditional GET.
     pub status: u16,
     /// How many entries the page showed.
     pub entries: u32,
@@ -51,19 +56,6 @@ pub struct EntryObserved {
     /// Absolute URL of the entry's link, when it has one.
     pub link: Option<String>,
     pub observed_at: DateTime<Utc>,
-}
-
-/// A page was fetched and every entry was already known: the page record
-/// without its entries, so a replica rebuilt from a short log still has it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageUnchanged {
-    pub page: PageKey,
-    pub url: String,
-    pub title: String,
-    pub crawled_at: DateTime<Utc>,
-    /// 200, or 304 when the site answered a conditional GET.
-    pub status: u16,
-    pub entries: u32,
 }
 
 /// A task that kept failing: the end of its story, never a silent drop.
@@ -131,9 +123,9 @@ impl Event {
     /// The page the event is about (none for a site-wide retention event).
     pub fn page(&self) -> Option<&PageKey> {
         match self {
-            Event::PageCrawled(PageCrawled { page, .. })
+            Event::PageCrawled(PageRecord { page, .. })
             | Event::EntryObserved(EntryObserved { page, .. })
-            | Event::PageUnchanged(PageUnchanged { page, .. })
+            | Event::PageUnchanged(PageRecord { page, .. })
             | Event::FetchFailed(FetchFailed { page, .. }) => Some(page),
             Event::Retention(_) => None,
         }
@@ -256,8 +248,18 @@ mod tests {
 
     #[test]
     fn events_round_trip() {
+        let page = PageRecord {
+            page: "sample.42".parse().unwrap(),
+            url: "http://127.0.0.1:8700/recent_page_feed?page_id=42".into(),
+            title: "ユーザー42さんの最近の日記".into(),
+            crawled_at: at("2026-11-24T03:00:00Z"),
+            status: 304,
+            entries: 20,
+        };
         let events = [
             entry(),
+            Event::PageCrawled(page.clone()),
+            Event::PageUnchanged(page),
             Event::Retention(Retention {
                 site: "sample".into(),
                 cutoff: at("2026-11-17T00:00:00Z"),
