@@ -22,6 +22,7 @@ pub struct Config {
     pub path: PathBuf,
     pub nats: NatsConfig,
     pub scheduler: SchedulerConfig,
+    pub fetcher: FetcherConfig,
     pub sites: Vec<Site>,
 }
 
@@ -53,6 +54,56 @@ pub struct NatsConfig {
 pub struct SchedulerConfig {
     /// How often each site's retention event is published.
     pub retention_every: Duration,
+}
+
+/// Settings of the fetchers: how hard to crawl, how to behave on the web,
+/// how long to insist on a failing page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetcherConfig {
+    /// In-flight fetches per process (the original's "Parallels").
+    pub concurrency: usize,
+    /// Sent with every request; names pagefeed so site owners know who calls.
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    /// Whole request, body included.
+    pub timeout: Duration,
+    /// A body larger than this ends the task as `too_large`.
+    pub max_body_bytes: usize,
+    pub max_redirects: usize,
+    /// Requests in flight to one host, per process.
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host, per process.
+    pub per_host_delay: Duration,
+    /// Attempts before a failing task ends as a `fetch_failed` event.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles at each attempt (a longer
+    /// `Retry-After` wins).
+    pub retry_backoff: Duration,
+    /// How long a task may go without an ack (or an in-progress ack) before
+    /// JetStream gives it to another fetcher: how soon the tasks of a killed
+    /// fetcher are taken over.
+    pub ack_wait: Duration,
+}
+
+impl Default for FetcherConfig {
+    fn default() -> FetcherConfig {
+        FetcherConfig {
+            concurrency: 64,
+            user_agent: format!(
+                "pagefeed/{} (+https://github.com/pagefeed/pagefeed)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 5 * 1024 * 1024,
+            max_redirects: 5,
+            per_host_concurrency: 64,
+            per_host_delay: Duration::ZERO,
+            max_attempts: 5,
+            retry_backoff: Duration::from_secs(1),
+            ack_wait: Duration::from_secs(30),
+        }
+    }
 }
 
 /// One watched site: which pages, how often, how long to keep, how to extract.
@@ -193,8 +244,25 @@ impl Config {
 struct RawConfig {
     nats: Option<RawNats>,
     scheduler: Option<RawScheduler>,
+    fetcher: Option<RawFetcher>,
     #[serde(default)]
     site: Vec<RawSite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetcher {
+    concurrency: Option<usize>,
+    user_agent: Option<String>,
+    connect_timeout: Option<HumanDuration>,
+    timeout: Option<HumanDuration>,
+    max_body_bytes: Option<usize>,
+    max_redirects: Option<usize>,
+    per_host_concurrency: Option<usize>,
+    per_host_delay: Option<Delay>,
+    max_attempts: Option<u32>,
+    retry_backoff: Option<HumanDuration>,
+    ack_wait: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +325,20 @@ impl<'de> Deserialize<'de> for HumanDuration {
             )));
         }
         Ok(HumanDuration(duration))
+    }
+}
+
+/// Like [`HumanDuration`], but zero is allowed (`"0s"`: no delay).
+struct Delay(Duration);
+
+impl<'de> Deserialize<'de> for Delay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Delay).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration \"{text}\" ({e}); write it like \"0s\", \"250ms\", \"1s\""
+            ))
+        })
     }
 }
 
@@ -381,6 +463,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             .map_or(Duration::from_secs(3600), |d| d.0),
     };
 
+    let fetcher =
+        fetcher_config(raw.fetcher).map_err(|(field, message)| err(None, field, message))?;
     if scheduler.retention_every.subsec_nanos() != 0 {
         return Err(err(
             None,
@@ -573,6 +657,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         nats,
         scheduler,
+        fetcher,
         sites,
     })
 }
@@ -603,6 +688,46 @@ fn selector_reason(e: &scraper::error::SelectorErrorKind) -> String {
         }
         other => other.to_string().to_lowercase(),
     }
+}
+
+fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static str, String)> {
+    let d = FetcherConfig::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let at_least_one = |field: &'static str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err((field, "must be at least 1".to_owned())),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let user_agent = raw.user_agent.unwrap_or(d.user_agent);
+    if user_agent.trim().is_empty() {
+        return Err(("fetcher.user_agent", "must not be empty".to_owned()));
+    }
+    let max_attempts = match raw.max_attempts {
+        Some(0) => return Err(("fetcher.max_attempts", "must be at least 1".to_owned())),
+        Some(n) => n,
+        None => d.max_attempts,
+    };
+    Ok(FetcherConfig {
+        concurrency: at_least_one("fetcher.concurrency", raw.concurrency, d.concurrency)?,
+        user_agent,
+        connect_timeout: raw.connect_timeout.map_or(d.connect_timeout, |t| t.0),
+        timeout: raw.timeout.map_or(d.timeout, |t| t.0),
+        max_body_bytes: at_least_one(
+            "fetcher.max_body_bytes",
+            raw.max_body_bytes,
+            d.max_body_bytes,
+        )?,
+        max_redirects: raw.max_redirects.unwrap_or(d.max_redirects),
+        per_host_concurrency: at_least_one(
+            "fetcher.per_host_concurrency",
+            raw.per_host_concurrency,
+            d.per_host_concurrency,
+        )?,
+        per_host_delay: raw.per_host_delay.map_or(d.per_host_delay, |t| t.0),
+        max_attempts,
+        retry_backoff: raw.retry_backoff.map_or(d.retry_backoff, |t| t.0),
+        ack_wait: raw.ack_wait.map_or(d.ack_wait, |t| t.0),
+    })
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -782,6 +907,21 @@ entry = "article"
         let text = GOOD.replace("%m月%d日 %H:%M", "%m月%d日 %Q");
         let e = parse(&text).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("extract.timestamp_format"), "{e}");
+    }
+
+    #[test]
+    fn fetcher_settings_have_defaults_and_are_checked() {
+        let cfg = parse(GOOD).unwrap();
+        assert_eq!(cfg.fetcher, FetcherConfig::default());
+        assert!(cfg.fetcher.user_agent.starts_with("pagefeed/"));
+        let text = format!("[fetcher]\nconcurrency = 8\nper_host_delay = \"0s\"\n{GOOD}");
+        let cfg = parse(&text).unwrap();
+        assert_eq!(cfg.fetcher.concurrency, 8);
+        assert_eq!(cfg.fetcher.per_host_delay, Duration::ZERO);
+        let e = parse(&format!("[fetcher]\nconcurrency = 0\n{GOOD}")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("fetcher.concurrency"), "{e}");
+        let e = parse(&format!("[fetcher]\ntimeout = \"soon\"\n{GOOD}")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("fetcher.timeout"), "{e}");
     }
 
     #[test]

@@ -149,11 +149,14 @@ impl Event {
         serde_json::to_vec(&envelope).unwrap_or_default()
     }
 
-    /// The `Nats-Msg-Id`: type, page and a hash of the payload, so the same
-    /// observation published twice is stored once.
+    /// The `Nats-Msg-Id`, derived from content so that the same observation
+    /// published twice (a fetcher killed after publishing, before acking) is
+    /// stored once: an entry by its id (the hash of its markup), whenever it
+    /// was observed; other events by type, page and a hash of the payload.
     pub fn msg_id(&self) -> String {
         match (self, self.page()) {
             (Event::Retention(r), _) => format!("retention:{}:{}", r.site, r.cutoff.timestamp()),
+            (Event::EntryObserved(e), _) => format!("entry_observed:{}:{}", e.page, e.id),
             (_, Some(page)) => {
                 format!("{}:{page}:{}", self.type_name(), content_id(&self.encode()))
             }
@@ -284,12 +287,28 @@ mod tests {
     fn msg_id_follows_content() {
         let a = entry();
         let mut b = entry();
-        assert_eq!(a.msg_id(), b.msg_id());
         if let Event::EntryObserved(e) = &mut b {
-            e.text.push('!');
+            e.observed_at = at("2026-11-24T04:00:00Z");
         }
-        assert_ne!(a.msg_id(), b.msg_id());
-        assert!(a.msg_id().starts_with("entry_observed:sample.42:"));
+        assert_eq!(a.msg_id(), b.msg_id(), "the same entry seen again");
+        if let Event::EntryObserved(e) = &mut b {
+            e.id = "cd34".into();
+        }
+        assert_ne!(a.msg_id(), b.msg_id(), "a changed entry has a new id");
+        assert_eq!(a.msg_id(), "entry_observed:sample.42:ab12");
+        let page = |title: &str| {
+            Event::PageCrawled(PageRecord {
+                page: "sample.42".parse().unwrap(),
+                url: "u".into(),
+                title: title.into(),
+                crawled_at: at("2026-11-24T03:00:00Z"),
+                status: 200,
+                entries: 1,
+            })
+        };
+        assert_eq!(page("t").msg_id(), page("t").msg_id());
+        assert_ne!(page("t").msg_id(), page("u").msg_id());
+        assert!(page("t").msg_id().starts_with("page_crawled:sample.42:"));
     }
 
     #[test]

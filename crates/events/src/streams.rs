@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::context::{Context, CreateStreamErrorKind};
+use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::ErrorCode;
 
@@ -73,6 +75,81 @@ pub fn events_stream(cfg: &Config) -> stream::Config {
         allow_direct: true,
         ..Default::default()
     }
+}
+
+/// The durable pull consumer every fetcher process shares.
+pub const FETCHERS_CONSUMER: &str = "fetchers";
+/// Key-value bucket of what each page looked like at its last crawl
+/// (validators for conditional GET, entry ids, title), keyed by page key.
+pub const FETCH_STATE_BUCKET: &str = "pagefeed_fetch_state";
+
+/// The `fetchers` consumer: explicit acks; a task not acked within
+/// `fetcher.ack_wait` goes to another fetcher. `max_deliver` is a safety net
+/// above `fetcher.max_attempts` (the fetchers end a task as `fetch_failed`
+/// at `max_attempts`; redeliveries of a killed fetcher count too).
+pub fn fetchers_consumer(cfg: &Config) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(FETCHERS_CONSUMER.to_owned()),
+        description: Some("pagefeed fetchers (shared by every fetcher process)".to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: cfg.fetcher.ack_wait,
+        max_deliver: i64::from(cfg.fetcher.max_attempts) * 2 + 3,
+        filter_subject: TASKS_SUBJECTS.to_owned(),
+        max_ack_pending: 20_000,
+        num_replicas: 0,
+        ..Default::default()
+    }
+}
+
+/// The fetch-state bucket: one value per page, the last crawl's only.
+pub fn fetch_state_bucket(cfg: &Config) -> kv::Config {
+    kv::Config {
+        bucket: FETCH_STATE_BUCKET.to_owned(),
+        description: "pagefeed: validators and entry ids of each page's last crawl".to_owned(),
+        history: 1,
+        storage: StorageType::File,
+        num_replicas: cfg.nats.replicas,
+        ..Default::default()
+    }
+}
+
+/// Finds the fetch-state bucket, creating it if missing.
+pub async fn ensure_fetch_state(js: &Context, cfg: &Config) -> Result<kv::Store, ProvisionError> {
+    let unavailable = |reason: String| ProvisionError::Unavailable {
+        stream: format!("KV_{FETCH_STATE_BUCKET}"),
+        reason,
+    };
+    if let Ok(store) = js.get_key_value(FETCH_STATE_BUCKET).await {
+        return Ok(store);
+    }
+    match js.create_key_value(fetch_state_bucket(cfg)).await {
+        Ok(store) => Ok(store),
+        // Another fetcher created it in the meantime.
+        Err(create_error) => js
+            .get_key_value(FETCH_STATE_BUCKET)
+            .await
+            .map_err(|_| unavailable(create_error.to_string())),
+    }
+}
+
+/// Finds the `fetchers` consumer, creating it if missing.
+pub async fn ensure_fetchers_consumer(
+    js: &Context,
+    cfg: &Config,
+) -> Result<consumer::Consumer<consumer::pull::Config>, ProvisionError> {
+    let unavailable = |reason: String| ProvisionError::Unavailable {
+        stream: TASKS_STREAM.to_owned(),
+        reason,
+    };
+    let stream = js
+        .get_stream(TASKS_STREAM)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    stream
+        .get_or_create_consumer(FETCHERS_CONSUMER, fetchers_consumer(cfg))
+        .await
+        .map_err(|e| unavailable(e.to_string()))
 }
 
 /// Why the streams could not be provisioned.
