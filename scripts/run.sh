@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The run command (README): starts the whole system on one machine with the
 # embedded defaults: a nats-server from deploy/nats (store in ./data/nats),
-# the sample site on 127.0.0.1:8700 and the scheduler, all with
-# pagefeed.example.toml. Ctrl-C stops everything cleanly.
+# the sample site on 127.0.0.1:8700, the scheduler and two fetchers, all
+# with pagefeed.example.toml. Ctrl-C stops everything cleanly.
 #
 #   scripts/run.sh [CONFIG]        (default: pagefeed.example.toml)
 set -euo pipefail
@@ -45,6 +45,10 @@ done
 pids+=($!)
 "$bin/pagefeed-scheduler" --config "$config" >data/logs/scheduler.log 2>&1 &
 pids+=($!)
+for n in 1 2; do
+    "$bin/pagefeed-fetcher" --config "$config" >"data/logs/fetcher-$n.log" 2>&1 &
+    pids+=($!)
+done
 
 cat <<MSG
 
@@ -52,9 +56,10 @@ pagefeed is running (config: $config)
   nats-server   nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222   log data/logs/nats-server.log
   sample site   http://127.0.0.1:8700/                                  log data/logs/sample-site.log
   scheduler     publishes tasks to PAGEFEED_TASKS                       log data/logs/scheduler.log
+  fetchers ×2   share the tasks, publish to PAGEFEED_EVENTS             logs data/logs/fetcher-1.log, fetcher-2.log
 
 Look at it:
-  tail -f data/logs/scheduler.log
+  tail -f data/logs/scheduler.log data/logs/fetcher-1.log
   curl -s http://127.0.0.1:8222/jsz?streams=true     # stream sizes, without the nats CLI
   nats stream info PAGEFEED_TASKS                    # with the nats CLI (deploy/nats/README.md)
 

@@ -25,10 +25,21 @@ pub fn id_site(name: &str, url: &str, first: u64, last: u64, batch: u64, interva
 
 /// A whole config: `[nats]` at `nats_url` with `replicas`, then the sites.
 pub fn config(nats_url: &str, replicas: usize, sites: &[String]) -> Config {
-    let text = format!(
-        "[nats]\nurl = \"{nats_url}\"\nreplicas = {replicas}\n\n{}",
+    config_with(nats_url, &format!("replicas = {replicas}"), "", sites)
+}
+
+/// The text of a config: `[nats]` at `nats_url` plus `nats_extra` lines,
+/// then `sections` (e.g. a `[fetcher]` table), then the sites.
+pub fn config_text(nats_url: &str, nats_extra: &str, sections: &str, sites: &[String]) -> String {
+    format!(
+        "[nats]\nurl = \"{nats_url}\"\n{nats_extra}\n\n{sections}\n\n{}",
         sites.join("\n")
-    );
+    )
+}
+
+/// [`config_text`], parsed.
+pub fn config_with(nats_url: &str, nats_extra: &str, sections: &str, sites: &[String]) -> Config {
+    let text = config_text(nats_url, nats_extra, sections, sites);
     match Config::parse(Path::new("test.toml"), &text) {
         Ok(cfg) => cfg,
         Err(e) => panic!("test config is invalid: {e}\n{text}"),
@@ -169,4 +180,38 @@ pub fn init_logs() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// The events `PAGEFEED_EVENTS` holds now, decoded, in stream order.
+pub async fn stored_events(js: &jetstream::Context) -> anyhow::Result<Vec<pagefeed_events::Event>> {
+    stored(js, pagefeed_events::subject::EVENTS_STREAM)
+        .await?
+        .into_iter()
+        .map(|m| Ok(pagefeed_events::Event::decode(&m.payload)?))
+        .collect()
+}
+
+/// Publishes crawl tasks for `ids` of `site` (URL from `url_template`) in
+/// slot `slot`, as the scheduler would, and waits for JetStream's acks.
+pub async fn publish_tasks(
+    js: &jetstream::Context,
+    site: &str,
+    url_template: &str,
+    ids: impl IntoIterator<Item = u64>,
+    slot: i64,
+) -> anyhow::Result<()> {
+    let tasks: Vec<pagefeed_events::Task> = ids
+        .into_iter()
+        .map(|id| {
+            let page = pagefeed_events::PageKey::new(site, &id.to_string())?;
+            Ok(pagefeed_events::Task::new(
+                page,
+                url_template.replace("{id}", &id.to_string()),
+                slot,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let msgs: Vec<pagefeed_events::publish::Outgoing> = tasks.iter().map(Into::into).collect();
+    pagefeed_events::publish::publish_all(js, &msgs, &CancellationToken::new()).await?;
+    Ok(())
 }

@@ -97,7 +97,7 @@ impl Default for FetcherConfig {
             timeout: Duration::from_secs(30),
             max_body_bytes: 5 * 1024 * 1024,
             max_redirects: 5,
-            per_host_concurrency: 64,
+            per_host_concurrency: 8,
             per_host_delay: Duration::ZERO,
             max_attempts: 5,
             retry_backoff: Duration::from_secs(1),

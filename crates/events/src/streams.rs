@@ -2,6 +2,7 @@
 //! uses, derived from the config, and idempotent provisioning that creates
 //! what is missing and reports (never rewrites) a stream configured otherwise.
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
@@ -9,6 +10,9 @@ use async_nats::jetstream::context::{Context, CreateStreamErrorKind};
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::ErrorCode;
+
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use crate::config::Config;
 use crate::subject::{EVENTS_STREAM, EVENTS_SUBJECTS, TASKS_STREAM, TASKS_SUBJECTS};
@@ -177,6 +181,36 @@ impl ProvisionError {
     /// Whether waiting and trying again may help.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ProvisionError::Unavailable { .. })
+    }
+}
+
+/// Runs a provisioning step until it succeeds, retrying with a back-off while
+/// NATS is unreachable or not ready. A conflict ends it at once; so does
+/// `shutdown` (then `Ok(None)`).
+pub async fn until_provisioned<T, F, Fut>(
+    shutdown: &CancellationToken,
+    mut step: F,
+) -> Result<Option<T>, ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProvisionError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let attempt = tokio::select! {
+            attempt = step() => attempt,
+            () = shutdown.cancelled() => return Ok(None),
+        };
+        match attempt {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if !e.is_retryable() => return Err(e),
+            Err(e) => warn!(error = %e, "NATS not ready; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

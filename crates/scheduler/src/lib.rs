@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use chrono::Utc;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
-use pagefeed_events::streams::{ensure_streams, ProvisionError};
+use pagefeed_events::streams::{ensure_streams, until_provisioned};
 use pagefeed_events::{Config, Site};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -68,23 +68,9 @@ async fn provision(
     cfg: &Config,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let attempt = tokio::select! {
-            attempt = ensure_streams(js, cfg) => attempt,
-            () = shutdown.cancelled() => return Ok(false),
-        };
-        match attempt {
-            Ok(()) => return Ok(true),
-            Err(e @ ProvisionError::Conflict { .. }) => return Err(e.into()),
-            Err(e) => warn!(error = %e, "streams not ready; retrying"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return Ok(false),
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
+    Ok(until_provisioned(shutdown, || ensure_streams(js, cfg))
+        .await?
+        .is_some())
 }
 
 #[derive(Clone)]

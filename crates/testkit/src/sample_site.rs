@@ -780,9 +780,11 @@ fn slow_page(site: &Site, id: u64) -> Response {
     let mut html = String::with_capacity(TARGET_PAGE_BYTES + 512);
     render_page(&mut html, id, now, &schedule, Head::Utf8Meta, false);
     html.push_str(PAGE_END);
-    let split = html[html.len() / 2..]
-        .find('<')
-        .map_or(html.len() / 2, |i| html.len() / 2 + i);
+    // Split at a tag in the middle (a char boundary: the text is Japanese).
+    let middle = (html.len() / 2..html.len())
+        .find(|&i| html.is_char_boundary(i))
+        .unwrap_or(html.len());
+    let split = html[middle..].find('<').map_or(middle, |i| middle + i);
     let mut rest = Bytes::from(html);
     let first = rest.split_to(split);
     let pause = site.opts.slow_body;

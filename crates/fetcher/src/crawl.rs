@@ -1,0 +1,260 @@
+//! One task, start to end of its work: fetch (conditionally, politely),
+//! decode and extract off the async threads, compare with the page's last
+//! crawl, and say what is news. Publishing and acking are `work.rs`'s.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use pagefeed_events::{Config, Task};
+
+use crate::decode::decode;
+use crate::extract::{ExtractError, Extractor, Page};
+use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
+use crate::politeness::Politeness;
+use crate::state::{FetchState, PageState};
+
+/// Why an attempt failed, in the terms of a `fetch_failed` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// `timeout`, `dns`, `connect`, `http_status`, `too_large`,
+    /// `too_many_redirects`, `bad_url`, `undecodable`, `no_entries`,
+    /// `unknown_site`, `state`, `other`.
+    pub reason: &'static str,
+    pub detail: String,
+    pub status: Option<u16>,
+    /// The server asked to wait this long (429/503 `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(reason: &'static str, detail: impl Into<String>) -> Failure {
+        Failure {
+            reason,
+            detail: detail.into(),
+            status: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// What a successful crawl produced: the events to publish, then the state
+/// to record once they are acked.
+#[derive(Debug, Clone)]
+pub struct Crawled {
+    pub events: Vec<Event>,
+    pub state: PageState,
+    /// How many of the events are new entries.
+    pub new_entries: usize,
+}
+
+/// Crawls pages: everything a fetcher process needs, shared by its tasks.
+pub struct Crawler {
+    http: HttpClient,
+    politeness: Politeness,
+    extractors: HashMap<String, Arc<Extractor>>,
+    state: FetchState,
+}
+
+impl Crawler {
+    pub fn new(cfg: &Config, state: FetchState) -> anyhow::Result<Crawler> {
+        let f = &cfg.fetcher;
+        let http = HttpClient::new(FetchSettings {
+            user_agent: f.user_agent.clone(),
+            connect_timeout: f.connect_timeout,
+            timeout: f.timeout,
+            max_body: f.max_body_bytes,
+            max_redirects: f.max_redirects,
+        })?;
+        let extractors = cfg
+            .sites
+            .iter()
+            .map(|site| Ok((site.name.clone(), Arc::new(Extractor::new(&site.extract)?))))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Crawler {
+            http,
+            politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
+            extractors,
+            state,
+        })
+    }
+
+    /// One attempt at a task.
+    pub async fn crawl(&self, task: &Task) -> Result<Crawled, Failure> {
+        let extractor = self
+            .extractors
+            .get(task.page.site())
+            .cloned()
+            .ok_or_else(|| {
+                Failure::new(
+                    "unknown_site",
+                    format!("no site \"{}\" in this fetcher's config", task.page.site()),
+                )
+            })?;
+        let previous = self
+            .state
+            .get(&task.page)
+            .await
+            .map_err(|e| Failure::new("state", format!("cannot read the fetch state: {e}")))?;
+        // Validators only make sense for the URL they came from.
+        let validators = previous
+            .as_ref()
+            .filter(|p| p.url == task.url)
+            .map(PageState::validators)
+            .unwrap_or_default();
+
+        let host = url::Url::parse(&task.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let outcome = {
+            let _permit = self.politeness.acquire(&host).await;
+            self.http.fetch(&task.url, &validators).await
+        };
+        let now = Utc::now();
+        match outcome {
+            Ok(Outcome::NotModified { status, validators }) => match previous {
+                Some(previous) => Ok(unchanged(task, previous, status, validators, now)),
+                // Validators without a record cannot happen; be safe anyway.
+                None => Err(Failure::new("other", "304 without a previous crawl")),
+            },
+            Ok(Outcome::Fetched(fetched)) => {
+                let status = fetched.status;
+                let validators = fetched.validators.clone();
+                let page_url = fetched.url.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    parse(
+                        &extractor,
+                        &fetched.body,
+                        fetched.content_type.as_deref(),
+                        &page_url,
+                        now,
+                    )
+                })
+                .await
+                .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
+                Ok(news(task, previous, page, status, validators, now))
+            }
+            Err(e) => Err(Failure {
+                reason: e.reason(),
+                detail: e.detail(),
+                status: e.status(),
+                retry_after: e.retry_after(),
+            }),
+        }
+    }
+}
+
+/// Decodes and extracts (CPU work: runs on a blocking thread).
+fn parse(
+    extractor: &Extractor,
+    body: &[u8],
+    content_type: Option<&str>,
+    page_url: &str,
+    now: DateTime<Utc>,
+) -> Result<Page, Failure> {
+    let decoded = decode(body, content_type);
+    match extractor.extract(&decoded.text, page_url, now) {
+        Ok(page) => Ok(page),
+        Err(e @ ExtractError::NoEntries { .. }) => {
+            // Mostly replacement characters: the bytes were not text in the
+            // charset the page claimed (or not text at all).
+            let replaced = decoded.text.chars().filter(|&c| c == '\u{FFFD}').count();
+            if decoded.had_errors && replaced * 20 > decoded.text.chars().count() {
+                Err(Failure::new(
+                    "undecodable",
+                    format!("the body does not decode as {}", decoded.encoding),
+                ))
+            } else {
+                Err(Failure::new("no_entries", e.to_string()))
+            }
+        }
+    }
+}
+
+/// Every entry already known: one small event with the page record.
+fn unchanged(
+    task: &Task,
+    previous: PageState,
+    status: u16,
+    validators: Validators,
+    now: DateTime<Utc>,
+) -> Crawled {
+    let record = PageRecord {
+        page: task.page.clone(),
+        url: task.url.clone(),
+        title: previous.title.clone(),
+        crawled_at: now,
+        status,
+        entries: u32::try_from(previous.ids.len()).unwrap_or(u32::MAX),
+    };
+    Crawled {
+        events: vec![Event::PageUnchanged(record)],
+        state: PageState {
+            url: task.url.clone(),
+            etag: validators.etag,
+            last_modified: validators.last_modified,
+            ..previous
+        },
+        new_entries: 0,
+    }
+}
+
+/// The entries not seen in the last crawl become events, followed by the page
+/// record; no news is a `page_unchanged`.
+fn news(
+    task: &Task,
+    previous: Option<PageState>,
+    page: Page,
+    status: u16,
+    validators: Validators,
+    now: DateTime<Utc>,
+) -> Crawled {
+    let known: HashSet<&str> = previous
+        .iter()
+        .flat_map(|p| p.ids.iter().map(String::as_str))
+        .collect();
+    let record = PageRecord {
+        page: task.page.clone(),
+        url: task.url.clone(),
+        title: page.title.clone(),
+        crawled_at: now,
+        status,
+        entries: u32::try_from(page.entries.len()).unwrap_or(u32::MAX),
+    };
+    let mut events: Vec<Event> = page
+        .entries
+        .iter()
+        .filter(|e| !known.contains(e.id.as_str()))
+        .map(|e| {
+            Event::EntryObserved(EntryObserved {
+                page: task.page.clone(),
+                id: e.id.clone(),
+                text: e.text.clone(),
+                timestamp: e.timestamp,
+                link: e.link.clone(),
+                observed_at: now,
+            })
+        })
+        .collect();
+    let new_entries = events.len();
+    let title_changed = previous.as_ref().is_some_and(|p| p.title != page.title);
+    if new_entries == 0 && !title_changed && previous.is_some() {
+        events.push(Event::PageUnchanged(record));
+    } else {
+        events.push(Event::PageCrawled(record));
+    }
+    Crawled {
+        events,
+        state: PageState {
+            url: task.url.clone(),
+            title: page.title,
+            ids: page.entries.into_iter().map(|e| e.id).collect(),
+            etag: validators.etag,
+            last_modified: validators.last_modified,
+        },
+        new_entries,
+    }
+}

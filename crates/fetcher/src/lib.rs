@@ -1,0 +1,62 @@
+//! The fetcher: pulls crawl tasks from the shared `fetchers` consumer,
+//! fetches each page over HTTP, decodes its charset, extracts title and
+//! entries with the site's CSS selectors, and publishes what is news. Starting
+//! another fetcher process, anywhere, is how the crawl scales.
+
+pub mod crawl;
+pub mod decode;
+pub mod extract;
+pub mod http;
+pub mod politeness;
+pub mod state;
+pub mod work;
+pub mod workbench;
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use pagefeed_events::streams::{ensure_fetch_state, ensure_streams, until_provisioned};
+use pagefeed_events::Config;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::crawl::Crawler;
+use crate::state::FetchState;
+use crate::work::{pull_loop, Worker};
+
+/// Crawls until `shutdown` is cancelled, with at most `concurrency` fetches in
+/// flight (default: `fetcher.concurrency` from the config).
+pub async fn run(
+    cfg: Config,
+    concurrency: Option<usize>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let concurrency = concurrency.unwrap_or(cfg.fetcher.concurrency).max(1);
+    let client = pagefeed_events::connect(&cfg.nats, "pagefeed-fetcher").await?;
+    let js = jetstream::new(client.clone());
+    if until_provisioned(&shutdown, || ensure_streams(&js, &cfg))
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
+        return Ok(());
+    };
+    let state = FetchState::new(kv);
+    let crawler = Crawler::new(&cfg, state.clone())?;
+    info!(concurrency, sites = cfg.sites.len(), "fetcher started");
+    let worker = Arc::new(Worker {
+        js,
+        cfg,
+        crawler,
+        state,
+        shutdown,
+    });
+    let outcome = pull_loop(worker, concurrency).await;
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    info!("fetcher stopped");
+    outcome
+}

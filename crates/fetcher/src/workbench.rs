@@ -1,0 +1,124 @@
+//! `pagefeed-fetcher extract`: fetches one page (or reads a saved one),
+//! decodes and extracts it with a site's selectors, and prints what was found
+//! as JSON, to tune selectors the way `scrapy parse` does. Nothing is
+//! published.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use pagefeed_events::Config;
+use serde::Serialize;
+
+use crate::decode::decode;
+use crate::extract::{Entry, Extractor};
+use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
+
+/// Where the page comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Fetched with the fetcher's HTTP client and the config's `[fetcher]` settings.
+    Url(String),
+    /// A saved page; links are resolved against `base_url`, by default the
+    /// file's own `file://` URL.
+    File {
+        path: PathBuf,
+        base_url: Option<String>,
+    },
+}
+
+/// The site named on the command line is not in the config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no site \"{name}\" in {file}; its sites are: {}", known.join(", "))]
+pub struct UnknownSite {
+    pub name: String,
+    pub file: String,
+    pub known: Vec<String>,
+}
+
+/// What the command prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub site: String,
+    /// The final URL (after redirects), or the base URL of a file.
+    pub url: String,
+    /// The HTTP status; none for a file.
+    pub status: Option<u16>,
+    pub encoding: &'static str,
+    pub title: String,
+    pub entries: Vec<Entry>,
+    pub count: usize,
+}
+
+/// Inspects the page and prints the [`Report`] as pretty JSON on stdout.
+/// An unknown site is an [`UnknownSite`] error; a failed fetch or a page
+/// without entries is an error too.
+pub async fn run(cfg: &Config, site: &str, source: Source) -> anyhow::Result<()> {
+    let report = inspect(cfg, site, source).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Fetches or reads, decodes and extracts, without printing.
+pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result<Report> {
+    let Some(site_cfg) = cfg.site(site) else {
+        return Err(UnknownSite {
+            name: site.to_owned(),
+            file: cfg.path.display().to_string(),
+            known: cfg.sites.iter().map(|s| s.name.clone()).collect(),
+        }
+        .into());
+    };
+    let extractor =
+        Extractor::new(&site_cfg.extract).with_context(|| format!("site \"{site}\""))?;
+
+    let (url, status, content_type, body) = match source {
+        Source::Url(url) => {
+            let client = HttpClient::new(FetchSettings::from(&cfg.fetcher))?;
+            let outcome = client
+                .fetch(&url, &Validators::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("fetching {url}: {}: {}", e.reason(), e.detail()))?;
+            match outcome {
+                Outcome::Fetched(page) => {
+                    (page.url, Some(page.status), page.content_type, page.body)
+                }
+                Outcome::NotModified { status, .. } => {
+                    anyhow::bail!("fetching {url}: the server answered {status} Not Modified to an unconditional GET")
+                }
+            }
+        }
+        Source::File { path, base_url } => {
+            let body = tokio::fs::read(&path)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?;
+            let url = match base_url {
+                Some(url) => url,
+                None => file_url(&path)?,
+            };
+            (url, None, None, body.into())
+        }
+    };
+
+    let decoded = decode(&body, content_type.as_deref());
+    let page = extractor
+        .extract(&decoded.text, &url, Utc::now())
+        .map_err(|e| anyhow::anyhow!("{url}: {}: {}", e.reason(), e.detail()))?;
+    Ok(Report {
+        site: site.to_owned(),
+        url,
+        status,
+        encoding: decoded.encoding,
+        title: page.title,
+        count: page.entries.len(),
+        entries: page.entries,
+    })
+}
+
+fn file_url(path: &std::path::Path) -> anyhow::Result<String> {
+    let absolute =
+        std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+    url::Url::from_file_path(&absolute)
+        .map(String::from)
+        .map_err(|()| anyhow::anyhow!("{} cannot be made a file:// URL", absolute.display()))
+}

@@ -1,0 +1,139 @@
+//! 300 pages crawled by two fetcher processes, one of them killed with
+//! SIGKILL halfway and not restarted: every page ends with its events, and
+//! every entry is stored in the stream exactly once.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pagefeed_e2e::{config_text, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
+use pagefeed_events::event::Event;
+use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+
+struct Fetcher(Child);
+
+impl Fetcher {
+    fn start(config: &std::path::Path, log: &std::path::Path) -> anyhow::Result<Fetcher> {
+        let log = std::fs::File::create(log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_pagefeed-fetcher"))
+            .arg("--config")
+            .arg(config)
+            .args(["--concurrency", "4"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Fetcher(child))
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_fetcher_loses_nothing_and_duplicates_nothing() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let site = SampleSite::start(
+        "127.0.0.1:0".parse()?,
+        SampleSiteOptions {
+            latency: Duration::from_millis(100),
+            ..SampleSiteOptions::default()
+        },
+    )
+    .await?;
+    let ids: Vec<u64> = (1..)
+        .filter(|&id| page_kind(id) == PageKind::Normal)
+        .take(300)
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("pagefeed.toml");
+    std::fs::write(
+        &config,
+        config_text(
+            &nats.url(),
+            "",
+            "[fetcher]\nack_wait = \"2s\"\n",
+            &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
+        ),
+    )?;
+    let js = jetstream_at(&nats.url()).await?;
+    let cfg = pagefeed_events::Config::load(&config)?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    publish_tasks(&js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
+
+    let mut doomed = Fetcher::start(&config, &dir.path().join("a.log"))?;
+    let _survivor = Fetcher::start(&config, &dir.path().join("b.log"))?;
+
+    // Halfway by the site's own count of requests (cheap to read often).
+    wait_for(
+        Duration::from_secs(60),
+        "half the pages fetched",
+        || async {
+            let fetched: u64 = ids.iter().map(|&id| site.requests(id)).sum();
+            Ok((fetched >= 150).then_some(()))
+        },
+    )
+    .await?;
+    doomed.0.kill()?; // SIGKILL, mid-task
+    doomed.0.wait()?;
+
+    let events = wait_for(Duration::from_secs(90), "every page crawled", || async {
+        let events = stored_events(&js).await?;
+        let crawled: HashSet<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::PageCrawled(p) => Some(p.page.to_string()),
+                _ => None,
+            })
+            .collect();
+        Ok((crawled.len() == ids.len()).then_some(events))
+    })
+    .await
+    .map_err(|e| {
+        let log = std::fs::read_to_string(dir.path().join("b.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        anyhow::anyhow!(
+            "{e}\nsurvivor log (last lines, newest first):\n{}",
+            tail.join("\n")
+        )
+    })?;
+
+    let mut times_stored: HashMap<(String, String), usize> = HashMap::new();
+    for e in &events {
+        if let Event::EntryObserved(entry) = e {
+            *times_stored
+                .entry((entry.page.to_string(), entry.id.clone()))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(
+        times_stored.len(),
+        ids.len() * 20,
+        "every entry of every page"
+    );
+    let twice: Vec<_> = times_stored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "entries stored more than once: {twice:?}");
+    for e in &events {
+        assert!(!matches!(e, Event::FetchFailed(_)), "nothing failed: {e:?}");
+    }
+    // The killed process had tasks in hand, and they were taken over.
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream(pagefeed_events::subject::TASKS_STREAM)
+        .await?
+        .get_consumer(pagefeed_events::streams::FETCHERS_CONSUMER)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let info = consumer.info().await?;
+    // Each delivery takes a consumer sequence: more deliveries than tasks.
+    assert!(
+        info.delivered.consumer_sequence > info.delivered.stream_sequence,
+        "no task was redelivered: {info:?}"
+    );
+    Ok(())
+}
