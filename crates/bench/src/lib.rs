@@ -1,0 +1,7 @@
+//! pagefeed's benchmarks, run against the real thing: the services' release
+//! binaries, a real nats-server and the sample site, each pinned to a core
+//! when `taskset` is there. Figures and commands are in docs/BENCHMARKS.md.
+
+pub mod fetcher;
+pub mod procs;
+mod report;

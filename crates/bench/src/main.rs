@@ -1,0 +1,36 @@
+//! `pagefeed-bench fetcher [--pages N] [--concurrency C] ...`: measures the
+//! fetcher's throughput and prints a report (docs/BENCHMARKS.md). It runs
+//! the release binaries next to it: `cargo build --release --bins` first.
+
+use clap::{Parser, Subcommand};
+use pagefeed_bench::fetcher::{self, Options};
+use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
+
+/// pagefeed's benchmarks.
+#[derive(Parser)]
+#[command(name = "pagefeed-bench", version)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetcher throughput: raw GET, GET + parse, one and two fetcher processes.
+    Fetcher(Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    let Args {
+        command: Command::Fetcher(options),
+    } = Args::parse();
+    let machine = Machine::read();
+    let pins = Pinning::detect(&machine);
+    // Before the runtime exists, so that it sizes itself (and its threads
+    // inherit the affinity) as a fetcher pinned to one core would.
+    pins.pin_self(CLIENT_CORE)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(fetcher::run(options, machine, pins))
+}
