@@ -46,9 +46,10 @@ fn write_report(out: &mut String, setup: &Setup, results: &[Measured]) -> std::f
     )?;
     writeln!(
         out,
-        "concurrency {c} per client (fetchers: --concurrency {c}, per_host_concurrency {c}); \
-         fetchers log at info to a file\n",
-        c = o.concurrency
+        "concurrency {c} per client (fetchers: --concurrency {c}, per_host_concurrency {c}), \
+         {s} in the scaling runs; fetchers log at info to a file\n",
+        c = o.concurrency,
+        s = o.scaling_concurrency
     )?;
 
     writeln!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pagefeed_events::event::{EntryObserved, Event, PageRecord};
 use pagefeed_events::{Config, Task};
+use tokio::sync::Semaphore;
 
 use crate::decode::decode;
 use crate::extract::{ExtractError, Extractor, Page};
@@ -56,6 +57,9 @@ pub struct Crawler {
     politeness: Politeness,
     extractors: HashMap<String, Arc<Extractor>>,
     state: FetchState,
+    /// Parses at once: one per core. More would only time-share the cores
+    /// with the async worker, delaying every NATS round trip behind them.
+    parsers: Semaphore,
 }
 
 impl Crawler {
@@ -78,6 +82,9 @@ impl Crawler {
             politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
             extractors,
             state,
+            parsers: Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
         })
     }
 
@@ -124,6 +131,11 @@ impl Crawler {
                 let status = fetched.status;
                 let validators = fetched.validators.clone();
                 let page_url = fetched.url.clone();
+                let _parser = self
+                    .parsers
+                    .acquire()
+                    .await
+                    .map_err(|e| Failure::new("other", format!("the parsers stopped: {e}")))?;
                 let page = tokio::task::spawn_blocking(move || {
                     parse(
                         &extractor,
