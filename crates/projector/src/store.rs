@@ -1,0 +1,742 @@
+//! The projector's redb file: every table definition, the apply logic that
+//! turns events into rows, and the reads. Nothing here looks at the clock or
+//! draws a random number, so the state after sequence S is a function of the
+//! events up to S (design invariant 1).
+//!
+//! # Tables and key encodings
+//!
+//! | table         | key                                  | value                 |
+//! |---------------|--------------------------------------|-----------------------|
+//! | `meta`        | `"schema_version"`, `"applied_seq"`  | `u64`                 |
+//! | `pages`       | page key `"site.id"`                 | JSON [`PageView`]     |
+//! | `entries`     | `(page, entry id)`                   | JSON [`EntryView`]    |
+//! | `page_newest` | `(page, desc(sort key), entry id)`   | `()`                  |
+//! | `newest`      | `(desc(sort key), page, entry id)`   | `()`                  |
+//! | `grams`       | gram (multimap)                      | `(page, entry id)`    |
+//! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
+//!
+//! An entry's sort key is its own timestamp when the page shows one, else its
+//! `first_seen`, as microseconds since the epoch; `desc` maps it to a `u64`
+//! that sorts newest first, so both newest indexes are read forwards.
+//! `page_newest`, `newest` and `grams` are derived from `entries` and written
+//! in the same transaction; the digest leaves them out.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
+use pagefeed_events::subject::is_token;
+use pagefeed_events::Event;
+use redb::{
+    Database, Durability, MultimapTable, MultimapTableDefinition, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the table layout; `open` refuses a file written by a newer one.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// How much of a rejected payload is kept, in bytes.
+pub const REJECTED_PAYLOAD_MAX: usize = 4096;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
+const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("entries");
+const PAGE_NEWEST: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("page_newest");
+const NEWEST: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("newest");
+const GRAMS: MultimapTableDefinition<&str, (&str, &str)> = MultimapTableDefinition::new("grams");
+const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
+
+const META_SCHEMA: &str = "schema_version";
+const META_APPLIED: &str = "applied_seq";
+
+/// Why the store could not do what was asked. Storage failures abort the
+/// whole batch (nothing of it is committed); a bad event never does, it is
+/// recorded as rejected instead.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redb: {0}")]
+    Redb(Box<redb::Error>),
+    #[error("the store was written with schema version {found}, this build supports {supported}")]
+    SchemaVersion { found: u64, supported: u64 },
+    #[error("corrupt row in table {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> StoreError {
+                StoreError::Redb(Box::new(redb::Error::from(e)))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// A page as the replica keeps it (also its stored JSON, field order fixed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageView {
+    pub key: String,
+    pub url: String,
+    pub title: String,
+    /// When the page was last fetched successfully; for a page known only
+    /// from failures, when it first failed (so retention removes it too).
+    pub last_crawled: DateTime<Utc>,
+    /// HTTP status of the last successful fetch (0 when there was none).
+    pub status: u16,
+    /// The last failure since the last successful fetch.
+    pub failure: Option<Failure>,
+    /// How many entries the page showed at its last successful fetch.
+    pub entries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub reason: String,
+    pub detail: String,
+    pub status: Option<u16>,
+    pub at: DateTime<Utc>,
+}
+
+/// An entry as the replica keeps it (also its stored JSON, field order fixed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub id: String,
+    pub page: String,
+    pub text: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub link: Option<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+impl EntryView {
+    /// The instant the entry sorts by: its own timestamp, else when it was
+    /// first seen.
+    pub fn sort_time(&self) -> DateTime<Utc> {
+        self.timestamp.unwrap_or(self.first_seen)
+    }
+
+    fn sort_key(&self) -> u64 {
+        desc(self.sort_time())
+    }
+}
+
+/// A payload the projector could not apply, kept with its sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub reason: String,
+    /// The payload as lossy UTF-8, cut to [`REJECTED_PAYLOAD_MAX`] bytes.
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    pub applied: usize,
+    pub rejected: usize,
+    /// Sequences at or below the applied sequence: redeliveries.
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pages: u64,
+    pub entries: u64,
+    pub rejected: u64,
+}
+
+/// The projector's redb database. One process owns the file.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (and every table) if missing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get(META_SCHEMA)?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(found) => {
+                    return Err(StoreError::SchemaVersion {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+            }
+            // Create every table now, so reads never meet a missing one.
+            txn.open_table(PAGES)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(PAGE_NEWEST)?;
+            txn.open_table(NEWEST)?;
+            txn.open_multimap_table(GRAMS)?;
+            txn.open_table(REJECTED)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// The last stream sequence applied (0 when fresh).
+    pub fn applied_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// Applies a batch of (stream sequence, raw payload) in one write
+    /// transaction committed with [`Durability::Immediate`], together with the
+    /// last sequence. Sequences at or below the applied one are skipped
+    /// (at-least-once delivery, exactly-once effect). A payload that does not
+    /// decode, or an event that cannot be applied, is recorded in `rejected`
+    /// and the batch goes on.
+    pub fn apply_batch(&self, batch: &[(u64, &[u8])]) -> Result<ApplyStats, StoreError> {
+        let mut stats = ApplyStats::default();
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut t = Tables::open(&txn)?;
+            let mut last = t.meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0);
+            for &(seq, payload) in batch {
+                if seq <= last {
+                    stats.skipped += 1;
+                    continue;
+                }
+                let outcome = match Event::decode(payload) {
+                    Ok(event) => t.apply(event)?,
+                    Err(e) => Err(format!("undecodable: {e}")),
+                };
+                match outcome {
+                    Ok(()) => stats.applied += 1,
+                    Err(reason) => {
+                        tracing::warn!(seq, reason = %reason, "event rejected");
+                        let row = Rejected {
+                            reason,
+                            payload: truncated_lossy(payload, REJECTED_PAYLOAD_MAX),
+                        };
+                        t.rejected.insert(seq, to_json(&row).as_str())?;
+                        stats.rejected += 1;
+                    }
+                }
+                last = seq;
+            }
+            t.meta.insert(META_APPLIED, last)?;
+        }
+        if stats.applied + stats.rejected == 0 {
+            // Only redeliveries: nothing to make durable.
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        Ok(stats)
+    }
+
+    pub fn page(&self, key: &str) -> Result<Option<PageView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let pages = txn.open_table(PAGES)?;
+        let row = pages.get(key)?;
+        row.map(|v| from_json("pages", v.value())).transpose()
+    }
+
+    /// Every page, in key order.
+    pub fn pages(&self) -> Result<Vec<PageView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let pages = txn.open_table(PAGES)?;
+        let mut out = Vec::new();
+        for item in pages.iter()? {
+            let (_, v) = item?;
+            out.push(from_json("pages", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// A page's entries, newest first.
+    pub fn page_entries(&self, key: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(PAGE_NEWEST)?;
+        let entries = txn.open_table(ENTRIES)?;
+        let mut out = Vec::new();
+        for item in index.range((key, 0u64, "")..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            let (page, _, id) = k.value();
+            if page != key {
+                break;
+            }
+            out.push(indexed_entry(&entries, page, id)?);
+        }
+        Ok(out)
+    }
+
+    /// The newest entries of all pages, newest first.
+    pub fn newest_entries(&self, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(NEWEST)?;
+        let entries = txn.open_table(ENTRIES)?;
+        let mut out = Vec::new();
+        for item in index.iter()?.take(limit) {
+            let (k, _) = item?;
+            let (_, page, id) = k.value();
+            out.push(indexed_entry(&entries, page, id)?);
+        }
+        Ok(out)
+    }
+
+    /// Entries whose text contains `query`, ignoring case (Unicode
+    /// lowercase), newest first. Candidates come from the rarest gram of the
+    /// query in the `grams` index, and each is verified with a real substring
+    /// test, so the work is bounded by that gram's postings, not by the
+    /// number of entries.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        let needle = query.to_lowercase();
+        let grams = query_grams(&needle);
+        if grams.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read()?;
+        let index = txn.open_multimap_table(GRAMS)?;
+        let entries = txn.open_table(ENTRIES)?;
+        let mut rarest = None;
+        for gram in &grams {
+            let postings = index.get(gram.as_str())?;
+            if postings.is_empty() {
+                return Ok(Vec::new());
+            }
+            if rarest.as_ref().is_none_or(|(_, n)| postings.len() < *n) {
+                rarest = Some((gram.clone(), postings.len()));
+            }
+        }
+        let Some((gram, _)) = rarest else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for item in index.get(gram.as_str())? {
+            let posting = item?;
+            let (page, id) = posting.value();
+            let entry = indexed_entry(&entries, page, id)?;
+            if entry.text.to_lowercase().contains(&needle) {
+                found.push(entry);
+            }
+        }
+        found.sort_by(|a, b| (a.sort_key(), &a.page, &a.id).cmp(&(b.sort_key(), &b.page, &b.id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// The first `limit` rejected payloads, by sequence.
+    pub fn rejected(&self, limit: usize) -> Result<Vec<(u64, Rejected)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let rejected = txn.open_table(REJECTED)?;
+        let mut out = Vec::new();
+        for item in rejected.iter()?.take(limit) {
+            let (k, v) = item?;
+            out.push((k.value(), from_json("rejected", v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(Counts {
+            pages: txn.open_table(PAGES)?.len()?,
+            entries: txn.open_table(ENTRIES)?.len()?,
+            rejected: txn.open_table(REJECTED)?.len()?,
+        })
+    }
+
+    /// (applied sequence, hex SHA-256 of the state). The hash covers the
+    /// `pages`, `entries` and `rejected` tables in key order (table name, then
+    /// each key part and the value, length-prefixed); the indexes are derived
+    /// from `entries` and left out, and so is the applied sequence, which is
+    /// returned beside it. Both come from one read transaction.
+    pub fn digest(&self) -> Result<(u64, String), StoreError> {
+        let txn = self.db.begin_read()?;
+        let applied = txn
+            .open_table(META)?
+            .get(META_APPLIED)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let mut h = Sha256::new();
+        hash_part(&mut h, b"pages");
+        for item in txn.open_table(PAGES)?.iter()? {
+            let (k, v) = item?;
+            hash_part(&mut h, k.value().as_bytes());
+            hash_part(&mut h, v.value().as_bytes());
+        }
+        hash_part(&mut h, b"entries");
+        for item in txn.open_table(ENTRIES)?.iter()? {
+            let (k, v) = item?;
+            let (page, id) = k.value();
+            hash_part(&mut h, page.as_bytes());
+            hash_part(&mut h, id.as_bytes());
+            hash_part(&mut h, v.value().as_bytes());
+        }
+        hash_part(&mut h, b"rejected");
+        for item in txn.open_table(REJECTED)?.iter()? {
+            let (k, v) = item?;
+            hash_part(&mut h, &k.value().to_be_bytes());
+            hash_part(&mut h, v.value().as_bytes());
+        }
+        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok((applied, hex))
+    }
+}
+
+/// Every table of one write transaction, opened once per batch.
+struct Tables<'t> {
+    meta: Table<'t, &'static str, u64>,
+    pages: Table<'t, &'static str, &'static str>,
+    entries: Table<'t, (&'static str, &'static str), &'static str>,
+    page_newest: Table<'t, (&'static str, u64, &'static str), ()>,
+    newest: Table<'t, (u64, &'static str, &'static str), ()>,
+    grams: MultimapTable<'t, &'static str, (&'static str, &'static str)>,
+    rejected: Table<'t, u64, &'static str>,
+}
+
+/// Why an event was not applied; stored as the rejection reason.
+type Refusal = String;
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        Ok(Tables {
+            meta: txn.open_table(META)?,
+            pages: txn.open_table(PAGES)?,
+            entries: txn.open_table(ENTRIES)?,
+            page_newest: txn.open_table(PAGE_NEWEST)?,
+            newest: txn.open_table(NEWEST)?,
+            grams: txn.open_multimap_table(GRAMS)?,
+            rejected: txn.open_table(REJECTED)?,
+        })
+    }
+
+    /// Applies one event: `Err` from storage aborts the batch, the inner
+    /// `Err` rejects this event only.
+    fn apply(&mut self, event: Event) -> Result<Result<(), Refusal>, StoreError> {
+        match event {
+            Event::PageCrawled(p) | Event::PageUnchanged(p) => self.put_page(&p).map(Ok),
+            Event::EntryObserved(e) => self.put_entry(e).map(Ok),
+            Event::FetchFailed(f) => self.fail_page(&f).map(Ok),
+            Event::Retention(r) => self.retention(&r),
+        }
+    }
+
+    fn get_page(&self, key: &str) -> Result<Option<PageView>, StoreError> {
+        let row = self.pages.get(key)?;
+        row.map(|v| from_json("pages", v.value())).transpose()
+    }
+
+    fn put_page(&mut self, p: &PageRecord) -> Result<(), StoreError> {
+        let key = p.page.to_string();
+        let row = PageView {
+            key: key.clone(),
+            url: p.url.clone(),
+            title: p.title.clone(),
+            last_crawled: p.crawled_at,
+            status: p.status,
+            failure: None,
+            entries: p.entries,
+        };
+        self.pages.insert(key.as_str(), to_json(&row).as_str())?;
+        Ok(())
+    }
+
+    fn fail_page(&mut self, f: &FetchFailed) -> Result<(), StoreError> {
+        let key = f.page.to_string();
+        let failure = Failure {
+            reason: f.reason.clone(),
+            detail: f.detail.clone(),
+            status: f.status,
+            at: f.failed_at,
+        };
+        let row = match self.get_page(&key)? {
+            Some(page) => PageView {
+                failure: Some(failure),
+                ..page
+            },
+            None => PageView {
+                key: key.clone(),
+                url: f.url.clone(),
+                title: String::new(),
+                last_crawled: f.failed_at,
+                status: 0,
+                failure: Some(failure),
+                entries: 0,
+            },
+        };
+        self.pages.insert(key.as_str(), to_json(&row).as_str())?;
+        Ok(())
+    }
+
+    fn put_entry(&mut self, e: EntryObserved) -> Result<(), StoreError> {
+        let page = e.page.to_string();
+        let old: Option<EntryView> = {
+            let row = self.entries.get((page.as_str(), e.id.as_str()))?;
+            row.map(|v| from_json("entries", v.value())).transpose()?
+        };
+        let (first_seen, last_seen) = match &old {
+            Some(o) => (
+                o.first_seen.min(e.observed_at),
+                o.last_seen.max(e.observed_at),
+            ),
+            None => (e.observed_at, e.observed_at),
+        };
+        let new = EntryView {
+            id: e.id,
+            page,
+            text: e.text,
+            timestamp: e.timestamp,
+            link: e.link,
+            first_seen,
+            last_seen,
+        };
+        match &old {
+            Some(o) => {
+                if o.sort_key() != new.sort_key() {
+                    self.unindex_newest(o)?;
+                }
+                if o.text != new.text {
+                    self.unindex_grams(o)?;
+                }
+                self.index_newest(&new)?;
+                if o.text != new.text {
+                    self.index_grams(&new)?;
+                }
+            }
+            None => {
+                self.index_newest(&new)?;
+                self.index_grams(&new)?;
+            }
+        }
+        self.entries
+            .insert((new.page.as_str(), new.id.as_str()), to_json(&new).as_str())?;
+        Ok(())
+    }
+
+    fn index_newest(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        let s = e.sort_key();
+        self.page_newest
+            .insert((e.page.as_str(), s, e.id.as_str()), ())?;
+        self.newest
+            .insert((s, e.page.as_str(), e.id.as_str()), ())?;
+        Ok(())
+    }
+
+    fn unindex_newest(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        let s = e.sort_key();
+        self.page_newest
+            .remove((e.page.as_str(), s, e.id.as_str()))?;
+        self.newest.remove((s, e.page.as_str(), e.id.as_str()))?;
+        Ok(())
+    }
+
+    fn index_grams(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        for gram in text_grams(&e.text.to_lowercase()) {
+            self.grams
+                .insert(gram.as_str(), (e.page.as_str(), e.id.as_str()))?;
+        }
+        Ok(())
+    }
+
+    fn unindex_grams(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        for gram in text_grams(&e.text.to_lowercase()) {
+            self.grams
+                .remove(gram.as_str(), (e.page.as_str(), e.id.as_str()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the site's entries first seen before the cutoff and its pages
+    /// last crawled before it, scanning only the site's key range.
+    fn retention(&mut self, r: &Retention) -> Result<Result<(), Refusal>, StoreError> {
+        if !is_token(&r.site) {
+            return Ok(Err(format!("retention: \"{}\" is not a site name", r.site)));
+        }
+        let prefix = format!("{}.", r.site);
+        let mut old_entries = Vec::new();
+        for item in self.entries.range((prefix.as_str(), "")..)? {
+            let (k, v) = item?;
+            if !k.value().0.starts_with(&prefix) {
+                break;
+            }
+            let entry: EntryView = from_json("entries", v.value())?;
+            if entry.first_seen < r.cutoff {
+                old_entries.push(entry);
+            }
+        }
+        for e in &old_entries {
+            self.unindex_newest(e)?;
+            self.unindex_grams(e)?;
+            self.entries.remove((e.page.as_str(), e.id.as_str()))?;
+        }
+        let mut old_pages = Vec::new();
+        for item in self.pages.range(prefix.as_str()..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            let page: PageView = from_json("pages", v.value())?;
+            if page.last_crawled < r.cutoff {
+                old_pages.push(page.key);
+            }
+        }
+        for key in &old_pages {
+            self.pages.remove(key.as_str())?;
+        }
+        tracing::debug!(
+            site = %r.site,
+            entries = old_entries.len(),
+            pages = old_pages.len(),
+            "retention applied"
+        );
+        Ok(Ok(()))
+    }
+}
+
+/// The entry an index row points to. A dangling index row is a bug in the
+/// apply logic, reported rather than hidden.
+fn indexed_entry(
+    entries: &redb::ReadOnlyTable<(&'static str, &'static str), &'static str>,
+    page: &str,
+    id: &str,
+) -> Result<EntryView, StoreError> {
+    match entries.get((page, id))? {
+        Some(row) => from_json("entries", row.value()),
+        None => Err(StoreError::Corrupt {
+            table: "entries",
+            detail: format!("an index names ({page}, {id}), which is missing"),
+        }),
+    }
+}
+
+/// Maps an instant to a key that sorts newest first.
+fn desc(t: DateTime<Utc>) -> u64 {
+    // Flip the sign bit so that i64 order becomes u64 order, then invert.
+    !((t.timestamp_micros() as u64) ^ (1 << 63))
+}
+
+/// The grams a text is indexed under: every distinct character unigram and
+/// bigram of the (already lowercased) text. Unigrams make one-character
+/// queries possible at the cost of roughly doubling the index; an index of
+/// bigrams alone would be about half as big and rebuild about twice as fast.
+fn text_grams(lower: &str) -> BTreeSet<String> {
+    let chars: Vec<char> = lower.chars().collect();
+    let mut grams: BTreeSet<String> = chars.iter().map(|c| c.to_string()).collect();
+    grams.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+    grams
+}
+
+/// The grams a (lowercased) query must all appear under: its bigrams, or
+/// its single character.
+fn query_grams(lower: &str) -> Vec<String> {
+    let chars: Vec<char> = lower.chars().collect();
+    match chars.len() {
+        0 => Vec::new(),
+        1 => vec![chars[0].to_string()],
+        _ => {
+            let set: BTreeSet<String> = chars
+                .windows(2)
+                .map(|w| w.iter().collect::<String>())
+                .collect();
+            set.into_iter().collect()
+        }
+    }
+}
+
+fn hash_part(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+fn to_json<T: Serialize>(row: &T) -> String {
+    // Rows are plain structs of strings, integers and timestamps: they
+    // always serialise.
+    serde_json::to_string(row).unwrap_or_default()
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(
+    table: &'static str,
+    json: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
+
+/// `payload` as lossy UTF-8, cut on a character boundary to at most `max`
+/// bytes.
+fn truncated_lossy(payload: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(payload);
+    if text.len() <= max {
+        return text.into_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.redb");
+        drop(Store::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(META_SCHEMA, SCHEMA_VERSION + 1)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::SchemaVersion { found, supported }) => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected a schema refusal, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn desc_sorts_newest_first() {
+        let a: DateTime<Utc> = "1960-01-01T00:00:00Z".parse().unwrap();
+        let b: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let c: DateTime<Utc> = "2026-01-01T00:00:01Z".parse().unwrap();
+        assert!(desc(c) < desc(b) && desc(b) < desc(a));
+    }
+
+    #[test]
+    fn grams_and_truncation() {
+        let g = text_grams("ab");
+        assert_eq!(g.into_iter().collect::<Vec<_>>(), ["a", "ab", "b"]);
+        assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
+        let long = "日".repeat(2000); // 3 bytes each
+        let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
+        assert!(cut.len() <= REJECTED_PAYLOAD_MAX && cut.len() > REJECTED_PAYLOAD_MAX - 3);
+        assert_eq!(truncated_lossy(b"\xffok", 10), "\u{fffd}ok");
+    }
+}

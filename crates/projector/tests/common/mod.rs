@@ -1,0 +1,129 @@
+//! Event builders shared by the projector's scenario tests.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
+use pagefeed_events::Event;
+use pagefeed_projector::store::Store;
+use tempfile::TempDir;
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+pub fn crawled(page: &str, title: &str, when: &str) -> Event {
+    Event::PageCrawled(PageRecord {
+        page: page.parse().unwrap(),
+        url: format!("http://example.invalid/{page}"),
+        title: title.into(),
+        crawled_at: at(when),
+        status: 200,
+        entries: 3,
+    })
+}
+
+pub fn unchanged(page: &str, title: &str, when: &str) -> Event {
+    match crawled(page, title, when) {
+        Event::PageCrawled(p) => Event::PageUnchanged(PageRecord { status: 304, ..p }),
+        _ => unreachable!(),
+    }
+}
+
+pub fn entry(page: &str, id: &str, text: &str, timestamp: Option<&str>, seen: &str) -> Event {
+    Event::EntryObserved(EntryObserved {
+        page: page.parse().unwrap(),
+        id: id.into(),
+        text: text.into(),
+        timestamp: timestamp.map(at),
+        link: Some(format!("http://example.invalid/{page}/{id}")),
+        observed_at: at(seen),
+    })
+}
+
+pub fn failed(page: &str, when: &str) -> Event {
+    Event::FetchFailed(FetchFailed {
+        page: page.parse().unwrap(),
+        url: format!("http://example.invalid/{page}"),
+        failed_at: at(when),
+        reason: "http_status".into(),
+        detail: "404 Not Found".into(),
+        status: Some(404),
+        attempts: 5,
+    })
+}
+
+pub fn retention(site: &str, cutoff: &str) -> Event {
+    Event::Retention(Retention {
+        site: site.into(),
+        cutoff: at(cutoff),
+        keep_secs: 7 * 86400,
+    })
+}
+
+/// Events numbered from `first` as (sequence, payload).
+pub fn numbered(first: u64, events: &[Event]) -> Vec<(u64, Vec<u8>)> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (first + i as u64, e.encode()))
+        .collect()
+}
+
+pub fn apply(store: &Store, batch: &[(u64, Vec<u8>)]) -> pagefeed_projector::store::ApplyStats {
+    let borrowed: Vec<(u64, &[u8])> = batch.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+    store.apply_batch(&borrowed).unwrap()
+}
+
+pub fn fresh() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("projector.redb")).unwrap();
+    (dir, store)
+}
+
+/// A mixed history: two sites, re-observations, an unchanged crawl and a
+/// failure of a page never crawled.
+pub fn history() -> Vec<Event> {
+    vec![
+        crawled("sample.1", "日記1", "2026-11-01T00:00:00Z"),
+        entry(
+            "sample.1",
+            "a1",
+            "今日は渋谷でラーメンを食べました",
+            Some("2026-10-31T12:00:00Z"),
+            "2026-11-01T00:00:00Z",
+        ),
+        entry(
+            "sample.1",
+            "a2",
+            "Learning RUST today",
+            None,
+            "2026-11-01T00:00:00Z",
+        ),
+        crawled("other.7", "Other", "2026-11-01T01:00:00Z"),
+        entry(
+            "other.7",
+            "b1",
+            "rust and redb",
+            Some("2026-11-01T00:30:00Z"),
+            "2026-11-01T01:00:00Z",
+        ),
+        failed("sample.9", "2026-11-01T02:00:00Z"),
+        unchanged("sample.1", "日記1", "2026-11-02T00:00:00Z"),
+        // Seen again, earlier observation arriving later: first_seen moves back.
+        entry(
+            "sample.1",
+            "a2",
+            "Learning RUST today",
+            None,
+            "2026-10-30T00:00:00Z",
+        ),
+        entry(
+            "sample.1",
+            "a1",
+            "今日は渋谷でラーメンを食べました",
+            Some("2026-10-31T12:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+        failed("sample.1", "2026-11-03T00:00:00Z"),
+    ]
+}

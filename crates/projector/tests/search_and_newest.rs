@@ -1,0 +1,153 @@
+//! What a reader sees: keyword search (Japanese and ASCII, case-insensitive)
+//! and the newest entries, of one page or of all.
+
+mod common;
+
+use common::*;
+
+fn ids(entries: Vec<pagefeed_projector::store::EntryView>) -> Vec<String> {
+    entries.into_iter().map(|e| e.id).collect()
+}
+
+fn store_with_entries() -> (tempfile::TempDir, pagefeed_projector::store::Store) {
+    let (dir, store) = fresh();
+    let events = vec![
+        entry(
+            "sample.1",
+            "jp",
+            "今日は渋谷でラーメンを食べました",
+            Some("2026-11-01T10:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+        entry(
+            "sample.1",
+            "en",
+            "Learning RUST today",
+            Some("2026-11-01T09:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+        // No own timestamp: sorts by first_seen.
+        entry(
+            "sample.1",
+            "late",
+            "rust again, 渋谷 again",
+            None,
+            "2026-11-03T00:00:00Z",
+        ),
+        entry(
+            "sample.2",
+            "p2",
+            "rusty nails",
+            Some("2026-11-01T11:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+        entry(
+            "sample.2",
+            "p2old",
+            "trust me",
+            Some("2026-10-01T00:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+    ];
+    apply(&store, &numbered(1, &events));
+    (dir, store)
+}
+
+#[test]
+fn search_finds_japanese_and_case_insensitive_substrings() {
+    let (_dir, store) = store_with_entries();
+    assert_eq!(ids(store.search("渋谷", 10).unwrap()), ["late", "jp"]);
+    assert_eq!(ids(store.search("ラーメン", 10).unwrap()), ["jp"]);
+    assert_eq!(ids(store.search("食べ", 10).unwrap()), ["jp"]);
+    assert_eq!(
+        ids(store.search("渋", 10).unwrap()),
+        ["late", "jp"],
+        "one-character query"
+    );
+    assert_eq!(
+        ids(store.search("rust", 10).unwrap()),
+        ["late", "p2", "en", "p2old"]
+    );
+    assert_eq!(ids(store.search("RUST TODAY", 10).unwrap()), ["en"]);
+    assert_eq!(
+        ids(store.search("rust", 2).unwrap()),
+        ["late", "p2"],
+        "limit"
+    );
+    assert!(store.search("新宿", 10).unwrap().is_empty());
+    // Every bigram present, but not as one substring: verification rejects it.
+    assert!(store.search("rusty today", 10).unwrap().is_empty());
+    assert!(store.search("", 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_changed_text_is_reindexed() {
+    let (_dir, store) = store_with_entries();
+    apply(
+        &store,
+        &numbered(
+            6,
+            &[entry(
+                "sample.2",
+                "p2",
+                "smooth nails",
+                Some("2026-11-01T11:00:00Z"),
+                "2026-11-04T00:00:00Z",
+            )],
+        ),
+    );
+    assert_eq!(
+        ids(store.search("rust", 10).unwrap()),
+        ["late", "en", "p2old"]
+    );
+    assert_eq!(ids(store.search("smooth", 10).unwrap()), ["p2"]);
+}
+
+#[test]
+fn newest_entries_are_ordered_and_limited() {
+    let (_dir, store) = store_with_entries();
+    assert_eq!(
+        ids(store.newest_entries(10).unwrap()),
+        ["late", "p2", "jp", "en", "p2old"]
+    );
+    assert_eq!(ids(store.newest_entries(2).unwrap()), ["late", "p2"]);
+    assert_eq!(
+        ids(store.page_entries("sample.1", 10).unwrap()),
+        ["late", "jp", "en"]
+    );
+    assert_eq!(ids(store.page_entries("sample.1", 1).unwrap()), ["late"]);
+    assert_eq!(
+        ids(store.page_entries("sample.2", 10).unwrap()),
+        ["p2", "p2old"]
+    );
+    assert!(store.page_entries("sample.3", 10).unwrap().is_empty());
+}
+
+#[test]
+fn an_earlier_first_sighting_moves_an_undated_entry_in_the_index() {
+    let (_dir, store) = store_with_entries();
+    // "late" was first seen at 11-03; an older observation arrives (redelivered
+    // from another fetcher): it now sorts at 10-15, below the dated ones.
+    apply(
+        &store,
+        &numbered(
+            6,
+            &[entry(
+                "sample.1",
+                "late",
+                "rust again, 渋谷 again",
+                None,
+                "2026-10-15T00:00:00Z",
+            )],
+        ),
+    );
+    assert_eq!(
+        ids(store.newest_entries(10).unwrap()),
+        ["p2", "jp", "en", "late", "p2old"]
+    );
+    assert_eq!(
+        ids(store.page_entries("sample.1", 10).unwrap()),
+        ["jp", "en", "late"]
+    );
+    assert_eq!(store.counts().unwrap().entries, 5, "moved, not duplicated");
+}
