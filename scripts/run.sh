@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The run command (README): starts the whole system on one machine with the
 # embedded defaults: a nats-server from deploy/nats (store in ./data/nats),
-# the sample site on 127.0.0.1:8700, the scheduler and two fetchers, all
-# with pagefeed.example.toml. Ctrl-C stops everything cleanly.
+# the sample site on 127.0.0.1:8700, the scheduler, two fetchers and two
+# projectors (nodes a and b, HTTP on 8781 and 8782), all with
+# pagefeed.example.toml. Ctrl-C stops everything cleanly.
 #
 #   scripts/run.sh [CONFIG]        (default: pagefeed.example.toml)
 set -euo pipefail
@@ -49,6 +50,12 @@ for n in 1 2; do
     "$bin/pagefeed-fetcher" --config "$config" >"data/logs/fetcher-$n.log" 2>&1 &
     pids+=($!)
 done
+for node in a b; do
+    port=$([ "$node" = a ] && echo 8781 || echo 8782)
+    "$bin/pagefeed-projector" --config "$config" --data "data/projector-$node" \
+        --node "$node" --http "127.0.0.1:$port" >"data/logs/projector-$node.log" 2>&1 &
+    pids+=($!)
+done
 
 cat <<MSG
 
@@ -57,8 +64,12 @@ pagefeed is running (config: $config)
   sample site   http://127.0.0.1:8700/                                  log data/logs/sample-site.log
   scheduler     publishes tasks to PAGEFEED_TASKS                       log data/logs/scheduler.log
   fetchers ×2   share the tasks, publish to PAGEFEED_EVENTS             logs data/logs/fetcher-1.log, fetcher-2.log
+  projector a   http://127.0.0.1:8781/api/status   (data/projector-a)    log data/logs/projector-a.log
+  projector b   http://127.0.0.1:8782/api/status   (data/projector-b)    log data/logs/projector-b.log
 
 Look at it:
+  curl -s http://127.0.0.1:8781/api/status
+  curl -s 'http://127.0.0.1:8781/api/entries?q=%E6%B8%8B%E8%B0%B7&limit=5'   # search 渋谷
   tail -f data/logs/scheduler.log data/logs/fetcher-1.log
   curl -s http://127.0.0.1:8222/jsz?streams=true     # stream sizes, without the nats CLI
   nats stream info PAGEFEED_TASKS                    # with the nats CLI (deploy/nats/README.md)

@@ -2,4 +2,124 @@
 //! reads of it. [`store`] owns the tables and the whole apply logic, so that
 //! the replica is a function of the log (design invariants 1–4).
 
+pub mod api;
+pub mod replicate;
 pub mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use pagefeed_events::streams::{ensure_streams, until_provisioned};
+use pagefeed_events::Config;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::api::{ApiState, Live};
+use crate::replicate::replicate;
+use crate::store::Store;
+
+/// Where and as whom a projector runs.
+pub struct Options {
+    pub cfg: Config,
+    /// Directory of the redb file (created if missing).
+    pub data: PathBuf,
+    /// `[a-z0-9_-]+`; the consumer is `projector-<node>`.
+    pub node: String,
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
+    /// After this long without this node, NATS removes its consumer.
+    pub idle: Duration,
+}
+
+/// The redb file in a data directory.
+pub fn store_path(data: &Path) -> PathBuf {
+    data.join("pagefeed.redb")
+}
+
+/// Replicates and serves until `shutdown`.
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.data)
+        .with_context(|| format!("cannot create {}", options.data.display()))?;
+    let path = store_path(&options.data);
+    let store = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path))
+            .await?
+            .with_context(|| format!("cannot open {}", store_path(&options.data).display()))?
+    };
+    let store = Arc::new(store);
+    let listener = tokio::net::TcpListener::bind(options.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.http))?;
+    info!(node = %options.node, data = %path.display(), http = %listener.local_addr()?, "projector started");
+
+    let client = pagefeed_events::connect(
+        &options.cfg.nats,
+        &format!("pagefeed-projector-{}", options.node),
+    )
+    .await?;
+    let js = jetstream::new(client.clone());
+    let live = Arc::new(Live::new(options.node.clone()));
+    let api = tokio::spawn(api::serve(
+        listener,
+        ApiState {
+            store: store.clone(),
+            live: live.clone(),
+        },
+        shutdown.clone(),
+    ));
+    let provisioned = until_provisioned(&shutdown, || ensure_streams(&js, &options.cfg)).await?;
+    let outcome = if provisioned.is_some() {
+        let live = live.clone();
+        replicate(
+            js,
+            store,
+            options.node.clone(),
+            options.idle,
+            shutdown.clone(),
+            move |report| {
+                live.stream_last_seq
+                    .store(report.applied_seq + report.pending, Ordering::Relaxed);
+                let events = report.stats.applied + report.stats.rejected;
+                live.record_commit(report.commit, u64::try_from(events).unwrap_or(u64::MAX));
+            },
+        )
+        .await
+    } else {
+        Ok(())
+    };
+    shutdown.cancel();
+    if let Err(e) = api.await? {
+        warn!(error = %e, "the HTTP API stopped with an error");
+    }
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    info!("projector stopped");
+    outcome
+}
+
+/// `digest --data DIR`: the applied sequence and the digest of the state.
+pub async fn print_digest(data: &Path) -> anyhow::Result<()> {
+    let path = store_path(data);
+    if !path.exists() {
+        anyhow::bail!(
+            "no projector data in {} (no {})",
+            data.display(),
+            path.display()
+        );
+    }
+    let (seq, digest) = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&path)?;
+        store.digest()
+    })
+    .await??;
+    println!("applied_seq {seq}");
+    println!("digest {digest}");
+    Ok(())
+}

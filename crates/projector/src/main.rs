@@ -1,0 +1,84 @@
+//! `pagefeed-projector --config FILE --data DIR --node NAME --http ADDR`
+//! replicates `PAGEFEED_EVENTS` into DIR and serves it until SIGINT/SIGTERM;
+//! `pagefeed-projector digest --data DIR` prints the applied sequence and the
+//! state digest.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
+use pagefeed_events::NatsArgs;
+use pagefeed_projector::Options;
+use tokio_util::sync::CancellationToken;
+
+/// Keeps a full, queryable replica of pagefeed's events on this node.
+#[derive(Parser)]
+#[command(name = "pagefeed-projector", version)]
+struct Args {
+    /// The pagefeed config file (TOML).
+    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of this node's redb file.
+    #[arg(long, value_name = "DIR", global = true)]
+    data: Option<PathBuf>,
+    /// This node's name ([a-z0-9_-]+): its consumer is `projector-NAME`.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// Where the HTTP API listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8780")]
+    http: SocketAddr,
+    /// A node idle this long disappears from NATS (its consumer is removed).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    idle: Duration,
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the applied sequence and the digest of the whole state.
+    Digest,
+}
+
+fn missing(what: &str) -> ! {
+    Args::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, what)
+        .exit()
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let Some(data) = args.data else {
+        missing("--data DIR is required")
+    };
+    if let Some(Command::Digest) = args.command {
+        exit_with(pagefeed_projector::print_digest(&data).await);
+    }
+    let Some(config) = args.config else {
+        missing("--config FILE is required")
+    };
+    let Some(node) = args.node else {
+        missing("--node NAME is required")
+    };
+    let cfg = load_config_or_exit(&config, &args.nats);
+    if !pagefeed_events::subject::is_token(&node) {
+        eprintln!("--node \"{node}\" must match [a-z0-9_-]+");
+        std::process::exit(pagefeed_events::EXIT_BAD_CONFIG);
+    }
+    init_tracing();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signals(shutdown.clone()));
+    let options = Options {
+        cfg,
+        data,
+        node,
+        http: args.http,
+        idle: args.idle,
+    };
+    exit_with(pagefeed_projector::run(options, shutdown).await)
+}

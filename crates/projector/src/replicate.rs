@@ -1,0 +1,207 @@
+//! Replication: this node's position in `PAGEFEED_EVENTS` is a durable
+//! consumer named `projector-<node>` (so `nats consumer report
+//! PAGEFEED_EVENTS` shows every replica and its lag), but the redb file is
+//! the authority: at every (re)start the consumer is re-created from the
+//! file's applied sequence + 1. Events are applied in batches on a blocking
+//! thread, the applied sequence committing with them; a node that stops for
+//! good disappears from NATS after `idle` (the consumer's inactive threshold).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt as _;
+use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::store::{ApplyStats, Store};
+
+/// Most events applied in one write transaction.
+const MAX_BATCH: usize = 2_000;
+/// How long a batch waits for more events once it has one: a quiet stream is
+/// still applied within milliseconds.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// Errors in a row from the message stream before the consumer is re-created
+/// (after a reconnect a vanished consumer errors forever: nats.rs #1584).
+const ERRORS_BEFORE_RECREATE: u32 = 3;
+
+/// The durable consumer name of a node.
+pub fn consumer_name(node: &str) -> String {
+    format!("projector-{node}")
+}
+
+/// What one committed batch did, for the API's status and metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchReport {
+    pub stats: ApplyStats,
+    /// The sequence applied last.
+    pub applied_seq: u64,
+    /// Messages of the stream after it, as the server reported with the
+    /// last message (the lag).
+    pub pending: u64,
+    pub commit: Duration,
+}
+
+/// The consumer config of a node, starting after `applied`.
+pub fn node_consumer(node: &str, applied: u64, idle: Duration) -> pull::Config {
+    pull::Config {
+        durable_name: Some(consumer_name(node)),
+        description: Some(format!("pagefeed projector of node {node}")),
+        deliver_policy: if applied == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: applied + 1,
+            }
+        },
+        ack_policy: AckPolicy::All,
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 100_000,
+        filter_subject: EVENTS_SUBJECTS.to_owned(),
+        inactive_threshold: idle,
+        ..Default::default()
+    }
+}
+
+/// Replays `PAGEFEED_EVENTS` into `store` until `shutdown`, healing by itself
+/// after disconnects and server restarts.
+pub async fn replicate(
+    js: jetstream::Context,
+    store: Arc<Store>,
+    node: String,
+    idle: Duration,
+    shutdown: CancellationToken,
+    on_batch: impl Fn(BatchReport) + Send + Sync,
+) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(100);
+    'consumer: while !shutdown.is_cancelled() {
+        let applied = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.applied_seq()).await??
+        };
+        let consumer = tokio::select! {
+            c = recreate_consumer(&js, &node, applied, idle) => c,
+            () = shutdown.cancelled() => break,
+        };
+        let consumer = match consumer {
+            Ok(consumer) => consumer,
+            Err(e) => {
+                warn!(error = %e, "cannot set up this node's consumer; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(MAX_BATCH)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot pull events; retrying");
+                continue;
+            }
+        };
+        info!(node = %node, from = applied + 1, "replicating");
+        delay = Duration::from_millis(100);
+        let mut errors = 0;
+        loop {
+            // The first message of a batch: wait as long as it takes.
+            let first = tokio::select! {
+                m = messages.next() => m,
+                () = shutdown.cancelled() => break 'consumer,
+            };
+            let mut batch = Vec::with_capacity(64);
+            match first {
+                Some(Ok(msg)) => batch.push(msg),
+                Some(Err(e)) => {
+                    errors += 1;
+                    warn!(error = %e, errors, "pulling events failed");
+                    if errors >= ERRORS_BEFORE_RECREATE {
+                        continue 'consumer;
+                    }
+                    continue;
+                }
+                None => continue 'consumer,
+            }
+            errors = 0;
+            // More, for a few milliseconds, up to the batch size.
+            let linger = tokio::time::sleep(BATCH_LINGER);
+            tokio::pin!(linger);
+            while batch.len() < MAX_BATCH {
+                tokio::select! {
+                    m = messages.next() => match m {
+                        Some(Ok(msg)) => batch.push(msg),
+                        _ => break,
+                    },
+                    () = &mut linger => break,
+                }
+            }
+            let report = apply(&store, &batch).await?;
+            if let Some(last) = batch.last() {
+                // AckPolicy::All: one ack moves this node's position in NATS.
+                if let Err(e) = last.ack_with(AckKind::Ack).await {
+                    warn!(error = %e, "could not ack the batch (the file is the authority)");
+                }
+            }
+            on_batch(report);
+        }
+    }
+    Ok(())
+}
+
+/// Applies one batch on a blocking thread (redb is synchronous).
+async fn apply(store: &Arc<Store>, batch: &[jetstream::Message]) -> anyhow::Result<BatchReport> {
+    let items: Vec<(u64, bytes::Bytes)> = batch
+        .iter()
+        .filter_map(|m| {
+            let seq = m.info().ok()?.stream_sequence;
+            Some((seq, m.payload.clone()))
+        })
+        .collect();
+    let pending = batch
+        .last()
+        .and_then(|m| m.info().ok().map(|i| i.pending))
+        .unwrap_or(0);
+    let store = store.clone();
+    let started = Instant::now();
+    let (stats, applied_seq) = tokio::task::spawn_blocking(move || {
+        let refs: Vec<(u64, &[u8])> = items.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+        let stats = store.apply_batch(&refs)?;
+        Ok::<_, anyhow::Error>((stats, store.applied_seq()?))
+    })
+    .await??;
+    Ok(BatchReport {
+        stats,
+        applied_seq,
+        pending,
+        commit: started.elapsed(),
+    })
+}
+
+/// Deletes this node's consumer (whatever position it had) and creates it
+/// again right after what the file has applied.
+async fn recreate_consumer(
+    js: &jetstream::Context,
+    node: &str,
+    applied: u64,
+    idle: Duration,
+) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
+    let stream = js.get_stream(EVENTS_STREAM).await?;
+    let name = consumer_name(node);
+    // Missing is fine; anything else shows up in the create below.
+    let _ = stream.delete_consumer(&name).await;
+    let consumer = stream
+        .create_consumer(node_consumer(node, applied, idle))
+        .await?;
+    Ok(consumer)
+}

@@ -1,0 +1,266 @@
+//! The HTTP API answers over real loopback HTTP from a real redb file:
+//! status, pages, entries newest first, Japanese search, limits, errors and
+//! metrics.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use pagefeed_projector::api::{serve, ApiState, Live};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: TempDir,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (dir, store) = fresh();
+        let events = vec![
+            crawled("sample.1", "日記1", "2026-11-01T00:00:00Z"),
+            entry(
+                "sample.1",
+                "old",
+                "今日は渋谷でラーメンを食べました",
+                Some("2026-10-30T12:00:00Z"),
+                "2026-11-01T00:00:00Z",
+            ),
+            entry(
+                "sample.1",
+                "mid",
+                "Learning RUST today",
+                Some("2026-10-31T12:00:00Z"),
+                "2026-11-01T00:00:00Z",
+            ),
+            entry(
+                "sample.1",
+                "new",
+                "渋谷 again, then home",
+                Some("2026-10-31T18:00:00Z"),
+                "2026-11-01T00:00:00Z",
+            ),
+            crawled("sample.2", "日記2", "2026-11-01T00:00:00Z"),
+            entry(
+                "sample.2",
+                "p2",
+                "渋谷駅の近く",
+                Some("2026-10-29T00:00:00Z"),
+                "2026-11-01T00:00:00Z",
+            ),
+            failed("sample.3", "2026-11-01T01:00:00Z"),
+        ];
+        let mut batch = numbered(1, &events);
+        batch.push((8, b"not json".to_vec()));
+        apply(&store, &batch);
+
+        let live = Arc::new(Live::new("node-a"));
+        live.stream_last_seq.store(10, Ordering::Relaxed);
+        live.record_commit(Duration::from_millis(5), 7);
+        let state = ApiState {
+            store: Arc::new(store),
+            live,
+        };
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, state, shutdown.clone()));
+        Api {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            shutdown,
+            server,
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap())
+    }
+
+    async fn entry_ids(&self, path: &str) -> Vec<String> {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .expect("the server stops on shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn status_reports_the_replica_and_the_lag() {
+    let api = Api::start().await;
+    let (status, body) = api.get("/api/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["node"], "node-a");
+    assert_eq!(body["applied_seq"], 8);
+    assert_eq!(body["stream_last_seq"], 10);
+    assert_eq!(body["lag"], 2);
+    assert_eq!(body["pages"], 3);
+    assert_eq!(body["entries"], 4);
+    assert_eq!(body["rejected"], 1);
+    let digest = body["digest"].as_str().unwrap();
+    assert_eq!(digest.len(), 64);
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn pages_are_listed_and_looked_up() {
+    let api = Api::start().await;
+    let (status, body) = api.get("/api/pages").await;
+    assert_eq!(status, StatusCode::OK);
+    let pages = body["pages"].as_array().unwrap();
+    let keys: Vec<&str> = pages.iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["sample.1", "sample.2", "sample.3"]);
+    let first = &pages[0];
+    assert_eq!(first["url"], "http://example.invalid/sample.1");
+    assert_eq!(first["title"], "日記1");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["entries"], 3);
+    assert!(first["last_crawled"].is_string());
+
+    let (status, page) = api.get("/api/pages/sample.3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["failure"]["reason"], "http_status");
+    assert_eq!(page["failure"]["status"], 404);
+
+    let (status, body) = api.get("/api/pages/sample.404").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn entries_come_newest_first_within_the_limit() {
+    let api = Api::start().await;
+    let ids = api.entry_ids("/api/pages/sample.1/entries").await;
+    assert_eq!(ids, ["new", "mid", "old"]);
+    let ids = api.entry_ids("/api/pages/sample.1/entries?limit=2").await;
+    assert_eq!(ids, ["new", "mid"]);
+
+    let (status, body) = api.get("/api/pages/sample.1/entries?limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    let e = &body["entries"][0];
+    assert_eq!(e["page"], "sample.1");
+    assert_eq!(e["text"], "渋谷 again, then home");
+    assert_eq!(e["timestamp"], "2026-10-31T18:00:00Z");
+    assert_eq!(e["link"], "http://example.invalid/sample.1/new");
+
+    let (status, body) = api.get("/api/pages/sample.404/entries").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+
+    let ids = api.entry_ids("/api/entries").await;
+    assert_eq!(ids, ["new", "mid", "old", "p2"]);
+    let ids = api.entry_ids("/api/entries?limit=1").await;
+    assert_eq!(ids, ["new"]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn search_finds_a_japanese_substring_within_the_limit() {
+    let api = Api::start().await;
+    let q = "/api/entries?q=%E6%B8%8B%E8%B0%B7"; // 渋谷
+    assert_eq!(api.entry_ids(q).await, ["new", "old", "p2"]);
+    assert_eq!(api.entry_ids(&format!("{q}&limit=2")).await, ["new", "old"]);
+    assert_eq!(api.entry_ids("/api/entries?q=rust").await, ["mid"]);
+    assert!(api.entry_ids("/api/entries?q=python").await.is_empty());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_json() {
+    let api = Api::start().await;
+    for path in [
+        "/api/entries?limit=0",
+        "/api/entries?limit=abc",
+        "/api/entries?limit=100000",
+        "/api/entries?limit=1001",
+        "/api/entries?limit=",
+        "/api/entries?q=",
+        "/api/entries?q=&limit=5",
+        "/api/pages/sample.1/entries?limit=0",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    assert_eq!(api.entry_ids("/api/entries?limit=1000").await.len(), 4);
+
+    let (status, body) = api.get("/api/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let api = Api::start().await;
+    let resp = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let content_type = resp.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = resp.text().await.unwrap();
+    for name in [
+        "pagefeed_projector_applied_seq",
+        "pagefeed_projector_lag",
+        "pagefeed_projector_events_applied_total",
+        "pagefeed_projector_rejected_total",
+        "pagefeed_projector_batch_commit_seconds",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+    }
+    for line in [
+        "pagefeed_projector_applied_seq{node=\"node-a\"} 8",
+        "pagefeed_projector_lag{node=\"node-a\"} 2",
+        "pagefeed_projector_events_applied_total{node=\"node-a\"} 7",
+        "pagefeed_projector_rejected_total{node=\"node-a\"} 1",
+        "pagefeed_projector_batch_commit_seconds_sum{node=\"node-a\"} 0.005",
+        "pagefeed_projector_batch_commit_seconds_count{node=\"node-a\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
+    }
+    api.stop().await;
+}

@@ -1,0 +1,85 @@
+//! The real `pagefeed-projector` binary: `digest` prints a store's applied
+//! sequence and digest; a bad node name exits 2 before anything starts.
+
+use std::process::Command;
+
+use pagefeed_events::event::{EntryObserved, Event};
+use pagefeed_projector::store::Store;
+use pagefeed_projector::store_path;
+
+#[test]
+fn digest_prints_the_applied_sequence_and_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(dir.path());
+    let event = Event::EntryObserved(EntryObserved {
+        page: "sample.42".parse().unwrap(),
+        id: "ab12".into(),
+        text: "今日は渋谷でラーメン".into(),
+        timestamp: None,
+        link: None,
+        observed_at: "2026-11-24T03:00:00Z".parse().unwrap(),
+    });
+    let expected = {
+        let store = Store::open(&path).unwrap();
+        store.apply_batch(&[(7, &event.encode())]).unwrap();
+        store.digest().unwrap()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .args(["digest", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, format!("applied_seq 7\ndigest {}\n", expected.1));
+    assert_eq!(expected.0, 7);
+}
+
+#[test]
+fn digest_of_a_missing_data_dir_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .args(["digest", "--data"])
+        .arg(dir.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no projector data"));
+}
+
+#[test]
+fn a_bad_node_name_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pagefeed.toml");
+    std::fs::write(
+        &config,
+        pagefeed_e2e::config_text(
+            "nats://127.0.0.1:1",
+            "",
+            "",
+            &[pagefeed_e2e::id_site(
+                "s",
+                "http://127.0.0.1:1/{id}",
+                1,
+                2,
+                1,
+                "1h",
+            )],
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--node", "Node A"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--node"));
+}
