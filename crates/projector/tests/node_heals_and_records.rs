@@ -4,17 +4,18 @@
 //! (recorded as rejected with sequence and reason; later events still apply).
 
 use std::path::Path;
-use std::time::Duration;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::{config_with, id_site, jetstream_at};
 use pagefeed_events::event::{EntryObserved, Event, PageRecord};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
-use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
-use pagefeed_projector::{store_path, Options};
+use pagefeed_projector::store_path;
 use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
+
+mod node;
+use node::run_until_applied;
 
 fn page_events(page: u32, entries: u32) -> Vec<Event> {
     let key: pagefeed_events::PageKey = format!("sample.{page}").parse().expect("a page key");
@@ -52,41 +53,6 @@ async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyho
         .await?
         .state
         .last_sequence)
-}
-
-/// Runs node `name` on `data` until it has applied `seq`, then stops it.
-async fn run_until_applied(cfg: &Config, data: &Path, name: &str, seq: u64) -> anyhow::Result<()> {
-    let token = CancellationToken::new();
-    let node = tokio::spawn(pagefeed_projector::run(
-        Options {
-            cfg: cfg.clone(),
-            data: data.to_owned(),
-            node: name.to_owned(),
-            http: "127.0.0.1:0".parse()?,
-            idle: Duration::from_secs(3600),
-        },
-        token.clone(),
-    ));
-    let js = jetstream_at(&cfg.nats.url).await?;
-    let consumer_name = format!("projector-{name}");
-    wait_for(
-        Duration::from_secs(30),
-        "the node to apply the stream",
-        || async {
-            let stream = js.get_stream(EVENTS_STREAM).await?;
-            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
-                stream.get_consumer(&consumer_name).await;
-            let Ok(mut consumer) = consumer else {
-                return Ok(None);
-            };
-            let info = consumer.info().await?;
-            Ok((info.ack_floor.stream_sequence >= seq).then_some(()))
-        },
-    )
-    .await?;
-    token.cancel();
-    node.await??;
-    Ok(())
 }
 
 fn open(data: &Path) -> anyhow::Result<Store> {

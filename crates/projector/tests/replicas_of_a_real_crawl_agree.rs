@@ -17,6 +17,8 @@ use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteO
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod node;
+
 struct Node {
     token: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -42,34 +44,10 @@ impl Node {
     }
 }
 
-/// Waits until the node's file has applied `seq` (read through a second
-/// process-local open is impossible with redb, so: stop, read, report).
+/// The node's digest once it has applied `seq`.
 async fn digest_at(cfg: &Config, data: &Path, name: &str, seq: u64) -> anyhow::Result<String> {
-    let node = start_node(cfg, data, name);
+    node::run_until_applied(cfg, data, name, seq).await?;
     let path = store_path(data);
-    // The node holds the file; poll its progress through NATS instead: its
-    // consumer's ack floor reaches `seq` once the batch holding it committed.
-    let js = jetstream_at(&cfg.nats.url).await?;
-    wait_for(
-        Duration::from_secs(60),
-        "the node to apply everything",
-        || async {
-            let Ok(stream) = js.get_stream(EVENTS_STREAM).await else {
-                return Ok(None);
-            };
-            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
-                stream.get_consumer(&format!("projector-{name}")).await;
-            let Ok(mut consumer) = consumer else {
-                return Ok(None);
-            };
-            let Ok(info) = consumer.info().await else {
-                return Ok(None);
-            };
-            Ok((info.ack_floor.stream_sequence >= seq).then_some(()))
-        },
-    )
-    .await?;
-    node.stop().await?;
     let (applied, digest) =
         tokio::task::spawn_blocking(move || Store::open(&path)?.digest()).await??;
     assert_eq!(applied, seq, "node {name} applied exactly the stream");

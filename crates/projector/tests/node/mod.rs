@@ -1,0 +1,57 @@
+//! Running a projector node in-process until its file has applied a given
+//! sequence. redb lets one process hold a file, so progress is read through
+//! NATS: the node's consumer's ack floor reaches `seq` once the batch holding
+//! it has committed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pagefeed_e2e::{jetstream_at, wait_for};
+use pagefeed_events::subject::EVENTS_STREAM;
+use pagefeed_events::Config;
+use pagefeed_projector::Options;
+use tokio_util::sync::CancellationToken;
+
+/// Runs node `name` on `data` until it has applied `seq`, then stops it.
+pub async fn run_until_applied(
+    cfg: &Config,
+    data: &Path,
+    name: &str,
+    seq: u64,
+) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let node = tokio::spawn(pagefeed_projector::run(
+        Options {
+            cfg: cfg.clone(),
+            data: data.to_owned(),
+            node: name.to_owned(),
+            http: "127.0.0.1:0".parse()?,
+            idle: Duration::from_secs(3600),
+        },
+        token.clone(),
+    ));
+    let js = jetstream_at(&cfg.nats.url).await?;
+    let consumer_name = format!("projector-{name}");
+    wait_for(
+        Duration::from_secs(60),
+        "the node to apply the stream",
+        || async {
+            let Ok(stream) = js.get_stream(EVENTS_STREAM).await else {
+                return Ok(None);
+            };
+            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
+                stream.get_consumer(&consumer_name).await;
+            let Ok(mut consumer) = consumer else {
+                return Ok(None);
+            };
+            let Ok(info) = consumer.info().await else {
+                return Ok(None);
+            };
+            Ok((info.ack_floor.stream_sequence >= seq).then_some(()))
+        },
+    )
+    .await?;
+    token.cancel();
+    node.await??;
+    Ok(())
+}
