@@ -18,30 +18,47 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma separated (overrides `nats.url`).
-    #[arg(long = "nats-url", env = "PAGEFEED_NATS_URL", value_name = "URL")]
+    #[arg(
+        long = "nats-url",
+        env = "PAGEFEED_NATS_URL",
+        value_name = "URL",
+        global = true
+    )]
     pub url: Option<String>,
     /// NATS user (with --nats-password).
-    #[arg(long = "nats-user", env = "PAGEFEED_NATS_USER")]
+    #[arg(long = "nats-user", env = "PAGEFEED_NATS_USER", global = true)]
     pub user: Option<String>,
     /// NATS password.
     #[arg(
         long = "nats-password",
         env = "PAGEFEED_NATS_PASSWORD",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub password: Option<String>,
     /// NATS token.
     #[arg(
         long = "nats-token",
         env = "PAGEFEED_NATS_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub token: Option<String>,
     /// NATS credentials file (.creds).
-    #[arg(long = "nats-creds", env = "PAGEFEED_NATS_CREDS", value_name = "FILE")]
+    #[arg(
+        long = "nats-creds",
+        env = "PAGEFEED_NATS_CREDS",
+        value_name = "FILE",
+        global = true
+    )]
     pub creds: Option<PathBuf>,
     /// CA certificate (PEM) that signed the server's TLS certificate.
-    #[arg(long = "nats-ca", env = "PAGEFEED_NATS_CA", value_name = "FILE")]
+    #[arg(
+        long = "nats-ca",
+        env = "PAGEFEED_NATS_CA",
+        value_name = "FILE",
+        global = true
+    )]
     pub tls_ca: Option<PathBuf>,
 }
 

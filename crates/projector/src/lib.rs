@@ -3,6 +3,7 @@
 //! the replica is a function of the log (design invariants 1–4).
 
 pub mod api;
+pub mod rebuild;
 pub mod replicate;
 pub mod store;
 
@@ -21,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::api::{ApiState, Live};
 use crate::replicate::replicate;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Where and as whom a projector runs.
 pub struct Options {
@@ -41,18 +42,34 @@ pub fn store_path(data: &Path) -> PathBuf {
     data.join("pagefeed.redb")
 }
 
+/// Opens (or creates) the store at `path`. A file of an older schema is a
+/// replica like any other: it is deleted and rebuilt from the stream rather
+/// than migrated.
+pub async fn open_store(path: &Path) -> anyhow::Result<Store> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || match Store::open(&path) {
+        Err(StoreError::OlderSchema { found, supported }) => {
+            warn!(
+                file = %path.display(),
+                found,
+                supported,
+                "the store has an older layout: deleting it to rebuild it from the stream"
+            );
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot delete {}", path.display()))?;
+            Store::open(&path).with_context(|| format!("cannot open {}", path.display()))
+        }
+        other => other.with_context(|| format!("cannot open {}", path.display())),
+    })
+    .await?
+}
+
 /// Replicates and serves until `shutdown`.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.data)
         .with_context(|| format!("cannot create {}", options.data.display()))?;
     let path = store_path(&options.data);
-    let store = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&path))
-            .await?
-            .with_context(|| format!("cannot open {}", store_path(&options.data).display()))?
-    };
-    let store = Arc::new(store);
+    let store = Arc::new(open_store(&path).await?);
     let listener = tokio::net::TcpListener::bind(options.http)
         .await
         .with_context(|| format!("cannot listen on {}", options.http))?;
@@ -104,7 +121,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     outcome
 }
 
-/// `digest --data DIR`: the applied sequence and the digest of the state.
+/// `digest --data DIR`: the applied sequence and the digest of the state,
+/// after checking the digest kept by the writes against one summed from
+/// every row (a difference means the file was damaged).
 pub async fn print_digest(data: &Path) -> anyhow::Result<()> {
     let path = store_path(data);
     if !path.exists() {
@@ -114,11 +133,20 @@ pub async fn print_digest(data: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let (seq, digest) = tokio::task::spawn_blocking(move || {
+    let (kept, summed) = tokio::task::spawn_blocking(move || {
         let store = Store::open(&path)?;
-        store.digest()
+        Ok::<_, StoreError>((store.digest()?, store.recompute_digest()?))
     })
     .await??;
+    let (seq, digest) = kept;
+    if summed.1 != digest {
+        anyhow::bail!(
+            "the digest kept in {} ({digest}) differs from the rows' ({}): the file is damaged; \
+             rebuild it with `pagefeed-projector rebuild`",
+            data.display(),
+            summed.1
+        );
+    }
     println!("applied_seq {seq}");
     println!("digest {digest}");
     Ok(())

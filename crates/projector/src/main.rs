@@ -1,7 +1,8 @@
 //! `pagefeed-projector --config FILE --data DIR --node NAME --http ADDR`
 //! replicates `PAGEFEED_EVENTS` into DIR and serves it until SIGINT/SIGTERM;
-//! `pagefeed-projector digest --data DIR` prints the applied sequence and the
-//! state digest.
+//! `pagefeed-projector rebuild --config FILE --data DIR --node NAME` replays
+//! the stream into a fresh file; `pagefeed-projector digest --data DIR`
+//! prints the applied sequence and the state digest.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
 use pagefeed_events::NatsArgs;
+use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
 use pagefeed_projector::Options;
 use tokio_util::sync::CancellationToken;
 
@@ -18,19 +20,19 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "pagefeed-projector", version)]
 struct Args {
     /// The pagefeed config file (TOML).
-    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Directory of this node's redb file.
     #[arg(long, value_name = "DIR", global = true)]
     data: Option<PathBuf>,
     /// This node's name ([a-z0-9_-]+): its consumer is `projector-NAME`.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     node: Option<String>,
     /// Where the HTTP API listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8780")]
     http: SocketAddr,
     /// A node idle this long disappears from NATS (its consumer is removed).
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
     idle: Duration,
     #[command(flatten)]
     nats: NatsArgs,
@@ -42,6 +44,10 @@ struct Args {
 enum Command {
     /// Print the applied sequence and the digest of the whole state.
     Digest,
+    /// Replay the stream from its first retained sequence into a fresh file
+    /// (stop this node's projector first); exits at the sequence the stream
+    /// had when it started.
+    Rebuild,
 }
 
 fn missing(what: &str) -> ! {
@@ -73,6 +79,34 @@ async fn main() {
     init_tracing();
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signals(shutdown.clone()));
+    if let Some(Command::Rebuild) = args.command {
+        let options = RebuildOptions {
+            cfg,
+            data: data.clone(),
+            node,
+            idle: args.idle,
+        };
+        exit_with(rebuild(options, shutdown).await.and_then(|done| match done {
+            Some(r) => {
+                println!(
+                "rebuilt {}: applied_seq {} (stream {}..{}), {} events in {:.1}s, {:.0} events/s\ndigest {}",
+                data.display(),
+                r.applied_seq,
+                r.first_seq,
+                r.target_seq,
+                r.events,
+                r.elapsed.as_secs_f64(),
+                r.rate(),
+                r.digest
+                );
+                Ok(())
+            }
+            None => Err(anyhow::anyhow!(
+                "rebuild interrupted; {} is unchanged",
+                data.display()
+            )),
+        }));
+    }
     let options = Options {
         cfg,
         data,

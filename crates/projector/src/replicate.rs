@@ -26,6 +26,8 @@ const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// Errors in a row from the message stream before the consumer is re-created
 /// (after a reconnect a vanished consumer errors forever: nats.rs #1584).
 const ERRORS_BEFORE_RECREATE: u32 = 3;
+/// How often rejected rows whose sequences have left the stream are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The durable consumer name of a node.
 pub fn consumer_name(node: &str) -> String {
@@ -114,10 +116,15 @@ pub async fn replicate(
         info!(node = %node, from = applied + 1, "replicating");
         delay = Duration::from_millis(100);
         let mut errors = 0;
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
             // The first message of a batch: wait as long as it takes.
             let first = tokio::select! {
                 m = messages.next() => m,
+                _ = prune.tick() => {
+                    prune_rejected(&js, &store).await;
+                    continue;
+                }
                 () = shutdown.cancelled() => break 'consumer,
             };
             let mut batch = Vec::with_capacity(64);
@@ -188,9 +195,32 @@ async fn apply(store: &Arc<Store>, batch: &[jetstream::Message]) -> anyhow::Resu
     })
 }
 
+/// Drops the rejected rows whose sequences the stream no longer holds (see
+/// the store's digest notes). Failures only delay it to the next round.
+async fn prune_rejected(js: &jetstream::Context, store: &Arc<Store>) {
+    let first = match js.get_stream(EVENTS_STREAM).await {
+        Ok(mut stream) => match stream.info().await {
+            Ok(info) => info.state.first_sequence,
+            Err(_) => return,
+        },
+        Err(_) => return,
+    };
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.prune_rejected(first)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => info!(
+            pruned = n,
+            below = first,
+            "pruned rejected rows that left the stream"
+        ),
+        Ok(Err(e)) => warn!(error = %e, "pruning rejected rows failed"),
+        Err(e) => warn!(error = %e, "pruning rejected rows failed"),
+    }
+}
+
 /// Deletes this node's consumer (whatever position it had) and creates it
 /// again right after what the file has applied.
-async fn recreate_consumer(
+pub(crate) async fn recreate_consumer(
     js: &jetstream::Context,
     node: &str,
     applied: u64,

@@ -14,12 +14,26 @@
 //! | `newest`      | `(desc(sort key), page, entry id)`   | `()`                  |
 //! | `grams`       | gram (multimap)                      | `(page, entry id)`    |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
+//! | `digest`      | `"state"`                            | 32 bytes              |
 //!
 //! An entry's sort key is its own timestamp when the page shows one, else its
 //! `first_seen`, as microseconds since the epoch; `desc` maps it to a `u64`
 //! that sorts newest first, so both newest indexes are read forwards.
 //! `page_newest`, `newest` and `grams` are derived from `entries` and written
-//! in the same transaction; the digest leaves them out.
+//! in the same transaction.
+//!
+//! # The digest
+//!
+//! The state digest is the sum, modulo 2^256, of the SHA-256 of every row of
+//! `pages` and `entries` (table name, key parts and value, each
+//! length-prefixed). A sum does not depend on the order rows were written
+//! in, so it is kept up to date in the same transaction as the rows (the old
+//! row's hash subtracted, the new one's added, both known from the insert)
+//! and `/api/status` reads it in O(1); [`Store::recompute_digest`] sums every
+//! row again to check it. The derived indexes are left out, and so is
+//! `rejected`: it is this node's diagnostic log of payloads it could not
+//! apply, pruned once those sequences have left the stream, so it would make
+//! a node rebuilt later differ from one that saw the payload.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -48,9 +62,11 @@ const PAGE_NEWEST: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new
 const NEWEST: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("newest");
 const GRAMS: MultimapTableDefinition<&str, (&str, &str)> = MultimapTableDefinition::new("grams");
 const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
+const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 
 const META_SCHEMA: &str = "schema_version";
 const META_APPLIED: &str = "applied_seq";
+const DIGEST_STATE: &str = "state";
 
 /// Why the store could not do what was asked. Storage failures abort the
 /// whole batch (nothing of it is committed); a bad event never does, it is
@@ -61,6 +77,10 @@ pub enum StoreError {
     Redb(Box<redb::Error>),
     #[error("the store was written with schema version {found}, this build supports {supported}")]
     SchemaVersion { found: u64, supported: u64 },
+    /// The file predates this build's layout: a replica is a function of the
+    /// stream, so the caller may rebuild it rather than migrate it.
+    #[error("the store has the older schema version {found} (this build writes {supported})")]
+    OlderSchema { found: u64, supported: u64 },
     #[error("corrupt row in table {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
 }
@@ -174,6 +194,12 @@ impl Store {
                     meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
+                Some(found) if found < SCHEMA_VERSION => {
+                    return Err(StoreError::OlderSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
                 Some(found) => {
                     return Err(StoreError::SchemaVersion {
                         found,
@@ -188,6 +214,7 @@ impl Store {
             txn.open_table(NEWEST)?;
             txn.open_multimap_table(GRAMS)?;
             txn.open_table(REJECTED)?;
+            txn.open_table(DIGEST)?;
         }
         txn.commit()?;
         Ok(Store { db })
@@ -237,6 +264,7 @@ impl Store {
                 last = seq;
             }
             t.meta.insert(META_APPLIED, last)?;
+            t.digest.insert(DIGEST_STATE, &t.sum.0)?;
         }
         if stats.applied + stats.rejected == 0 {
             // Only redeliveries: nothing to make durable.
@@ -362,11 +390,8 @@ impl Store {
         })
     }
 
-    /// (applied sequence, hex SHA-256 of the state). The hash covers the
-    /// `pages`, `entries` and `rejected` tables in key order (table name, then
-    /// each key part and the value, length-prefixed); the indexes are derived
-    /// from `entries` and left out, and so is the applied sequence, which is
-    /// returned beside it. Both come from one read transaction.
+    /// (applied sequence, hex state digest), both from one read transaction:
+    /// the digest kept by the writes (see the module documentation).
     pub fn digest(&self) -> Result<(u64, String), StoreError> {
         let txn = self.db.begin_read()?;
         let applied = txn
@@ -374,30 +399,103 @@ impl Store {
             .get(META_APPLIED)?
             .map(|v| v.value())
             .unwrap_or(0);
-        let mut h = Sha256::new();
-        hash_part(&mut h, b"pages");
+        let sum = txn
+            .open_table(DIGEST)?
+            .get(DIGEST_STATE)?
+            .map(|v| StateSum(*v.value()))
+            .unwrap_or_default();
+        Ok((applied, sum.hex()))
+    }
+
+    /// (applied sequence, hex state digest) summed from every row again, to
+    /// check the kept one: they differ only if the file was damaged.
+    pub fn recompute_digest(&self) -> Result<(u64, String), StoreError> {
+        let txn = self.db.begin_read()?;
+        let applied = txn
+            .open_table(META)?
+            .get(META_APPLIED)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let mut sum = StateSum::default();
         for item in txn.open_table(PAGES)?.iter()? {
             let (k, v) = item?;
-            hash_part(&mut h, k.value().as_bytes());
-            hash_part(&mut h, v.value().as_bytes());
+            sum.add(&page_hash(k.value(), v.value()));
         }
-        hash_part(&mut h, b"entries");
         for item in txn.open_table(ENTRIES)?.iter()? {
             let (k, v) = item?;
             let (page, id) = k.value();
-            hash_part(&mut h, page.as_bytes());
-            hash_part(&mut h, id.as_bytes());
-            hash_part(&mut h, v.value().as_bytes());
+            sum.add(&entry_hash(page, id, v.value()));
         }
-        hash_part(&mut h, b"rejected");
-        for item in txn.open_table(REJECTED)?.iter()? {
-            let (k, v) = item?;
-            hash_part(&mut h, &k.value().to_be_bytes());
-            hash_part(&mut h, v.value().as_bytes());
-        }
-        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok((applied, hex))
+        Ok((applied, sum.hex()))
     }
+
+    /// Deletes the rejected rows below `seq` (the stream's first sequence:
+    /// those payloads are gone from the stream). Returns how many went.
+    pub fn prune_rejected(&self, seq: u64) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let pruned = {
+            let mut rejected = txn.open_table(REJECTED)?;
+            let before = rejected.len()?;
+            rejected.retain_in(..seq, |_, _| false)?;
+            before - rejected.len()?
+        };
+        if pruned == 0 {
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        Ok(pruned)
+    }
+}
+
+/// The order-independent state digest: a 256-bit big-endian number, the sum
+/// of the hashes of every row, wrapping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StateSum([u8; 32]);
+
+impl StateSum {
+    fn add(&mut self, h: &[u8; 32]) {
+        let mut carry = 0u16;
+        for i in (0..32).rev() {
+            let v = u16::from(self.0[i]) + u16::from(h[i]) + carry;
+            self.0[i] = (v & 0xff) as u8;
+            carry = v >> 8;
+        }
+    }
+
+    fn sub(&mut self, h: &[u8; 32]) {
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let mut v = i16::from(self.0[i]) - i16::from(h[i]) - borrow;
+            borrow = 0;
+            if v < 0 {
+                v += 256;
+                borrow = 1;
+            }
+            self.0[i] = v as u8;
+        }
+    }
+
+    fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn page_hash(key: &str, json: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    hash_part(&mut h, b"pages");
+    hash_part(&mut h, key.as_bytes());
+    hash_part(&mut h, json.as_bytes());
+    h.finalize().into()
+}
+
+fn entry_hash(page: &str, id: &str, json: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    hash_part(&mut h, b"entries");
+    hash_part(&mut h, page.as_bytes());
+    hash_part(&mut h, id.as_bytes());
+    hash_part(&mut h, json.as_bytes());
+    h.finalize().into()
 }
 
 /// Every table of one write transaction, opened once per batch.
@@ -409,6 +507,9 @@ struct Tables<'t> {
     newest: Table<'t, (u64, &'static str, &'static str), ()>,
     grams: MultimapTable<'t, &'static str, (&'static str, &'static str)>,
     rejected: Table<'t, u64, &'static str>,
+    digest: Table<'t, &'static str, &'static [u8; 32]>,
+    /// The state digest as this batch moves it, stored at its end.
+    sum: StateSum,
 }
 
 /// Why an event was not applied; stored as the rejection reason.
@@ -416,6 +517,11 @@ type Refusal = String;
 
 impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        let digest = txn.open_table(DIGEST)?;
+        let sum = digest
+            .get(DIGEST_STATE)?
+            .map(|v| StateSum(*v.value()))
+            .unwrap_or_default();
         Ok(Tables {
             meta: txn.open_table(META)?,
             pages: txn.open_table(PAGES)?,
@@ -424,7 +530,42 @@ impl<'t> Tables<'t> {
             newest: txn.open_table(NEWEST)?,
             grams: txn.open_multimap_table(GRAMS)?,
             rejected: txn.open_table(REJECTED)?,
+            digest,
+            sum,
         })
+    }
+
+    // Every write to `pages` and `entries` goes through these four, which
+    // keep the state digest in step.
+
+    fn write_page(&mut self, key: &str, json: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.pages.insert(key, json)? {
+            self.sum.sub(&page_hash(key, old.value()));
+        }
+        self.sum.add(&page_hash(key, json));
+        Ok(())
+    }
+
+    fn delete_page(&mut self, key: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.pages.remove(key)? {
+            self.sum.sub(&page_hash(key, old.value()));
+        }
+        Ok(())
+    }
+
+    fn write_entry(&mut self, page: &str, id: &str, json: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.entries.insert((page, id), json)? {
+            self.sum.sub(&entry_hash(page, id, old.value()));
+        }
+        self.sum.add(&entry_hash(page, id, json));
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, page: &str, id: &str) -> Result<(), StoreError> {
+        if let Some(old) = self.entries.remove((page, id))? {
+            self.sum.sub(&entry_hash(page, id, old.value()));
+        }
+        Ok(())
     }
 
     /// Applies one event: `Err` from storage aborts the batch, the inner
@@ -454,8 +595,7 @@ impl<'t> Tables<'t> {
             failure: None,
             entries: p.entries,
         };
-        self.pages.insert(key.as_str(), to_json(&row).as_str())?;
-        Ok(())
+        self.write_page(&key, &to_json(&row))
     }
 
     fn fail_page(&mut self, f: &FetchFailed) -> Result<(), StoreError> {
@@ -481,8 +621,7 @@ impl<'t> Tables<'t> {
                 entries: 0,
             },
         };
-        self.pages.insert(key.as_str(), to_json(&row).as_str())?;
-        Ok(())
+        self.write_page(&key, &to_json(&row))
     }
 
     fn put_entry(&mut self, e: EntryObserved) -> Result<(), StoreError> {
@@ -525,9 +664,7 @@ impl<'t> Tables<'t> {
                 self.index_grams(&new)?;
             }
         }
-        self.entries
-            .insert((new.page.as_str(), new.id.as_str()), to_json(&new).as_str())?;
-        Ok(())
+        self.write_entry(&new.page, &new.id, &to_json(&new))
     }
 
     fn index_newest(&mut self, e: &EntryView) -> Result<(), StoreError> {
@@ -584,7 +721,7 @@ impl<'t> Tables<'t> {
         for e in &old_entries {
             self.unindex_newest(e)?;
             self.unindex_grams(e)?;
-            self.entries.remove((e.page.as_str(), e.id.as_str()))?;
+            self.delete_entry(&e.page, &e.id)?;
         }
         let mut old_pages = Vec::new();
         for item in self.pages.range(prefix.as_str()..)? {
@@ -598,7 +735,7 @@ impl<'t> Tables<'t> {
             }
         }
         for key in &old_pages {
-            self.pages.remove(key.as_str())?;
+            self.delete_page(key)?;
         }
         tracing::debug!(
             site = %r.site,
@@ -738,5 +875,29 @@ mod tests {
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
         assert!(cut.len() <= REJECTED_PAYLOAD_MAX && cut.len() > REJECTED_PAYLOAD_MAX - 3);
         assert_eq!(truncated_lossy(b"\xffok", 10), "\u{fffd}ok");
+    }
+
+    #[test]
+    fn the_digest_sum_subtracts_what_it_added() {
+        let a = page_hash("s.1", "{}");
+        let b = entry_hash("s.1", "x", "{}");
+        let mut sum = StateSum::default();
+        sum.add(&a);
+        sum.add(&b);
+        sum.add(&b);
+        sum.sub(&b);
+        sum.sub(&a);
+        let mut only_b = StateSum::default();
+        only_b.add(&b);
+        assert_eq!(sum, only_b);
+        sum.sub(&b);
+        assert_eq!(sum, StateSum::default());
+        // Wrapping: 0 - 1 + 1 == 0.
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        sum.sub(&one);
+        assert_eq!(sum.0, [0xff; 32]);
+        sum.add(&one);
+        assert_eq!(sum, StateSum::default());
     }
 }

@@ -1,5 +1,7 @@
 //! Invariant 3: what cannot be applied is recorded as rejected, with its
-//! sequence and reason, and the projector carries on.
+//! sequence and reason, and the projector carries on. Rejected rows are this
+//! node's diagnostics: outside the digest, pruned once the stream no longer
+//! holds their sequences.
 
 mod common;
 
@@ -55,4 +57,26 @@ fn a_huge_payload_is_kept_truncated() {
     let rejected = store.rejected(1).unwrap();
     assert_eq!(rejected[0].0, 7);
     assert_eq!(rejected[0].1.payload.len(), 4096);
+}
+
+#[test]
+fn rejected_rows_stay_out_of_the_digest_and_are_pruned_by_sequence() {
+    let good = crawled("sample.1", "t", "2026-11-01T00:00:00Z").encode();
+    let (_a_dir, saw_garbage) = fresh();
+    apply(&saw_garbage, &[(1, b"garbage".to_vec()), (2, good.clone())]);
+    // A node rebuilt after sequence 1 left the stream never saw it.
+    let (_b_dir, rebuilt) = fresh();
+    apply(&rebuilt, &[(2, good)]);
+    assert_eq!(saw_garbage.digest().unwrap(), rebuilt.digest().unwrap());
+
+    apply(&saw_garbage, &[(3, b"more garbage".to_vec())]);
+    assert_eq!(saw_garbage.prune_rejected(3).unwrap(), 1);
+    let left: Vec<u64> = saw_garbage
+        .rejected(10)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(left, [3]);
+    assert_eq!(saw_garbage.prune_rejected(3).unwrap(), 0);
 }

@@ -1,59 +1,20 @@
 //! A projector node in the face of what goes wrong around it: its data dir
 //! deleted while its consumer still exists (it rebuilds from the stream, not
-//! from the consumer's position), and garbage or a newer schema in the stream
-//! (recorded as rejected with sequence and reason; later events still apply).
+//! from the consumer's position), a file of an older table layout (replayed
+//! from the stream, not migrated), and garbage or a newer schema in the
+//! stream (recorded as rejected with sequence and reason; later events still
+//! apply).
 
 use std::path::Path;
 
 use pagefeed_e2e::{config_with, id_site, jetstream_at};
-use pagefeed_events::event::{EntryObserved, Event, PageRecord};
-use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::store_path;
 use pagefeed_testkit::nats::NatsServer;
-use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::run_until_applied;
-
-fn page_events(page: u32, entries: u32) -> Vec<Event> {
-    let key: pagefeed_events::PageKey = format!("sample.{page}").parse().expect("a page key");
-    let at = "2026-11-24T03:00:00Z".parse().expect("a time");
-    let mut events: Vec<Event> = (0..entries)
-        .map(|n| {
-            Event::EntryObserved(EntryObserved {
-                page: key.clone(),
-                id: format!("{page:04}{n:04}"),
-                text: format!("ページ{page}の日記{n}: 今日は渋谷へ"),
-                timestamp: None,
-                link: None,
-                observed_at: at,
-            })
-        })
-        .collect();
-    events.push(Event::PageCrawled(PageRecord {
-        page: key,
-        url: format!("http://127.0.0.1:9/{page}"),
-        title: format!("ユーザー{page}"),
-        crawled_at: at,
-        status: 200,
-        entries,
-    }));
-    events
-}
-
-async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyhow::Result<u64> {
-    let msgs: Vec<Outgoing> = events.iter().map(Outgoing::from).collect();
-    publish_all(js, &msgs, &CancellationToken::new()).await?;
-    Ok(js
-        .get_stream(EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence)
-}
+use node::{page_events, publish, run_until_applied};
 
 fn open(data: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(&store_path(data))?)
@@ -148,5 +109,39 @@ async fn garbage_and_a_newer_schema_are_rejected_and_later_events_apply() -> any
     );
     assert!(rejected[1].1.reason.contains("999"), "{:?}", rejected[1].1);
     assert_eq!(store.applied_seq()?, last);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_an_older_layout_is_rebuilt_from_the_stream() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let last = publish(&js, &page_events(1, 6)).await?;
+
+    // A file written by schema version 1, claiming to have applied it all.
+    let dir = tempfile::tempdir()?;
+    {
+        let db = redb::Database::create(store_path(dir.path()))?;
+        let txn = db.begin_write()?;
+        {
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            let mut meta = txn.open_table(meta)?;
+            meta.insert("schema_version", 1)?;
+            meta.insert("applied_seq", last)?;
+        }
+        txn.commit()?;
+    }
+    run_until_applied(&cfg, dir.path(), "old", last).await?;
+    let store = open(dir.path())?;
+    assert_eq!(store.applied_seq()?, last);
+    assert_eq!(store.counts()?.entries, 6, "replayed, not trusted");
+    assert_eq!(store.digest()?, store.recompute_digest()?);
     Ok(())
 }

@@ -18,6 +18,9 @@ fn one_batch_and_many_small_batches_give_the_same_digest() {
     let (seq, digest) = a.digest().unwrap();
     assert_eq!(seq, events.len() as u64);
     assert_eq!(b.digest().unwrap(), (seq, digest.clone()));
+    // The digest kept by the writes is the one summed from the rows.
+    assert_eq!(a.recompute_digest().unwrap(), (seq, digest.clone()));
+    assert_eq!(b.recompute_digest().unwrap(), (seq, digest.clone()));
     assert_eq!(
         a.counts().unwrap(),
         pagefeed_projector::store::Counts {

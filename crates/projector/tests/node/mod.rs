@@ -1,16 +1,59 @@
-//! Running a projector node in-process until its file has applied a given
-//! sequence. redb lets one process hold a file, so progress is read through
-//! NATS: the node's consumer's ack floor reaches `seq` once the batch holding
-//! it has committed.
+//! Events to publish, and running a projector node in-process until its
+//! file has applied a given sequence. redb lets one process hold a file, so
+//! progress is read through NATS: the node's consumer's ack floor reaches
+//! `seq` once the batch holding it has committed.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::Duration;
 
 use pagefeed_e2e::{jetstream_at, wait_for};
+use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use pagefeed_projector::Options;
 use tokio_util::sync::CancellationToken;
+
+/// A page's `entries` entry events, then its crawl.
+pub fn page_events(page: u32, entries: u32) -> Vec<Event> {
+    let key: pagefeed_events::PageKey = format!("sample.{page}").parse().expect("a page key");
+    let at = "2026-11-24T03:00:00Z".parse().expect("a time");
+    let mut events: Vec<Event> = (0..entries)
+        .map(|n| {
+            Event::EntryObserved(EntryObserved {
+                page: key.clone(),
+                id: format!("{page:04}{n:04}"),
+                text: format!("ページ{page}の日記{n}: 今日は渋谷へ"),
+                timestamp: None,
+                link: None,
+                observed_at: at,
+            })
+        })
+        .collect();
+    events.push(Event::PageCrawled(PageRecord {
+        page: key,
+        url: format!("http://127.0.0.1:9/{page}"),
+        title: format!("ユーザー{page}"),
+        crawled_at: at,
+        status: 200,
+        entries,
+    }));
+    events
+}
+
+/// Publishes `events` and returns the stream's last sequence.
+pub async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyhow::Result<u64> {
+    let msgs: Vec<Outgoing> = events.iter().map(Outgoing::from).collect();
+    publish_all(js, &msgs, &CancellationToken::new()).await?;
+    Ok(js
+        .get_stream(EVENTS_STREAM)
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence)
+}
 
 /// Runs node `name` on `data` until it has applied `seq`, then stops it.
 pub async fn run_until_applied(

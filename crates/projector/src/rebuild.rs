@@ -1,0 +1,351 @@
+//! `pagefeed-projector rebuild`: replays `PAGEFEED_EVENTS` from its first
+//! retained sequence into a fresh file beside the node's, up to the last
+//! sequence the stream had when the rebuild started, then swaps the fresh
+//! file in and points the node's consumer right after it.
+//!
+//! Reading and applying overlap: an ordered consumer (no acks, re-created by
+//! the client on a gap) feeds batches through a short channel to a blocking
+//! thread that applies them, so the network and redb each keep a core busy.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use pagefeed_events::streams::{ensure_streams, until_provisioned};
+use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use pagefeed_events::Config;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::replicate::recreate_consumer;
+use crate::store::Store;
+use crate::{open_store, store_path};
+
+/// Events applied in one write transaction while rebuilding: larger than
+/// live batches, since nobody waits for the first ones.
+const REBUILD_BATCH: usize = 10_000;
+/// Batches read ahead of the one being applied.
+const READ_AHEAD: usize = 4;
+/// With nothing delivered for this long, what the stream still holds up to
+/// the target is gone (aged out during the rebuild): the rebuild ends there
+/// and the node catches up from its file when it runs.
+const IDLE_END: Duration = Duration::from_secs(10);
+/// How often plain progress lines are printed when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// What a rebuild is asked to do.
+pub struct RebuildOptions {
+    pub cfg: Config,
+    pub data: PathBuf,
+    pub node: String,
+    /// The idle time of the node's consumer, re-created at the end.
+    pub idle: Duration,
+}
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The stream's first and last sequence when the rebuild started.
+    pub first_seq: u64,
+    pub target_seq: u64,
+    /// The sequence the new file has applied.
+    pub applied_seq: u64,
+    /// Events delivered and applied (or rejected).
+    pub events: u64,
+    pub elapsed: Duration,
+    pub digest: String,
+}
+
+impl Rebuilt {
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The fresh file a rebuild writes before it replaces the node's.
+pub fn rebuild_path(data: &Path) -> PathBuf {
+    data.join("pagefeed.redb.rebuild")
+}
+
+/// Rebuilds the node's file from the stream. `Ok(None)` when `shutdown`
+/// came first: the node's file is then left as it was.
+pub async fn rebuild(
+    options: RebuildOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<Rebuilt>> {
+    std::fs::create_dir_all(&options.data)
+        .with_context(|| format!("cannot create {}", options.data.display()))?;
+    let path = store_path(&options.data);
+    // Holding the node's file locks out a projector running on it (and one
+    // starting) until the fresh file has replaced it.
+    let current = if path.exists() {
+        Some(open_store(&path).await.with_context(|| {
+            format!(
+                "is a projector running on {}? stop it before rebuilding",
+                options.data.display()
+            )
+        })?)
+    } else {
+        None
+    };
+    let fresh_path = rebuild_path(&options.data);
+    if fresh_path.exists() {
+        std::fs::remove_file(&fresh_path)
+            .with_context(|| format!("cannot delete {}", fresh_path.display()))?;
+    }
+    let fresh = open_store(&fresh_path).await?;
+
+    let client = pagefeed_events::connect(
+        &options.cfg.nats,
+        &format!("pagefeed-projector-rebuild-{}", options.node),
+    )
+    .await?;
+    let js = jetstream::new(client.clone());
+    if until_provisioned(&shutdown, || ensure_streams(&js, &options.cfg))
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let mut stream = js.get_stream(EVENTS_STREAM).await?;
+    let state = stream.info().await?.state.clone();
+    let (first_seq, target_seq) = (state.first_sequence, state.last_sequence);
+    info!(
+        node = %options.node,
+        first = first_seq,
+        target = target_seq,
+        messages = state.messages,
+        "rebuilding"
+    );
+
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<Vec<(u64, Bytes)>>(READ_AHEAD);
+    let total = target_seq.saturating_sub(first_seq.saturating_sub(1));
+    let applier = tokio::task::spawn_blocking(move || apply_all(fresh, rx, first_seq, total));
+    let read = if state.messages == 0 {
+        drop(tx);
+        Ok(true)
+    } else {
+        read_until(&stream, target_seq, tx, &shutdown).await
+    };
+    let (fresh, events) = applier.await??;
+    let completed = read?;
+    if !completed {
+        drop(fresh);
+        let _ = std::fs::remove_file(&fresh_path);
+        let _ = client.drain().await;
+        return Ok(None);
+    }
+    let elapsed = started.elapsed();
+    let (applied_seq, digest) = {
+        let (seq, digest) = tokio::task::spawn_blocking(move || fresh.digest()).await??;
+        (seq, digest)
+    };
+
+    // Swap: the fresh file replaces the node's, which is closed first.
+    drop(current);
+    std::fs::rename(&fresh_path, &path)
+        .with_context(|| format!("cannot move {} to {}", fresh_path.display(), path.display()))?;
+    std::fs::File::open(&options.data)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot sync {}", options.data.display()))?;
+    recreate_consumer(&js, &options.node, applied_seq, options.idle)
+        .await
+        .context("the file is rebuilt, but this node's consumer could not be re-created (the projector re-creates it when it starts)")?;
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    Ok(Some(Rebuilt {
+        first_seq,
+        target_seq,
+        applied_seq,
+        events,
+        elapsed,
+        digest,
+    }))
+}
+
+/// Reads the stream from its start with an ordered consumer and sends
+/// batches until `target` has been sent. `Ok(false)` if `shutdown` came
+/// first.
+async fn read_until(
+    stream: &jetstream::stream::Stream,
+    target: u64,
+    tx: mpsc::Sender<Vec<(u64, Bytes)>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: EVENTS_SUBJECTS.to_owned(),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut batch = Vec::with_capacity(REBUILD_BATCH);
+    loop {
+        let next = tokio::select! {
+            m = tokio::time::timeout(IDLE_END, messages.next()) => m,
+            () = shutdown.cancelled() => return Ok(false),
+        };
+        let msg = match next {
+            Ok(Some(Ok(msg))) => msg,
+            Ok(Some(Err(e))) => {
+                // The ordered consumer re-creates itself on gaps; what
+                // reaches here is worth a line, not the end of the rebuild.
+                warn!(error = %e, "reading the stream failed; going on");
+                continue;
+            }
+            Ok(None) => anyhow::bail!("the stream of events ended unexpectedly"),
+            Err(_) => {
+                warn!(
+                    target,
+                    "nothing more was delivered for {IDLE_END:?}: the rest up to the target has \
+                     left the stream; the node catches up from here when it runs"
+                );
+                break;
+            }
+        };
+        let seq = match msg.info() {
+            Ok(info) => info.stream_sequence,
+            Err(e) => {
+                warn!(error = %e, "a message without JetStream metadata; skipped");
+                continue;
+            }
+        };
+        if seq > target {
+            break;
+        }
+        batch.push((seq, msg.payload.clone()));
+        if seq == target {
+            break;
+        }
+        if batch.len() >= REBUILD_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(REBUILD_BATCH));
+            if tx.send(full).await.is_err() {
+                // The applier stopped: its error is what the caller reports.
+                return Ok(true);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    Ok(true)
+}
+
+/// The applier thread: applies every batch it receives, drawing progress.
+fn apply_all(
+    store: Store,
+    mut rx: mpsc::Receiver<Vec<(u64, Bytes)>>,
+    first_seq: u64,
+    total: u64,
+) -> anyhow::Result<(Store, u64)> {
+    let mut progress = Progress::new(total);
+    let mut events = 0u64;
+    while let Some(batch) = rx.blocking_recv() {
+        let refs: Vec<(u64, &[u8])> = batch.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+        let stats = store.apply_batch(&refs)?;
+        events += (stats.applied + stats.rejected) as u64;
+        if let Some((last, _)) = batch.last() {
+            progress.at(last.saturating_sub(first_seq) + 1);
+        }
+    }
+    progress.finish();
+    Ok((store, events))
+}
+
+/// Rebuild progress: a bar with rate and ETA on a terminal, plain lines
+/// every few seconds otherwise (logs, CI).
+enum Progress {
+    Bar(ProgressBar),
+    Lines {
+        total: u64,
+        started: Instant,
+        printed: Instant,
+        pos: u64,
+    },
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "rebuild {bar:40} {human_pos}/{human_len} events  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            Progress::Bar(bar)
+        } else {
+            let now = Instant::now();
+            Progress::Lines {
+                total,
+                started: now,
+                printed: now,
+                pos: 0,
+            }
+        }
+    }
+
+    fn at(&mut self, done: u64) {
+        match self {
+            Progress::Bar(bar) => bar.set_position(done),
+            Progress::Lines {
+                total,
+                started,
+                printed,
+                pos,
+            } => {
+                *pos = done;
+                if printed.elapsed() >= LINE_EVERY {
+                    *printed = Instant::now();
+                    eprintln!("{}", progress_line(done, *total, started.elapsed()));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Progress::Bar(bar) => bar.finish(),
+            Progress::Lines {
+                total,
+                started,
+                pos,
+                ..
+            } => eprintln!("{}", progress_line(*pos, *total, started.elapsed())),
+        }
+    }
+}
+
+/// `rebuild: 512000/1000000 events (51%), 120000 events/s, ETA 4s`
+fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let eta = if rate > 0.0 {
+        let secs = total.saturating_sub(done) as f64 / rate;
+        format!("{}s", secs.ceil() as u64)
+    } else {
+        "?".to_owned()
+    };
+    format!("rebuild: {done}/{total} events ({percent}%), {rate:.0} events/s, ETA {eta}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_has_rate_and_eta() {
+        let line = progress_line(500, 1000, Duration::from_secs(5));
+        assert_eq!(line, "rebuild: 500/1000 events (50%), 100 events/s, ETA 5s");
+        assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
+    }
+}

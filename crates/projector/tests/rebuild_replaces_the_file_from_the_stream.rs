@@ -1,0 +1,153 @@
+//! `pagefeed-projector rebuild`, the real binary: it replays the stream into
+//! a fresh file that replaces whatever the node had (here a file holding
+//! events the stream never had), prints plain progress lines when stderr is
+//! not a terminal, ends at the stream's last sequence with the digest of a
+//! node that replicated all along, and leaves the node's consumer right after
+//! it. A node whose projector is running is refused, its file untouched.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use pagefeed_e2e::{config_text, id_site, jetstream_at, wait_for};
+use pagefeed_events::subject::EVENTS_STREAM;
+use pagefeed_events::Config;
+use pagefeed_projector::store::Store;
+use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::nats::NatsServer;
+use tokio_util::sync::CancellationToken;
+
+mod node;
+use node::{page_events, publish, run_until_applied};
+
+fn rebuild_command(config: &Path, data: &Path, node: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"));
+    cmd.arg("rebuild")
+        .arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .args(["--node", node]);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let dirs = tempfile::tempdir()?;
+    let config = dirs.path().join("pagefeed.toml");
+    let site = id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h");
+    std::fs::write(&config, config_text(&nats.url(), "", "", &[site]))?;
+    let cfg = Config::load(&config)?;
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let mut events = Vec::new();
+    for page in 1..=30 {
+        events.extend(page_events(page, 40));
+    }
+    let last = publish(&js, &events).await?;
+
+    // A node that replicated all along.
+    let all_along = dirs.path().join("all-along");
+    run_until_applied(&cfg, &all_along, "all-along", last).await?;
+    let expected = Store::open(&store_path(&all_along))?.digest()?;
+
+    // The node to rebuild holds a stale file the stream knows nothing of.
+    let b = dirs.path().join("b");
+    std::fs::create_dir_all(&b)?;
+    {
+        let stale = Store::open(&store_path(&b))?;
+        let junk: Vec<Vec<u8>> = page_events(99, 3).iter().map(|e| e.encode()).collect();
+        let batch: Vec<(u64, &[u8])> = junk
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u64 + 1, p.as_slice()))
+            .collect();
+        stale.apply_batch(&batch)?;
+    }
+
+    let out = tokio::task::spawn_blocking({
+        let (config, b) = (config.clone(), b.clone());
+        move || rebuild_command(&config, &b, "b").output()
+    })
+    .await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains(&format!("applied_seq {last} (stream 1..{last})")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("digest {}", expected.1)),
+        "{stdout}"
+    );
+    let line = format!("rebuild: {last}/{last} events (100%)");
+    assert!(stderr.contains(&line), "no plain progress line: {stderr}");
+
+    let rebuilt = Store::open(&store_path(&b))?;
+    assert_eq!(rebuilt.digest()?, expected);
+    assert_eq!(
+        rebuilt.counts()?.entries,
+        30 * 40,
+        "the stale entries are gone"
+    );
+    assert!(rebuilt.page("sample.99")?.is_none());
+    drop(rebuilt);
+    assert!(!b.join("pagefeed.redb.rebuild").exists());
+
+    // The node's consumer now starts right after the rebuilt file.
+    let stream = js.get_stream(EVENTS_STREAM).await?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("projector-b")
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
+    let info = consumer.info().await?;
+    assert_eq!(info.num_pending, 0, "{info:?}");
+    assert_eq!(info.delivered.stream_sequence, last, "{info:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let dirs = tempfile::tempdir()?;
+    let config = dirs.path().join("pagefeed.toml");
+    let site = id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h");
+    std::fs::write(&config, config_text(&nats.url(), "", "", &[site]))?;
+    let cfg = Config::load(&config)?;
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    publish(&js, &page_events(1, 5)).await?;
+
+    let data = dirs.path().join("running");
+    let token = CancellationToken::new();
+    let running = tokio::spawn(pagefeed_projector::run(
+        Options {
+            cfg: cfg.clone(),
+            data: data.clone(),
+            node: "running".into(),
+            http: "127.0.0.1:0".parse()?,
+            idle: Duration::from_secs(3600),
+        },
+        token.clone(),
+    ));
+    wait_for(Duration::from_secs(30), "the node's file", || async {
+        Ok(store_path(&data).exists().then_some(()))
+    })
+    .await?;
+
+    let out = tokio::task::spawn_blocking({
+        let (config, data) = (config.clone(), data.clone());
+        move || rebuild_command(&config, &data, "running").output()
+    })
+    .await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is a projector running on"), "{stderr}");
+    assert!(!data.join("pagefeed.redb.rebuild").exists());
+
+    token.cancel();
+    running.await??;
+    Ok(())
+}
