@@ -7,20 +7,37 @@
 //!
 //! | table         | key                                  | value                 |
 //! |---------------|--------------------------------------|-----------------------|
-//! | `meta`        | `"schema_version"`, `"applied_seq"`  | `u64`                 |
+//! | `meta`        | `"schema_version"`, `"applied_seq"`, `"next_doc"`, `"next_segment"` | `u64` |
 //! | `pages`       | page key `"site.id"`                 | JSON [`PageView`]     |
 //! | `entries`     | `(page, entry id)`                   | JSON [`EntryView`]    |
 //! | `page_newest` | `(page, desc(sort key), entry id)`   | `()`                  |
 //! | `newest`      | `(desc(sort key), page, entry id)`   | `()`                  |
-//! | `grams`       | gram (multimap)                      | `(page, entry id)`    |
+//! | `docs`        | document number                      | `(page, entry id)`    |
+//! | `doc_of`      | `(page, entry id)`                   | document number       |
+//! | `postings`    | `(gram, segment number)`             | a postings segment    |
+//! | `gram_counts` | gram                                 | postings in segments  |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
 //! | `digest`      | `"state"`                            | 32 bytes              |
 //!
 //! An entry's sort key is its own timestamp when the page shows one, else its
 //! `first_seen`, as microseconds since the epoch; `desc` maps it to a `u64`
 //! that sorts newest first, so both newest indexes are read forwards.
-//! `page_newest`, `newest` and `grams` are derived from `entries` and written
-//! in the same transaction.
+//! `page_newest`, `newest` and the search tables are derived from `entries`
+//! and written in the same transaction.
+//!
+//! # The search index
+//!
+//! Each entry has a document number, new whenever its text or sort key
+//! changes. Its lowercased text's distinct unigrams and bigrams point to it
+//! through `postings`, where a gram's postings are split into segments (see
+//! [`crate::postings`]): a batch appends its postings to the gram's last
+//! segment while that one is small, else starts a new one, so that a batch
+//! writes one row per distinct gram. A search reads the segments of the
+//! query's rarest gram (by `gram_counts`) merged newest first, and checks
+//! each candidate: its document number must still be current in `docs` and
+//! its text must contain the query, until `limit` entries are found. The
+//! postings of a dead document (deleted, or renumbered by a change) are
+//! removed at the end of the batch that killed it.
 //!
 //! # The digest
 //!
@@ -35,7 +52,7 @@
 //! apply, pruned once those sequences have left the stream, so it would make
 //! a node rebuilt later differ from one that saw the payload.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -43,14 +60,16 @@ use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
 use pagefeed_events::subject::is_token;
 use pagefeed_events::Event;
 use redb::{
-    Database, Durability, MultimapTable, MultimapTableDefinition, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
+    TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::postings::{self, Merged, Posting};
+
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -60,12 +79,23 @@ const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
 const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("entries");
 const PAGE_NEWEST: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("page_newest");
 const NEWEST: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("newest");
-const GRAMS: MultimapTableDefinition<&str, (&str, &str)> = MultimapTableDefinition::new("grams");
+const DOCS: TableDefinition<u64, (&str, &str)> = TableDefinition::new("docs");
+const DOC_OF: TableDefinition<(&str, &str), u64> = TableDefinition::new("doc_of");
+const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
+const GRAM_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("gram_counts");
 const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 
 const META_SCHEMA: &str = "schema_version";
 const META_APPLIED: &str = "applied_seq";
+const META_NEXT_DOC: &str = "next_doc";
+const META_NEXT_SEGMENT: &str = "next_segment";
+
+/// A batch appends to a gram's last segment while it holds fewer postings
+/// than this, and starts a new segment otherwise.
+const SMALL_SEGMENT: usize = 256;
+/// redb's page cache: the projector's memory is mostly this.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 const DIGEST_STATE: &str = "state";
 
 /// Why the store could not do what was asked. Storage failures abort the
@@ -184,7 +214,9 @@ pub struct Store {
 impl Store {
     /// Opens the store at `path`, creating it (and every table) if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -212,7 +244,10 @@ impl Store {
             txn.open_table(ENTRIES)?;
             txn.open_table(PAGE_NEWEST)?;
             txn.open_table(NEWEST)?;
-            txn.open_multimap_table(GRAMS)?;
+            txn.open_table(DOCS)?;
+            txn.open_table(DOC_OF)?;
+            txn.open_table(POSTINGS)?;
+            txn.open_table(GRAM_COUNTS)?;
             txn.open_table(REJECTED)?;
             txn.open_table(DIGEST)?;
         }
@@ -263,6 +298,7 @@ impl Store {
                 }
                 last = seq;
             }
+            t.finish_index()?;
             t.meta.insert(META_APPLIED, last)?;
             t.digest.insert(DIGEST_STATE, &t.sum.0)?;
         }
@@ -329,10 +365,9 @@ impl Store {
     }
 
     /// Entries whose text contains `query`, ignoring case (Unicode
-    /// lowercase), newest first. Candidates come from the rarest gram of the
-    /// query in the `grams` index, and each is verified with a real substring
-    /// test, so the work is bounded by that gram's postings, not by the
-    /// number of entries.
+    /// lowercase), newest first: see "The search index" above. The work is
+    /// bounded by the postings of the query's rarest gram, not by the number
+    /// of entries.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
         let needle = query.to_lowercase();
         let grams = query_grams(&needle);
@@ -340,32 +375,42 @@ impl Store {
             return Ok(Vec::new());
         }
         let txn = self.db.begin_read()?;
-        let index = txn.open_multimap_table(GRAMS)?;
-        let entries = txn.open_table(ENTRIES)?;
-        let mut rarest = None;
+        let counts = txn.open_table(GRAM_COUNTS)?;
+        let mut rarest: Option<(&str, u64)> = None;
         for gram in &grams {
-            let postings = index.get(gram.as_str())?;
-            if postings.is_empty() {
+            let n = counts.get(gram.as_str())?.map(|v| v.value()).unwrap_or(0);
+            if n == 0 {
                 return Ok(Vec::new());
             }
-            if rarest.as_ref().is_none_or(|(_, n)| postings.len() < *n) {
-                rarest = Some((gram.clone(), postings.len()));
+            if rarest.is_none_or(|(_, m)| n < m) {
+                rarest = Some((gram, n));
             }
         }
         let Some((gram, _)) = rarest else {
             return Ok(Vec::new());
         };
+        let postings = txn.open_table(POSTINGS)?;
+        let mut segments = Vec::new();
+        for item in postings.range((gram, 0)..=(gram, u64::MAX))? {
+            let (_, v) = item?;
+            segments.push(decode_segment(v.value())?);
+        }
+        let docs = txn.open_table(DOCS)?;
+        let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
-        for item in index.get(gram.as_str())? {
-            let posting = item?;
-            let (page, id) = posting.value();
+        for (sort, doc) in Merged::new(segments) {
+            let Some(row) = docs.get(doc)? else {
+                continue; // a dead document, its postings not yet removed
+            };
+            let (page, id) = row.value();
             let entry = indexed_entry(&entries, page, id)?;
-            if entry.text.to_lowercase().contains(&needle) {
+            if entry.sort_key() == sort && entry.text.to_lowercase().contains(&needle) {
                 found.push(entry);
+                if found.len() >= limit {
+                    break;
+                }
             }
         }
-        found.sort_by(|a, b| (a.sort_key(), &a.page, &a.id).cmp(&(b.sort_key(), &b.page, &b.id)));
-        found.truncate(limit);
         Ok(found)
     }
 
@@ -505,7 +550,16 @@ struct Tables<'t> {
     entries: Table<'t, (&'static str, &'static str), &'static str>,
     page_newest: Table<'t, (&'static str, u64, &'static str), ()>,
     newest: Table<'t, (u64, &'static str, &'static str), ()>,
-    grams: MultimapTable<'t, &'static str, (&'static str, &'static str)>,
+    docs: Table<'t, u64, (&'static str, &'static str)>,
+    doc_of: Table<'t, (&'static str, &'static str), u64>,
+    postings: Table<'t, (&'static str, u64), &'static [u8]>,
+    gram_counts: Table<'t, &'static str, u64>,
+    /// Postings this batch adds, written by [`Tables::finish_index`].
+    new_postings: HashMap<Gram, Vec<Posting>>,
+    /// Documents this batch killed, by gram, removed by `finish_index`.
+    dead_postings: HashMap<Gram, HashSet<u64>>,
+    /// The next document number, stored by `finish_index`.
+    next_doc: u64,
     rejected: Table<'t, u64, &'static str>,
     digest: Table<'t, &'static str, &'static [u8; 32]>,
     /// The state digest as this batch moves it, stored at its end.
@@ -517,18 +571,26 @@ type Refusal = String;
 
 impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        let meta = txn.open_table(META)?;
+        let next_doc = meta.get(META_NEXT_DOC)?.map(|v| v.value()).unwrap_or(0);
         let digest = txn.open_table(DIGEST)?;
         let sum = digest
             .get(DIGEST_STATE)?
             .map(|v| StateSum(*v.value()))
             .unwrap_or_default();
         Ok(Tables {
-            meta: txn.open_table(META)?,
+            meta,
             pages: txn.open_table(PAGES)?,
             entries: txn.open_table(ENTRIES)?,
             page_newest: txn.open_table(PAGE_NEWEST)?,
             newest: txn.open_table(NEWEST)?,
-            grams: txn.open_multimap_table(GRAMS)?,
+            docs: txn.open_table(DOCS)?,
+            doc_of: txn.open_table(DOC_OF)?,
+            postings: txn.open_table(POSTINGS)?,
+            gram_counts: txn.open_table(GRAM_COUNTS)?,
+            new_postings: HashMap::new(),
+            dead_postings: HashMap::new(),
+            next_doc,
             rejected: txn.open_table(REJECTED)?,
             digest,
             sum,
@@ -651,17 +713,15 @@ impl<'t> Tables<'t> {
                 if o.sort_key() != new.sort_key() {
                     self.unindex_newest(o)?;
                 }
-                if o.text != new.text {
-                    self.unindex_grams(o)?;
-                }
                 self.index_newest(&new)?;
-                if o.text != new.text {
-                    self.index_grams(&new)?;
+                if o.sort_key() != new.sort_key() || o.text != new.text {
+                    self.unindex_text(o)?;
+                    self.index_text(&new)?;
                 }
             }
             None => {
                 self.index_newest(&new)?;
-                self.index_grams(&new)?;
+                self.index_text(&new)?;
             }
         }
         self.write_entry(&new.page, &new.id, &to_json(&new))
@@ -684,18 +744,114 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    fn index_grams(&mut self, e: &EntryView) -> Result<(), StoreError> {
+    /// Gives the entry a new document number and queues its postings.
+    fn index_text(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        let doc = self.next_doc;
+        self.next_doc += 1;
+        self.docs.insert(doc, (e.page.as_str(), e.id.as_str()))?;
+        self.doc_of.insert((e.page.as_str(), e.id.as_str()), doc)?;
+        let sort = e.sort_key();
         for gram in text_grams(&e.text.to_lowercase()) {
-            self.grams
-                .insert(gram.as_str(), (e.page.as_str(), e.id.as_str()))?;
+            self.new_postings.entry(gram).or_default().push((sort, doc));
         }
         Ok(())
     }
 
-    fn unindex_grams(&mut self, e: &EntryView) -> Result<(), StoreError> {
+    /// Kills the entry's document number; its postings go at the end of the
+    /// batch.
+    fn unindex_text(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        let Some(doc) = self
+            .doc_of
+            .remove((e.page.as_str(), e.id.as_str()))?
+            .map(|v| v.value())
+        else {
+            return Ok(());
+        };
+        self.docs.remove(doc)?;
         for gram in text_grams(&e.text.to_lowercase()) {
-            self.grams
-                .remove(gram.as_str(), (e.page.as_str(), e.id.as_str()))?;
+            self.dead_postings.entry(gram).or_default().insert(doc);
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's postings (appending to each gram's last segment
+    /// while it is small) and removes those of the documents it killed.
+    fn finish_index(&mut self) -> Result<(), StoreError> {
+        self.meta.insert(META_NEXT_DOC, self.next_doc)?;
+        for (gram, mut add) in std::mem::take(&mut self.new_postings) {
+            let gram = gram_text(gram);
+            let added = add.len() as u64;
+            let last = match self
+                .postings
+                .range((gram.as_str(), 0)..=(gram.as_str(), u64::MAX))?
+                .next_back()
+            {
+                Some(item) => {
+                    let (k, v) = item?;
+                    Some((k.value().1, decode_segment(v.value())?))
+                }
+                None => None,
+            };
+            let segment = match last {
+                Some((seg, old)) if old.len() < SMALL_SEGMENT => {
+                    add.extend(old);
+                    seg
+                }
+                _ => {
+                    let seg = self
+                        .meta
+                        .get(META_NEXT_SEGMENT)?
+                        .map(|v| v.value())
+                        .unwrap_or(0);
+                    self.meta.insert(META_NEXT_SEGMENT, seg + 1)?;
+                    seg
+                }
+            };
+            self.postings.insert(
+                (gram.as_str(), segment),
+                encode_segment(&mut add).as_slice(),
+            )?;
+            self.add_gram_count(&gram, added, 0)?;
+        }
+        for (gram, dead) in std::mem::take(&mut self.dead_postings) {
+            let gram = gram_text(gram);
+            let mut changed = Vec::new();
+            for item in self
+                .postings
+                .range((gram.as_str(), 0)..=(gram.as_str(), u64::MAX))?
+            {
+                let (k, v) = item?;
+                let mut postings = decode_segment(v.value())?;
+                let before = postings.len();
+                postings.retain(|(_, doc)| !dead.contains(doc));
+                if postings.len() != before {
+                    changed.push((k.value().1, before - postings.len(), postings));
+                }
+            }
+            let mut removed = 0u64;
+            for (seg, gone, mut postings) in changed {
+                removed += gone as u64;
+                if postings.is_empty() {
+                    self.postings.remove((gram.as_str(), seg))?;
+                } else {
+                    self.postings.insert(
+                        (gram.as_str(), seg),
+                        encode_segment(&mut postings).as_slice(),
+                    )?;
+                }
+            }
+            self.add_gram_count(&gram, 0, removed)?;
+        }
+        Ok(())
+    }
+
+    fn add_gram_count(&mut self, gram: &str, plus: u64, minus: u64) -> Result<(), StoreError> {
+        let n = self.gram_counts.get(gram)?.map(|v| v.value()).unwrap_or(0);
+        let n = (n + plus).saturating_sub(minus);
+        if n == 0 {
+            self.gram_counts.remove(gram)?;
+        } else {
+            self.gram_counts.insert(gram, n)?;
         }
         Ok(())
     }
@@ -720,7 +876,7 @@ impl<'t> Tables<'t> {
         }
         for e in &old_entries {
             self.unindex_newest(e)?;
-            self.unindex_grams(e)?;
+            self.unindex_text(e)?;
             self.delete_entry(&e.page, &e.id)?;
         }
         let mut old_pages = Vec::new();
@@ -763,21 +919,53 @@ fn indexed_entry(
     }
 }
 
+fn decode_segment(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
+    postings::decode(bytes).ok_or_else(|| StoreError::Corrupt {
+        table: "postings",
+        detail: "a segment that does not decode".to_owned(),
+    })
+}
+
+fn encode_segment(postings: &mut [Posting]) -> Vec<u8> {
+    postings::encode(postings)
+}
+
 /// Maps an instant to a key that sorts newest first.
 fn desc(t: DateTime<Utc>) -> u64 {
     // Flip the sign bit so that i64 order becomes u64 order, then invert.
     !((t.timestamp_micros() as u64) ^ (1 << 63))
 }
 
+/// A unigram or bigram packed in a `u64` (first char high, second low,
+/// [`NO_CHAR`] for a unigram), so that indexing a text allocates no strings.
+type Gram = u64;
+const NO_CHAR: u64 = u32::MAX as u64;
+
 /// The grams a text is indexed under: every distinct character unigram and
-/// bigram of the (already lowercased) text. Unigrams make one-character
-/// queries possible at the cost of roughly doubling the index; an index of
-/// bigrams alone would be about half as big and rebuild about twice as fast.
-fn text_grams(lower: &str) -> BTreeSet<String> {
-    let chars: Vec<char> = lower.chars().collect();
-    let mut grams: BTreeSet<String> = chars.iter().map(|c| c.to_string()).collect();
-    grams.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+/// bigram of the (already lowercased) text, sorted. Unigrams make
+/// one-character queries possible at the cost of roughly doubling the index.
+fn text_grams(lower: &str) -> Vec<Gram> {
+    let mut grams = Vec::with_capacity(lower.len() * 2);
+    let mut prev: Option<char> = None;
+    for c in lower.chars() {
+        grams.push((u64::from(c) << 32) | NO_CHAR);
+        if let Some(p) = prev {
+            grams.push((u64::from(p) << 32) | u64::from(c));
+        }
+        prev = Some(c);
+    }
+    grams.sort_unstable();
+    grams.dedup();
     grams
+}
+
+/// The text of a packed gram, as it is keyed in `postings`.
+fn gram_text(gram: Gram) -> String {
+    let char_at = |bits: u64| char::from_u32(bits as u32);
+    [char_at(gram >> 32), char_at(gram & NO_CHAR)]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The grams a (lowercased) query must all appear under: its bigrams, or
@@ -868,8 +1056,9 @@ mod tests {
 
     #[test]
     fn grams_and_truncation() {
-        let g = text_grams("ab");
-        assert_eq!(g.into_iter().collect::<Vec<_>>(), ["a", "ab", "b"]);
+        let mut g: Vec<String> = text_grams("abab").into_iter().map(gram_text).collect();
+        g.sort();
+        assert_eq!(g, ["a", "ab", "b", "ba"]);
         assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
         let long = "日".repeat(2000); // 3 bytes each
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
