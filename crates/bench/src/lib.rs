@@ -4,4 +4,5 @@
 
 pub mod fetcher;
 pub mod procs;
+pub mod projector;
 mod report;

@@ -1,10 +1,12 @@
-//! `pagefeed-bench fetcher [--pages N] [--concurrency C] ...`: measures the
-//! fetcher's throughput and prints a report (docs/BENCHMARKS.md). It runs
+//! `pagefeed-bench fetcher [--pages N] [--concurrency C] ...` measures the
+//! fetcher's throughput, `pagefeed-bench projector [--events N]` the
+//! projector's replication, search, lag and rebuild, and prints a report (docs/BENCHMARKS.md). It runs
 //! the release binaries next to it: `cargo build --release --bins` first.
 
 use clap::{Parser, Subcommand};
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
+use pagefeed_bench::projector;
 
 /// pagefeed's benchmarks.
 #[derive(Parser)]
@@ -18,12 +20,20 @@ struct Args {
 enum Command {
     /// Fetcher throughput: raw GET, GET + parse, one and two fetcher processes.
     Fetcher(Options),
+    /// Projector: live replication, search, lag, raw read against rebuild.
+    Projector(projector::Options),
 }
 
 fn main() -> anyhow::Result<()> {
-    let Args {
-        command: Command::Fetcher(options),
-    } = Args::parse();
+    let options = match Args::parse().command {
+        Command::Fetcher(options) => options,
+        Command::Projector(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(projector::run(options, Machine::read()));
+        }
+    };
     let machine = Machine::read();
     let pins = Pinning::detect(&machine);
     // Before the runtime exists, so that it sizes itself (and its threads

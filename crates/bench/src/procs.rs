@@ -22,6 +22,7 @@ pub const SERVER_CORE: usize = 1;
 pub struct Binaries {
     pub sample_site: PathBuf,
     pub fetcher: PathBuf,
+    pub projector: PathBuf,
 }
 
 impl Binaries {
@@ -45,6 +46,7 @@ impl Binaries {
         Ok(Binaries {
             sample_site: find("pagefeed-sample-site")?,
             fetcher: find("pagefeed-fetcher")?,
+            projector: find("pagefeed-projector")?,
         })
     }
 }

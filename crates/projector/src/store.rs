@@ -209,6 +209,7 @@ pub struct Counts {
 /// The projector's redb database. One process owns the file.
 pub struct Store {
     db: Database,
+    search_index: bool,
 }
 
 impl Store {
@@ -252,7 +253,17 @@ impl Store {
             txn.open_table(DIGEST)?;
         }
         txn.commit()?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            search_index: true,
+        })
+    }
+
+    /// Applies without the search index from now on (`search` then finds
+    /// nothing): for the benchmark's split of apply cost, never for a node.
+    pub fn without_search_index(mut self) -> Store {
+        self.search_index = false;
+        self
     }
 
     /// The last stream sequence applied (0 when fresh).
@@ -274,6 +285,7 @@ impl Store {
         txn.set_durability(Durability::Immediate)?;
         {
             let mut t = Tables::open(&txn)?;
+            t.search_index = self.search_index;
             let mut last = t.meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0);
             for &(seq, payload) in batch {
                 if seq <= last {
@@ -560,6 +572,7 @@ struct Tables<'t> {
     dead_postings: HashMap<Gram, HashSet<u64>>,
     /// The next document number, stored by `finish_index`.
     next_doc: u64,
+    search_index: bool,
     rejected: Table<'t, u64, &'static str>,
     digest: Table<'t, &'static str, &'static [u8; 32]>,
     /// The state digest as this batch moves it, stored at its end.
@@ -591,6 +604,7 @@ impl<'t> Tables<'t> {
             new_postings: HashMap::new(),
             dead_postings: HashMap::new(),
             next_doc,
+            search_index: true,
             rejected: txn.open_table(REJECTED)?,
             digest,
             sum,
@@ -746,6 +760,9 @@ impl<'t> Tables<'t> {
 
     /// Gives the entry a new document number and queues its postings.
     fn index_text(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        if !self.search_index {
+            return Ok(());
+        }
         let doc = self.next_doc;
         self.next_doc += 1;
         self.docs.insert(doc, (e.page.as_str(), e.id.as_str()))?;
