@@ -10,10 +10,8 @@
 //! | `meta`        | `"schema_version"`, `"applied_seq"`, `"next_doc"`, `"next_segment"` | `u64` |
 //! | `pages`       | page key `"site.id"`                 | JSON [`PageView`]     |
 //! | `entries`     | `(page, entry id)`                   | JSON [`EntryView`]    |
-//! | `page_newest` | `(page, desc(sort key), entry id)`   | `()`                  |
-//! | `newest`      | `(desc(sort key), page, entry id)`   | `()`                  |
-//! | `docs`        | document number                      | `(page, entry id)`    |
-//! | `doc_of`      | `(page, entry id)`                   | document number       |
+//! | `page_newest` | `(page, desc(sort key), entry id)`   | document number       |
+//! | `newest`      | `(desc(sort key), document number)`  | `(page, entry id)`    |
 //! | `postings`    | `(gram, segment number)`             | a postings segment    |
 //! | `gram_counts` | gram                                 | postings in segments  |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
@@ -28,14 +26,15 @@
 //! # The search index
 //!
 //! Each entry has a document number, new whenever its text or sort key
-//! changes. Its lowercased text's distinct unigrams and bigrams point to it
+//! changes; `newest` maps it back to the entry, `page_newest` gives an
+//! entry's current one. Its lowercased text's distinct unigrams and bigrams point to it
 //! through `postings`, where a gram's postings are split into segments (see
 //! [`crate::postings`]): a batch appends its postings to the gram's last
 //! segment while that one is small, else starts a new one, so that a batch
 //! writes one row per distinct gram. A search reads the segments of the
 //! query's rarest gram (by `gram_counts`) merged newest first, and checks
-//! each candidate: its document number must still be current in `docs` and
-//! its text must contain the query, until `limit` entries are found. The
+//! each candidate: its `(sort key, document number)` must still be in
+//! `newest` and its text must contain the query, until `limit` entries are found. The
 //! postings of a dead document (deleted, or renumbered by a change) are
 //! removed at the end of the batch that killed it.
 //!
@@ -69,7 +68,7 @@ use sha2::{Digest, Sha256};
 use crate::postings::{self, Merged, Posting};
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -77,10 +76,8 @@ pub const REJECTED_PAYLOAD_MAX: usize = 4096;
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
 const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("entries");
-const PAGE_NEWEST: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("page_newest");
-const NEWEST: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("newest");
-const DOCS: TableDefinition<u64, (&str, &str)> = TableDefinition::new("docs");
-const DOC_OF: TableDefinition<(&str, &str), u64> = TableDefinition::new("doc_of");
+const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> = TableDefinition::new("page_newest");
+const NEWEST: TableDefinition<(u64, u64), (&str, &str)> = TableDefinition::new("newest");
 const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 const GRAM_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("gram_counts");
 const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
@@ -245,8 +242,6 @@ impl Store {
             txn.open_table(ENTRIES)?;
             txn.open_table(PAGE_NEWEST)?;
             txn.open_table(NEWEST)?;
-            txn.open_table(DOCS)?;
-            txn.open_table(DOC_OF)?;
             txn.open_table(POSTINGS)?;
             txn.open_table(GRAM_COUNTS)?;
             txn.open_table(REJECTED)?;
@@ -369,8 +364,8 @@ impl Store {
         let entries = txn.open_table(ENTRIES)?;
         let mut out = Vec::new();
         for item in index.iter()?.take(limit) {
-            let (k, _) = item?;
-            let (_, page, id) = k.value();
+            let (_, v) = item?;
+            let (page, id) = v.value();
             out.push(indexed_entry(&entries, page, id)?);
         }
         Ok(out)
@@ -407,16 +402,16 @@ impl Store {
             let (_, v) = item?;
             segments.push(decode_segment(v.value())?);
         }
-        let docs = txn.open_table(DOCS)?;
+        let newest = txn.open_table(NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
-        for (sort, doc) in Merged::new(segments) {
-            let Some(row) = docs.get(doc)? else {
+        for posting in Merged::new(segments) {
+            let Some(row) = newest.get(posting)? else {
                 continue; // a dead document, its postings not yet removed
             };
             let (page, id) = row.value();
             let entry = indexed_entry(&entries, page, id)?;
-            if entry.sort_key() == sort && entry.text.to_lowercase().contains(&needle) {
+            if entry.text.to_lowercase().contains(&needle) {
                 found.push(entry);
                 if found.len() >= limit {
                     break;
@@ -560,10 +555,8 @@ struct Tables<'t> {
     meta: Table<'t, &'static str, u64>,
     pages: Table<'t, &'static str, &'static str>,
     entries: Table<'t, (&'static str, &'static str), &'static str>,
-    page_newest: Table<'t, (&'static str, u64, &'static str), ()>,
-    newest: Table<'t, (u64, &'static str, &'static str), ()>,
-    docs: Table<'t, u64, (&'static str, &'static str)>,
-    doc_of: Table<'t, (&'static str, &'static str), u64>,
+    page_newest: Table<'t, (&'static str, u64, &'static str), u64>,
+    newest: Table<'t, (u64, u64), (&'static str, &'static str)>,
     postings: Table<'t, (&'static str, u64), &'static [u8]>,
     gram_counts: Table<'t, &'static str, u64>,
     /// Postings this batch adds, written by [`Tables::finish_index`].
@@ -597,8 +590,6 @@ impl<'t> Tables<'t> {
             entries: txn.open_table(ENTRIES)?,
             page_newest: txn.open_table(PAGE_NEWEST)?,
             newest: txn.open_table(NEWEST)?,
-            docs: txn.open_table(DOCS)?,
-            doc_of: txn.open_table(DOC_OF)?,
             postings: txn.open_table(POSTINGS)?,
             gram_counts: txn.open_table(GRAM_COUNTS)?,
             new_postings: HashMap::new(),
@@ -723,70 +714,53 @@ impl<'t> Tables<'t> {
             last_seen,
         };
         match &old {
+            // Same place in the indexes: nothing to move.
+            Some(o) if o.sort_key() == new.sort_key() && o.text == new.text => {}
             Some(o) => {
-                if o.sort_key() != new.sort_key() {
-                    self.unindex_newest(o)?;
-                }
-                self.index_newest(&new)?;
-                if o.sort_key() != new.sort_key() || o.text != new.text {
-                    self.unindex_text(o)?;
-                    self.index_text(&new)?;
-                }
+                self.unindex(o)?;
+                self.index(&new)?;
             }
-            None => {
-                self.index_newest(&new)?;
-                self.index_text(&new)?;
-            }
+            None => self.index(&new)?,
         }
         self.write_entry(&new.page, &new.id, &to_json(&new))
     }
 
-    fn index_newest(&mut self, e: &EntryView) -> Result<(), StoreError> {
-        let s = e.sort_key();
-        self.page_newest
-            .insert((e.page.as_str(), s, e.id.as_str()), ())?;
-        self.newest
-            .insert((s, e.page.as_str(), e.id.as_str()), ())?;
-        Ok(())
-    }
-
-    fn unindex_newest(&mut self, e: &EntryView) -> Result<(), StoreError> {
-        let s = e.sort_key();
-        self.page_newest
-            .remove((e.page.as_str(), s, e.id.as_str()))?;
-        self.newest.remove((s, e.page.as_str(), e.id.as_str()))?;
-        Ok(())
-    }
-
-    /// Gives the entry a new document number and queues its postings.
-    fn index_text(&mut self, e: &EntryView) -> Result<(), StoreError> {
-        if !self.search_index {
-            return Ok(());
-        }
+    /// Gives the entry a new document number, indexes it as newest under
+    /// it and queues its postings.
+    fn index(&mut self, e: &EntryView) -> Result<(), StoreError> {
         let doc = self.next_doc;
         self.next_doc += 1;
-        self.docs.insert(doc, (e.page.as_str(), e.id.as_str()))?;
-        self.doc_of.insert((e.page.as_str(), e.id.as_str()), doc)?;
         let sort = e.sort_key();
-        for gram in text_grams(&e.text.to_lowercase()) {
-            self.new_postings.entry(gram).or_default().push((sort, doc));
+        let (page, id) = (e.page.as_str(), e.id.as_str());
+        self.page_newest.insert((page, sort, id), doc)?;
+        self.newest.insert((sort, doc), (page, id))?;
+        if self.search_index {
+            for gram in text_grams(&e.text.to_lowercase()) {
+                self.new_postings.entry(gram).or_default().push((sort, doc));
+            }
         }
         Ok(())
     }
 
-    /// Kills the entry's document number; its postings go at the end of the
-    /// batch.
-    fn unindex_text(&mut self, e: &EntryView) -> Result<(), StoreError> {
+    /// Takes the entry out of the newest indexes; its document number dies
+    /// and its postings go at the end of the batch.
+    fn unindex(&mut self, e: &EntryView) -> Result<(), StoreError> {
+        let sort = e.sort_key();
         let Some(doc) = self
-            .doc_of
-            .remove((e.page.as_str(), e.id.as_str()))?
+            .page_newest
+            .remove((e.page.as_str(), sort, e.id.as_str()))?
             .map(|v| v.value())
         else {
-            return Ok(());
+            return Err(StoreError::Corrupt {
+                table: "page_newest",
+                detail: format!("entry ({}, {}) is not indexed", e.page, e.id),
+            });
         };
-        self.docs.remove(doc)?;
-        for gram in text_grams(&e.text.to_lowercase()) {
-            self.dead_postings.entry(gram).or_default().insert(doc);
+        self.newest.remove((sort, doc))?;
+        if self.search_index {
+            for gram in text_grams(&e.text.to_lowercase()) {
+                self.dead_postings.entry(gram).or_default().insert(doc);
+            }
         }
         Ok(())
     }
@@ -892,8 +866,7 @@ impl<'t> Tables<'t> {
             }
         }
         for e in &old_entries {
-            self.unindex_newest(e)?;
-            self.unindex_text(e)?;
+            self.unindex(e)?;
             self.delete_entry(&e.page, &e.id)?;
         }
         let mut old_pages = Vec::new();
