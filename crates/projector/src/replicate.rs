@@ -13,13 +13,14 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt as _;
 use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::store::{ApplyStats, Store};
 
 /// Most events applied in one write transaction.
-const MAX_BATCH: usize = 2_000;
+const MAX_BATCH: usize = 5_000;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -115,55 +116,95 @@ pub async fn replicate(
         };
         info!(node = %node, from = applied + 1, "replicating");
         delay = Duration::from_millis(100);
-        let mut errors = 0;
-        let mut prune = tokio::time::interval(PRUNE_EVERY);
-        loop {
-            // The first message of a batch: wait as long as it takes.
-            let first = tokio::select! {
-                m = messages.next() => m,
-                _ = prune.tick() => {
-                    prune_rejected(&js, &store).await;
-                    continue;
-                }
-                () = shutdown.cancelled() => break 'consumer,
-            };
-            let mut batch = Vec::with_capacity(64);
-            match first {
-                Some(Ok(msg)) => batch.push(msg),
-                Some(Err(e)) => {
-                    errors += 1;
-                    warn!(error = %e, errors, "pulling events failed");
-                    if errors >= ERRORS_BEFORE_RECREATE {
-                        continue 'consumer;
+        // The next batch gathers while the last one is applied.
+        let (tx, mut rx) = mpsc::channel::<Vec<jetstream::Message>>(1);
+        let read = async {
+            let next = gather(&mut messages, &tx, &js, &store, &shutdown).await;
+            drop(tx);
+            next
+        };
+        let applying = async {
+            while let Some(batch) = rx.recv().await {
+                let report = apply(&store, &batch).await?;
+                if let Some(last) = batch.last() {
+                    // AckPolicy::All: one ack moves this node's position in NATS.
+                    if let Err(e) = last.ack_with(AckKind::Ack).await {
+                        warn!(error = %e, "could not ack the batch (the file is the authority)");
                     }
-                    continue;
                 }
-                None => continue 'consumer,
+                on_batch(report);
             }
-            errors = 0;
-            // More, for a few milliseconds, up to the batch size.
-            let linger = tokio::time::sleep(BATCH_LINGER);
-            tokio::pin!(linger);
-            while batch.len() < MAX_BATCH {
-                tokio::select! {
-                    m = messages.next() => match m {
-                        Some(Ok(msg)) => batch.push(msg),
-                        _ => break,
-                    },
-                    () = &mut linger => break,
-                }
-            }
-            let report = apply(&store, &batch).await?;
-            if let Some(last) = batch.last() {
-                // AckPolicy::All: one ack moves this node's position in NATS.
-                if let Err(e) = last.ack_with(AckKind::Ack).await {
-                    warn!(error = %e, "could not ack the batch (the file is the authority)");
-                }
-            }
-            on_batch(report);
+            Ok::<(), anyhow::Error>(())
+        };
+        let (next, applied) = tokio::join!(read, applying);
+        applied?;
+        match next {
+            Next::Recreate => continue 'consumer,
+            Next::Stop => break 'consumer,
         }
     }
     Ok(())
+}
+
+/// Why [`gather`] stopped.
+enum Next {
+    /// The message stream failed or ended: re-create the consumer.
+    Recreate,
+    /// Shutdown, or the applier stopped (its error is what counts).
+    Stop,
+}
+
+/// Gathers batches and hands them to the applier: the first message of a
+/// batch is awaited as long as it takes, then more for up to
+/// [`BATCH_LINGER`], up to [`MAX_BATCH`].
+async fn gather(
+    messages: &mut pull::Stream,
+    tx: &mpsc::Sender<Vec<jetstream::Message>>,
+    js: &jetstream::Context,
+    store: &Arc<Store>,
+    shutdown: &CancellationToken,
+) -> Next {
+    let mut errors = 0;
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        let first = tokio::select! {
+            m = messages.next() => m,
+            _ = prune.tick() => {
+                prune_rejected(js, store).await;
+                continue;
+            }
+            () = tx.closed() => return Next::Stop,
+            () = shutdown.cancelled() => return Next::Stop,
+        };
+        let mut batch = Vec::with_capacity(64);
+        match first {
+            Some(Ok(msg)) => batch.push(msg),
+            Some(Err(e)) => {
+                errors += 1;
+                warn!(error = %e, errors, "pulling events failed");
+                if errors >= ERRORS_BEFORE_RECREATE {
+                    return Next::Recreate;
+                }
+                continue;
+            }
+            None => return Next::Recreate,
+        }
+        errors = 0;
+        let linger = tokio::time::sleep(BATCH_LINGER);
+        tokio::pin!(linger);
+        while batch.len() < MAX_BATCH {
+            tokio::select! {
+                m = messages.next() => match m {
+                    Some(Ok(msg)) => batch.push(msg),
+                    _ => break,
+                },
+                () = &mut linger => break,
+            }
+        }
+        if tx.send(batch).await.is_err() {
+            return Next::Stop;
+        }
+    }
 }
 
 /// Applies one batch on a blocking thread (redb is synchronous).
