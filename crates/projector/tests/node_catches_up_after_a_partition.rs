@@ -1,5 +1,5 @@
 //! A projector node cut off from NATS (a TCP proxy between them closes its
-//! connection and refuses new ones for a few seconds) while a real crawl of
+//! connection and refuses new ones for 12 s) while a real crawl of
 //! the sample site goes on: during the cut it applies nothing new while a
 //! node connected directly does; once the network is back it catches up by
 //! itself, without a restart, and both nodes end with equal digests.
@@ -18,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 mod running;
 use running::{http_client, stream_last_seq, Node};
 
-/// How long the partition lasts at least: well past the moment the client
-/// sees its connection drop and starts failing to reconnect.
-const CUT_AT_LEAST: Duration = Duration::from_secs(4);
+/// How long the partition lasts at least: past the moment the client sees
+/// its connection drop and starts failing to reconnect, and past the 10 s
+/// (two 5 s idle heartbeats) after which the pull reports missed heartbeats
+/// to the replication loop.
+const CUT_AT_LEAST: Duration = Duration::from_secs(12);
 const APPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Publishes crawl tasks for `ids` and waits until the fetcher has ended
