@@ -123,26 +123,38 @@ pub async fn publish_all(
     }
 }
 
+/// At most this many publishes are sent before their acks are awaited:
+/// async-nats lets 5,000 acks be pending per context and makes a further
+/// send wait for one, which would never come if the acks are only awaited
+/// after every send.
+const ACK_WINDOW: usize = 1_000;
+
 /// Sends in order (so the stream stores them in order), then awaits the acks
-/// together (so a batch costs about one round trip).
+/// together (so a window costs about one round trip), window by window.
 async fn send_then_await_acks(
     js: &Context,
     msgs: &[Outgoing],
     pending: &[usize],
 ) -> Vec<Result<PublishAck, (PublishErrorKind, String)>> {
-    let mut sent = Vec::with_capacity(pending.len());
-    for &i in pending {
-        let msg = &msgs[i];
-        let publish = PublishMessage::build()
-            .payload(msg.payload.clone())
-            .message_id(&msg.msg_id);
-        sent.push(js.send_publish(msg.subject.clone(), publish).await);
-    }
-    join_all(sent.into_iter().map(|sent| async move {
-        match sent {
-            Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
-            Err(e) => Err((e.kind(), e.to_string())),
+    let mut results = Vec::with_capacity(pending.len());
+    for window in pending.chunks(ACK_WINDOW) {
+        let mut sent = Vec::with_capacity(window.len());
+        for &i in window {
+            let msg = &msgs[i];
+            let publish = PublishMessage::build()
+                .payload(msg.payload.clone())
+                .message_id(&msg.msg_id);
+            sent.push(js.send_publish(msg.subject.clone(), publish).await);
         }
-    }))
-    .await
+        results.extend(
+            join_all(sent.into_iter().map(|sent| async move {
+                match sent {
+                    Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
+                    Err(e) => Err((e.kind(), e.to_string())),
+                }
+            }))
+            .await,
+        );
+    }
+    results
 }

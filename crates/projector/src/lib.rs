@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
@@ -96,7 +96,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         let live = live.clone();
         replicate(
             js,
-            store,
+            store.clone(),
             options.node.clone(),
             options.idle,
             shutdown.clone(),
@@ -118,8 +118,40 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     if let Err(e) = client.drain().await {
         warn!(error = %e, "draining the NATS connection failed");
     }
+    close(store).await;
     info!("projector stopped");
     outcome
+}
+
+/// Closes the store once nothing else holds it, so that the file is closed
+/// when [`run`] returns and can be opened again at once (redb allows one open
+/// per file). The HTTP server returns before its connection tasks have
+/// dropped their copy of the router, which holds the store: the last of them
+/// would otherwise close the file, a little later, on its own thread.
+async fn close(mut store: Arc<Store>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Arc::try_unwrap(store) {
+            Ok(store) => {
+                // Closing a redb file writes and syncs it: not on an async worker.
+                if let Err(e) = tokio::task::spawn_blocking(move || drop(store)).await {
+                    warn!(error = %e, "closing the store failed");
+                }
+                return;
+            }
+            Err(shared) if Instant::now() > deadline => {
+                warn!(
+                    handles = Arc::strong_count(&shared) - 1,
+                    "the store is still in use 10 s after shutdown; not waiting any longer"
+                );
+                return;
+            }
+            Err(shared) => {
+                store = shared;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
 }
 
 /// `digest --data DIR`: the applied sequence and the digest of the state,

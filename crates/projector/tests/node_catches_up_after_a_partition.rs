@@ -1,0 +1,125 @@
+//! A projector node cut off from NATS (a TCP proxy between them closes its
+//! connection and refuses new ones for 12 s) while a real crawl of
+//! the sample site goes on: during the cut it applies nothing new while a
+//! node connected directly does; once the network is back it catches up by
+//! itself, without a restart, and both nodes end with equal digests.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
+use pagefeed_events::streams::FETCHERS_CONSUMER;
+use pagefeed_events::subject::TASKS_STREAM;
+use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::proxy::TcpProxy;
+use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use tokio_util::sync::CancellationToken;
+
+mod running;
+use running::{http_client, stream_last_seq, Node};
+
+/// How long the partition lasts at least: past the moment the client sees
+/// its connection drop and starts failing to reconnect, and past the 10 s
+/// (two 5 s idle heartbeats) after which the pull reports missed heartbeats
+/// to the replication loop.
+const CUT_AT_LEAST: Duration = Duration::from_secs(12);
+const APPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Publishes crawl tasks for `ids` and waits until the fetcher has ended
+/// every task published so far (`tasks` of them).
+async fn crawl(
+    js: &async_nats::jetstream::Context,
+    site: &SampleSite,
+    ids: &[u64],
+    tasks: &mut u64,
+) -> anyhow::Result<()> {
+    publish_tasks(js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
+    *tasks += ids.len() as u64;
+    let total = *tasks;
+    wait_for(Duration::from_secs(60), "the crawl to end", || async {
+        let stream = js.get_stream(TASKS_STREAM).await?;
+        let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
+            stream.get_consumer(FETCHERS_CONSUMER).await;
+        let Ok(mut consumer) = consumer else {
+            return Ok(None); // the fetcher has not created it yet
+        };
+        let info = consumer.info().await?;
+        let done = info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.delivered.stream_sequence >= total;
+        Ok(done.then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()> {
+    pagefeed_e2e::init_logs();
+    let nats = NatsServer::start().await?;
+    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "[fetcher]\nmax_attempts = 1\n",
+        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], nats.port()))).await?;
+    let mut behind_proxy = cfg.clone();
+    behind_proxy.nats.url = proxy.url();
+    let ids: Vec<u64> = (1..)
+        .filter(|&id| page_kind(id) == PageKind::Normal)
+        .take(90)
+        .collect();
+    let client = http_client();
+    let dirs = tempfile::tempdir()?;
+
+    let a = Node::start(&behind_proxy, &dirs.path().join("a"), "a")?;
+    let b = Node::start(&cfg, &dirs.path().join("b"), "b")?;
+    let fetch = CancellationToken::new();
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg.clone(), Some(8), fetch.clone()));
+    let mut tasks = 0;
+
+    crawl(&js, &site, &ids[..30], &mut tasks).await?;
+    let before = stream_last_seq(&js).await?;
+    assert!(before > 30, "the first part of the crawl published events");
+    a.wait_applied(&client, before, APPLY_TIMEOUT).await?;
+    b.wait_applied(&client, before, APPLY_TIMEOUT).await?;
+
+    // The partition: the crawl goes on, node b follows it, node a cannot.
+    proxy.cut();
+    let cut_at = Instant::now();
+    crawl(&js, &site, &ids[30..60], &mut tasks).await?;
+    let during = stream_last_seq(&js).await?;
+    assert!(during > before, "the crawl published events during the cut");
+    b.wait_applied(&client, during, APPLY_TIMEOUT).await?;
+    if let Some(rest) = CUT_AT_LEAST.checked_sub(cut_at.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let cut_off = a.status(&client).await?;
+    assert_eq!(
+        cut_off.applied_seq, before,
+        "node a applied nothing published during the cut"
+    );
+    assert!(a.is_running(), "node a keeps running through the cut");
+
+    // The network comes back while the crawl goes on.
+    proxy.restore();
+    crawl(&js, &site, &ids[60..], &mut tasks).await?;
+    let last = stream_last_seq(&js).await?;
+    assert!(last > during, "the crawl published events after the cut");
+    let caught_up = a.wait_applied(&client, last, APPLY_TIMEOUT).await?;
+    let reference = b.wait_applied(&client, last, APPLY_TIMEOUT).await?;
+    assert_eq!(caught_up.entries, reference.entries);
+    assert_eq!(caught_up.pages, 90, "every crawled page is in node a");
+    assert!(a.is_running(), "node a caught up without a restart");
+
+    fetch.cancel();
+    fetcher.await??;
+    let (seq_a, digest_a) = a.stop().await?;
+    let (seq_b, digest_b) = b.stop().await?;
+    assert_eq!((seq_a, seq_b), (last, last));
+    assert_eq!(digest_a, digest_b, "the healed node equals the reference");
+    Ok(())
+}

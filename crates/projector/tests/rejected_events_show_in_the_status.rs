@@ -1,0 +1,78 @@
+//! A running node is handed garbage published by hand on an events subject
+//! and an event of a newer schema (`"v": 999`): its HTTP status, read over
+//! real HTTP while it keeps running, counts both as rejected (so does its
+//! metrics page), and the events published after them still apply.
+
+use std::time::Duration;
+
+use pagefeed_e2e::{config_with, id_site, jetstream_at};
+use pagefeed_testkit::nats::NatsServer;
+
+mod running;
+use running::{entries, http_client, publish, Node};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_counts_rejected_events_and_later_ones_apply() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let client = http_client();
+    let dirs = tempfile::tempdir()?;
+    let node = Node::start(&cfg, &dirs.path().join("n"), "n")?;
+
+    let before = publish(&js, &entries(1, 0, 3)).await?;
+    let clean = node
+        .wait_applied(&client, before, Duration::from_secs(30))
+        .await?;
+    assert_eq!((clean.entries, clean.rejected), (3, 0));
+
+    let garbage = js
+        .publish(
+            "pagefeed.events.page_crawled.sample.7",
+            "not json at all".into(),
+        )
+        .await?
+        .await?
+        .sequence;
+    let newer = js
+        .publish(
+            "pagefeed.events.entry_observed.sample.7",
+            r#"{"v":999,"type":"entry_observed","page":"sample.7"}"#.into(),
+        )
+        .await?
+        .await?
+        .sequence;
+    let last = publish(&js, &entries(2, 0, 4)).await?;
+    assert!(before < garbage && garbage < newer && newer < last);
+
+    let status = node
+        .wait_applied(&client, last, Duration::from_secs(30))
+        .await?;
+    assert!(node.is_running(), "bad events do not stop the node");
+    assert_eq!(status.node, "n");
+    assert_eq!(status.applied_seq, last);
+    assert_eq!(status.rejected, 2, "{status:?}");
+    assert_eq!(status.entries, 7, "events after the rejected ones applied");
+
+    let metrics = client
+        .get(format!("http://{}/metrics", node.http))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("pagefeed_projector_rejected_total{node=\"n\"} 2\n"),
+        "{metrics}"
+    );
+
+    let (applied, _) = node.stop().await?;
+    assert_eq!(applied, last);
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The real `pagefeed-projector` binary is killed with SIGKILL while it
+//! applies a long stream (48,000 entry events: once it has committed some,
+//! long before the end, so the kill lands among write transactions), then
+//! started again on the same data dir: it resumes from what its file
+//! committed, reaches the stream's end, stops cleanly on SIGTERM, and its
+//! digest equals a node that was never killed; every entry is stored once.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
+use pagefeed_events::publish::{publish_all, Outgoing};
+use pagefeed_testkit::nats::NatsServer;
+use tokio_util::sync::CancellationToken;
+
+mod node;
+mod running;
+use running::{entries, free_http, http_client, stream_last_seq, try_status, wait_applied};
+
+const PAGES: u32 = 12;
+const PER_PAGE: u32 = 4_000;
+const CHUNK: usize = 2_000;
+
+/// The projector binary, killed (SIGKILL) on drop if still running.
+struct Projector(Child);
+
+impl Projector {
+    fn start(config: &Path, data: &Path, http: SocketAddr, log: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .args(["--node", "killed", "--http", &http.to_string()])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Projector(child))
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would.
+    fn kill(&mut self) -> anyhow::Result<ExitStatus> {
+        self.0.kill()?;
+        Ok(self.0.wait()?)
+    }
+
+    /// SIGTERM, as an operator would; waits for the exit.
+    async fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        for _ in 0..400 {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the projector still runs 20 s after SIGTERM")
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `pagefeed-projector digest --data DIR`: (applied sequence, digest).
+fn digest_command(data: &Path) -> anyhow::Result<(u64, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .args(["digest", "--data"])
+        .arg(data)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "digest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seq = None;
+    let mut digest = None;
+    for line in stdout.lines() {
+        match line.split_once(' ') {
+            Some(("applied_seq", v)) => seq = Some(v.parse()?),
+            Some(("digest", v)) => digest = Some(v.to_owned()),
+            _ => anyhow::bail!("unexpected digest output {stdout:?}"),
+        }
+    }
+    match (seq, digest) {
+        (Some(seq), Some(digest)) => Ok((seq, digest)),
+        _ => anyhow::bail!("incomplete digest output {stdout:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let sites = [id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")];
+    let cfg = config_with(&nats.url(), "", "", &sites);
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("pagefeed.toml");
+    std::fs::write(&config, config_text(&nats.url(), "", "", &sites))?;
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    for page in 1..=PAGES {
+        // In chunks: the JetStream context lets 5,000 acks be pending, and
+        // publish_all sends a whole call's messages before awaiting any ack.
+        for chunk in entries(page, 0, PER_PAGE).chunks(CHUNK) {
+            let msgs: Vec<Outgoing> = chunk.iter().map(Outgoing::from).collect();
+            publish_all(&js, &msgs, &CancellationToken::new()).await?;
+        }
+    }
+    let last = stream_last_seq(&js).await?;
+    let published = u64::from(PAGES * PER_PAGE);
+    assert_eq!(last, published);
+
+    let data = dir.path().join("killed");
+    let log = dir.path().join("projector.log");
+    let http = free_http()?;
+    let client = http_client();
+    let mut projector = Projector::start(&config, &data, http, &log)?;
+    let seen = wait_for(
+        Duration::from_secs(60),
+        "the projector to commit its first batches",
+        || async {
+            Ok(try_status(&client, http)
+                .await
+                .filter(|s| s.applied_seq > 0))
+        },
+    )
+    .await?;
+    let killed = projector.kill()?;
+    assert!(!killed.success(), "SIGKILLed, not exited: {killed}");
+    assert!(seen.applied_seq < last, "killed mid-way: {seen:?}");
+    let (committed, _) = digest_command(&data)?;
+    assert!(
+        0 < committed && committed < last,
+        "the file holds part of the stream ({committed} of {last})"
+    );
+
+    let mut projector = Projector::start(&config, &data, http, &log)?;
+    let done = wait_applied(&client, http, last, Duration::from_secs(120)).await?;
+    assert_eq!(done.applied_seq, last);
+    assert_eq!(done.entries, published, "every entry stored once");
+    assert_eq!(done.rejected, 0);
+    let exit = projector.terminate().await?;
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit}");
+    let (applied, digest) = digest_command(&data)?;
+    assert_eq!(applied, last);
+
+    let never_killed = dir.path().join("never-killed");
+    node::run_until_applied(&cfg, &never_killed, "never-killed", last).await?;
+    let (reference_seq, reference) = running::digest_of(&never_killed).await?;
+    assert_eq!(reference_seq, last);
+    assert_eq!(digest, reference, "the killed node equals one never killed");
+    Ok(())
+}
