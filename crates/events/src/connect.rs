@@ -19,6 +19,7 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 pub struct NatsArgs {
     /// NATS server URL(s), comma separated (overrides `nats.url`).
     #[arg(
+        id = "nats_url",
         long = "nats-url",
         env = "PAGEFEED_NATS_URL",
         value_name = "URL",
@@ -26,10 +27,16 @@ pub struct NatsArgs {
     )]
     pub url: Option<String>,
     /// NATS user (with --nats-password).
-    #[arg(long = "nats-user", env = "PAGEFEED_NATS_USER", global = true)]
+    #[arg(
+        id = "nats_user",
+        long = "nats-user",
+        env = "PAGEFEED_NATS_USER",
+        global = true
+    )]
     pub user: Option<String>,
     /// NATS password.
     #[arg(
+        id = "nats_password",
         long = "nats-password",
         env = "PAGEFEED_NATS_PASSWORD",
         hide_env_values = true,
@@ -38,6 +45,7 @@ pub struct NatsArgs {
     pub password: Option<String>,
     /// NATS token.
     #[arg(
+        id = "nats_token",
         long = "nats-token",
         env = "PAGEFEED_NATS_TOKEN",
         hide_env_values = true,
@@ -46,6 +54,7 @@ pub struct NatsArgs {
     pub token: Option<String>,
     /// NATS credentials file (.creds).
     #[arg(
+        id = "nats_creds",
         long = "nats-creds",
         env = "PAGEFEED_NATS_CREDS",
         value_name = "FILE",
@@ -54,6 +63,7 @@ pub struct NatsArgs {
     pub creds: Option<PathBuf>,
     /// CA certificate (PEM) that signed the server's TLS certificate.
     #[arg(
+        id = "nats_ca",
         long = "nats-ca",
         env = "PAGEFEED_NATS_CA",
         value_name = "FILE",

@@ -13,7 +13,7 @@
 //! | `page_newest` | `(page, desc(sort key), entry id)`   | document number       |
 //! | `newest`      | `(desc(sort key), document number)`  | `(page, entry id)`    |
 //! | `postings`    | `(gram, segment number)`             | a postings segment    |
-//! | `gram_counts` | gram                                 | postings in segments  |
+//! | `postings`    | `(gram, COUNT_KEY)`                  | the gram's postings count (varint) |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
 //! | `digest`      | `"state"`                            | 32 bytes              |
 //!
@@ -32,7 +32,8 @@
 //! [`crate::postings`]): a batch appends its postings to the gram's last
 //! segment while that one is small, else starts a new one, so that a batch
 //! writes one row per distinct gram. A search reads the segments of the
-//! query's rarest gram (by `gram_counts`) merged newest first, and checks
+//! query's rarest gram (by its count, kept right after its last segment, on
+//! the page a batch writes anyway) merged newest first, and checks
 //! each candidate: its `(sort key, document number)` must still be in
 //! `newest` and its text must contain the query, until `limit` entries are found. The
 //! postings of a dead document (deleted, or renumbered by a change) are
@@ -66,9 +67,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::postings::{self, Merged, Posting};
+use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -79,7 +81,9 @@ const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("entri
 const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> = TableDefinition::new("page_newest");
 const NEWEST: TableDefinition<(u64, u64), (&str, &str)> = TableDefinition::new("newest");
 const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
-const GRAM_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("gram_counts");
+/// The segment number under which a gram's postings count is kept: after
+/// every segment of the gram, so next to the one batches append to.
+const COUNT_KEY: u64 = u64::MAX;
 const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 
@@ -243,7 +247,6 @@ impl Store {
             txn.open_table(PAGE_NEWEST)?;
             txn.open_table(NEWEST)?;
             txn.open_table(POSTINGS)?;
-            txn.open_table(GRAM_COUNTS)?;
             txn.open_table(REJECTED)?;
             txn.open_table(DIGEST)?;
         }
@@ -382,10 +385,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let txn = self.db.begin_read()?;
-        let counts = txn.open_table(GRAM_COUNTS)?;
+        let postings = txn.open_table(POSTINGS)?;
         let mut rarest: Option<(&str, u64)> = None;
         for gram in &grams {
-            let n = counts.get(gram.as_str())?.map(|v| v.value()).unwrap_or(0);
+            let n = gram_count(&postings, gram)?;
             if n == 0 {
                 return Ok(Vec::new());
             }
@@ -396,9 +399,8 @@ impl Store {
         let Some((gram, _)) = rarest else {
             return Ok(Vec::new());
         };
-        let postings = txn.open_table(POSTINGS)?;
         let mut segments = Vec::new();
-        for item in postings.range((gram, 0)..=(gram, u64::MAX))? {
+        for item in postings.range((gram, 0)..(gram, COUNT_KEY))? {
             let (_, v) = item?;
             segments.push(decode_segment(v.value())?);
         }
@@ -558,7 +560,6 @@ struct Tables<'t> {
     page_newest: Table<'t, (&'static str, u64, &'static str), u64>,
     newest: Table<'t, (u64, u64), (&'static str, &'static str)>,
     postings: Table<'t, (&'static str, u64), &'static [u8]>,
-    gram_counts: Table<'t, &'static str, u64>,
     /// Postings this batch adds, written by [`Tables::finish_index`].
     new_postings: HashMap<Gram, Vec<Posting>>,
     /// Documents this batch killed, by gram, removed by `finish_index`.
@@ -591,7 +592,6 @@ impl<'t> Tables<'t> {
             page_newest: txn.open_table(PAGE_NEWEST)?,
             newest: txn.open_table(NEWEST)?,
             postings: txn.open_table(POSTINGS)?,
-            gram_counts: txn.open_table(GRAM_COUNTS)?,
             new_postings: HashMap::new(),
             dead_postings: HashMap::new(),
             next_doc,
@@ -774,7 +774,7 @@ impl<'t> Tables<'t> {
             let added = add.len() as u64;
             let last = match self
                 .postings
-                .range((gram.as_str(), 0)..=(gram.as_str(), u64::MAX))?
+                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
                 .next_back()
             {
                 Some(item) => {
@@ -809,7 +809,7 @@ impl<'t> Tables<'t> {
             let mut changed = Vec::new();
             for item in self
                 .postings
-                .range((gram.as_str(), 0)..=(gram.as_str(), u64::MAX))?
+                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
             {
                 let (k, v) = item?;
                 let mut postings = decode_segment(v.value())?;
@@ -837,12 +837,13 @@ impl<'t> Tables<'t> {
     }
 
     fn add_gram_count(&mut self, gram: &str, plus: u64, minus: u64) -> Result<(), StoreError> {
-        let n = self.gram_counts.get(gram)?.map(|v| v.value()).unwrap_or(0);
+        let n = gram_count(&self.postings, gram)?;
         let n = (n + plus).saturating_sub(minus);
         if n == 0 {
-            self.gram_counts.remove(gram)?;
+            self.postings.remove((gram, COUNT_KEY))?;
         } else {
-            self.gram_counts.insert(gram, n)?;
+            self.postings
+                .insert((gram, COUNT_KEY), n.encode_var_vec().as_slice())?;
         }
         Ok(())
     }
@@ -906,6 +907,22 @@ fn indexed_entry(
             table: "entries",
             detail: format!("an index names ({page}, {id}), which is missing"),
         }),
+    }
+}
+
+/// How many postings `gram` has (dead ones included until removed).
+fn gram_count(
+    postings: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    gram: &str,
+) -> Result<u64, StoreError> {
+    match postings.get((gram, COUNT_KEY))? {
+        None => Ok(0),
+        Some(v) => u64::decode_var(v.value())
+            .map(|(n, _)| n)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "postings",
+                detail: format!("the count of gram {gram:?} does not decode"),
+            }),
     }
 }
 
