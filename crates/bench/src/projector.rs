@@ -188,7 +188,9 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         "lag at {} events/s for {} s ...",
         options.lag_rate, options.lag_seconds
     );
+    let before = commits(&http, &nodes[0].http).await?;
     let lag = lag_run(&js, &http, &nodes, &options).await?;
+    let after = commits(&http, &nodes[0].http).await?;
     let mut all: Vec<Duration> = lag.clone();
     let (p50, p99) = percentiles(&mut all);
     out.row(
@@ -200,6 +202,17 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         format!("p50 {} / p99 {}", ms(p50), ms(p99)),
         "p99 < 100 ms",
         verdict(p99 < Duration::from_millis(100)),
+    );
+    let batches = (after.1 - before.1).max(1.0);
+    out.row(
+        "node a's commits during the lag run",
+        format!(
+            "{batches:.0} batches, {:.1} events and {:.1} ms each on average",
+            (after.2 - before.2) / batches,
+            (after.0 - before.0) / batches * 1000.0
+        ),
+        "—",
+        String::new(),
     );
     let mut rss = Vec::new();
     for mut node in nodes {
@@ -369,6 +382,28 @@ async fn stream_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
         .await?
         .state
         .last_sequence)
+}
+
+/// (commit seconds, commits, events applied) from a node's `/metrics`.
+async fn commits(http: &reqwest::Client, node: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let text = http
+        .get(format!("{node}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("pagefeed_projector_batch_commit_seconds_sum"),
+        value("pagefeed_projector_batch_commit_seconds_count"),
+        value("pagefeed_projector_events_applied_total"),
+    ))
 }
 
 /// Search terms: 1 to 4 characters cut from the texts, spread over them.

@@ -30,6 +30,7 @@ pub struct NatsArgs {
     #[arg(
         id = "nats_user",
         long = "nats-user",
+        value_name = "USER",
         env = "PAGEFEED_NATS_USER",
         global = true
     )]
@@ -37,6 +38,7 @@ pub struct NatsArgs {
     /// NATS password.
     #[arg(
         id = "nats_password",
+        value_name = "PASSWORD",
         long = "nats-password",
         env = "PAGEFEED_NATS_PASSWORD",
         hide_env_values = true,
@@ -46,6 +48,7 @@ pub struct NatsArgs {
     /// NATS token.
     #[arg(
         id = "nats_token",
+        value_name = "TOKEN",
         long = "nats-token",
         env = "PAGEFEED_NATS_TOKEN",
         hide_env_values = true,
