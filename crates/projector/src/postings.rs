@@ -38,50 +38,108 @@ pub fn encode(postings: &mut [Posting]) -> Vec<u8> {
 
 /// Decodes a segment; `None` if the bytes are not one.
 pub fn decode(bytes: &[u8]) -> Option<Vec<Posting>> {
-    let mut at = 0;
-    let mut next = || {
-        let (v, n) = u64::decode_var(bytes.get(at..)?)?;
-        at += n;
-        Some(v)
-    };
-    let count = next()?;
-    // Each posting takes at least two bytes: a bogus count cannot make this
-    // allocate more than the row could hold.
-    let mut out = Vec::with_capacity((count as usize).min(bytes.len() / 2));
-    let mut sort = 0u64;
-    for _ in 0..count {
-        sort = sort.checked_add(next()?)?;
-        out.push((sort, next()?));
+    let mut cursor = Cursor::new(bytes.to_vec())?;
+    let mut out = Vec::with_capacity(cursor.left.min(bytes.len() / 2));
+    while let Some(posting) = cursor.next() {
+        out.push(posting?);
     }
     Some(out)
 }
 
-/// The postings of several segments, each sorted, merged newest first.
+/// Reads a segment's postings one at a time from its encoded bytes, so a
+/// search that stops after `limit` hits decodes only what it looked at.
+#[derive(Debug)]
+pub struct Cursor {
+    bytes: Vec<u8>,
+    at: usize,
+    left: usize,
+    sort: u64,
+}
+
+impl Cursor {
+    /// `None` if the bytes do not start with a count.
+    pub fn new(bytes: Vec<u8>) -> Option<Cursor> {
+        let (count, at) = u64::decode_var(&bytes)?;
+        Some(Cursor {
+            at,
+            left: usize::try_from(count).ok()?,
+            sort: 0,
+            bytes,
+        })
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let (v, n) = u64::decode_var(self.bytes.get(self.at..)?)?;
+        self.at += n;
+        Some(v)
+    }
+
+    /// The next posting: `None` at the end, `Some(None)` if the bytes are
+    /// not a segment (and the end after that).
+    fn next(&mut self) -> Option<Option<Posting>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let posting = match self.varint() {
+            Some(delta) => match (self.sort.checked_add(delta), self.varint()) {
+                (Some(sort), Some(doc)) => {
+                    self.sort = sort;
+                    Some((sort, doc))
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        if posting.is_none() {
+            self.left = 0;
+        }
+        Some(posting)
+    }
+}
+
+/// The postings of several segments, each sorted, merged newest first. It
+/// yields `Err(())`, and then nothing, if a segment turns out not to decode.
 pub struct Merged {
-    segments: Vec<Vec<Posting>>,
-    heap: BinaryHeap<Reverse<(Posting, usize, usize)>>,
+    cursors: Vec<Cursor>,
+    heap: BinaryHeap<Reverse<(Posting, usize)>>,
+    broken: bool,
 }
 
 impl Merged {
-    pub fn new(segments: Vec<Vec<Posting>>) -> Merged {
-        let heap = segments
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.first().map(|p| Reverse((*p, i, 0))))
-            .collect();
-        Merged { segments, heap }
+    pub fn new(cursors: Vec<Cursor>) -> Merged {
+        let mut merged = Merged {
+            cursors,
+            heap: BinaryHeap::new(),
+            broken: false,
+        };
+        for i in 0..merged.cursors.len() {
+            merged.advance(i);
+        }
+        merged
+    }
+
+    fn advance(&mut self, i: usize) {
+        match self.cursors[i].next() {
+            Some(Some(posting)) => self.heap.push(Reverse((posting, i))),
+            Some(None) => self.broken = true,
+            None => {}
+        }
     }
 }
 
 impl Iterator for Merged {
-    type Item = Posting;
+    type Item = Result<Posting, ()>;
 
-    fn next(&mut self) -> Option<Posting> {
-        let Reverse((posting, seg, pos)) = self.heap.pop()?;
-        if let Some(next) = self.segments[seg].get(pos + 1) {
-            self.heap.push(Reverse((*next, seg, pos + 1)));
+    fn next(&mut self) -> Option<Result<Posting, ()>> {
+        if self.broken {
+            self.broken = false;
+            self.heap.clear();
+            return Some(Err(()));
         }
-        Some(posting)
+        let Reverse((posting, i)) = self.heap.pop()?;
+        self.advance(i);
+        Some(Ok(posting))
     }
 }
 
@@ -104,12 +162,16 @@ mod tests {
 
     #[test]
     fn segments_merge_newest_first() {
-        let merged: Vec<Posting> = Merged::new(vec![
-            vec![(1, 1), (5, 5)],
-            vec![],
-            vec![(2, 2), (3, 3), (9, 9)],
+        let cursor = |mut p: Vec<Posting>| Cursor::new(encode(&mut p)).unwrap();
+        let merged: Result<Vec<Posting>, ()> = Merged::new(vec![
+            cursor(vec![(1, 1), (5, 5)]),
+            cursor(vec![]),
+            cursor(vec![(2, 2), (3, 3), (9, 9)]),
         ])
         .collect();
-        assert_eq!(merged, [(1, 1), (2, 2), (3, 3), (5, 5), (9, 9)]);
+        assert_eq!(merged.unwrap(), [(1, 1), (2, 2), (3, 3), (5, 5), (9, 9)]);
+        let broken: Vec<Result<Posting, ()>> =
+            Merged::new(vec![cursor(vec![(1, 1)]), Cursor::new(vec![3, 1]).unwrap()]).collect();
+        assert_eq!(broken, [Err(())]);
     }
 }

@@ -66,7 +66,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::postings::{self, Merged, Posting};
+use crate::postings::{self, Cursor, Merged, Posting};
 use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
@@ -402,12 +402,13 @@ impl Store {
         let mut segments = Vec::new();
         for item in postings.range((gram, 0)..(gram, COUNT_KEY))? {
             let (_, v) = item?;
-            segments.push(decode_segment(v.value())?);
+            segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
         }
         let newest = txn.open_table(NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
         for posting in Merged::new(segments) {
+            let posting = posting.map_err(|()| bad_segment())?;
             let Some(row) = newest.get(posting)? else {
                 continue; // a dead document, its postings not yet removed
             };
@@ -927,10 +928,14 @@ fn gram_count(
 }
 
 fn decode_segment(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
-    postings::decode(bytes).ok_or_else(|| StoreError::Corrupt {
+    postings::decode(bytes).ok_or_else(bad_segment)
+}
+
+fn bad_segment() -> StoreError {
+    StoreError::Corrupt {
         table: "postings",
         detail: "a segment that does not decode".to_owned(),
-    })
+    }
 }
 
 fn encode_segment(postings: &mut [Posting]) -> Vec<u8> {
