@@ -27,17 +27,20 @@
 //!
 //! Each entry has a document number, new whenever its text or sort key
 //! changes; `newest` maps it back to the entry, `page_newest` gives an
-//! entry's current one. Its lowercased text's distinct unigrams and bigrams point to it
-//! through `postings`, where a gram's postings are split into segments (see
-//! [`crate::postings`]): a batch appends its postings to the gram's last
-//! segment while that one is small, else starts a new one, so that a batch
-//! writes one row per distinct gram. A search reads the segments of the
-//! query's rarest gram (by its count, kept right after its last segment, on
-//! the page a batch writes anyway) merged newest first, and checks
-//! each candidate: its `(sort key, document number)` must still be in
-//! `newest` and its text must contain the query, until `limit` entries are found. The
-//! postings of a dead document (deleted, or renumbered by a change) are
-//! removed at the end of the batch that killed it.
+//! entry's current one. Its lowercased text's distinct bigrams, and its last
+//! character alone, point to it through `postings`, where a gram's postings
+//! are split into segments (see [`crate::postings`]): a batch appends its
+//! postings to the gram's last segment while that one is small, else starts
+//! a new one, so that a batch writes one row per distinct gram.
+//!
+//! A search reads the segments of the query's rarest bigram (by its count,
+//! kept right after its last segment, on the page a batch writes anyway),
+//! or for a one-character query of every gram that starts with it, merged
+//! newest first, and checks each candidate: its `(sort key, document
+//! number)` must still be in `newest` and its text must contain the query,
+//! until `limit` entries are found. The postings of a dead document
+//! (deleted, or renumbered by a change) are removed at the end of the batch
+//! that killed it.
 //!
 //! # The digest
 //!
@@ -70,7 +73,7 @@ use crate::postings::{self, Cursor, Merged, Posting};
 use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -386,29 +389,49 @@ impl Store {
         }
         let txn = self.db.begin_read()?;
         let postings = txn.open_table(POSTINGS)?;
-        let mut rarest: Option<(&str, u64)> = None;
-        for gram in &grams {
-            let n = gram_count(&postings, gram)?;
-            if n == 0 {
-                return Ok(Vec::new());
-            }
-            if rarest.is_none_or(|(_, m)| n < m) {
-                rarest = Some((gram, n));
-            }
-        }
-        let Some((gram, _)) = rarest else {
-            return Ok(Vec::new());
-        };
         let mut segments = Vec::new();
-        for item in postings.range((gram, 0)..(gram, COUNT_KEY))? {
-            let (_, v) = item?;
-            segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
+        if let [gram] = grams.as_slice() {
+            // One character: every gram that starts with it (its bigrams,
+            // and its end-of-text gram, which is the character alone).
+            for item in postings.range((gram.as_str(), 0)..)? {
+                let (k, v) = item?;
+                let (key, segment) = k.value();
+                if !key.starts_with(gram.as_str()) {
+                    break;
+                }
+                if segment != COUNT_KEY {
+                    segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
+                }
+            }
+        } else {
+            let mut rarest: Option<(&str, u64)> = None;
+            for gram in &grams {
+                let n = gram_count(&postings, gram)?;
+                if n == 0 {
+                    return Ok(Vec::new());
+                }
+                if rarest.is_none_or(|(_, m)| n < m) {
+                    rarest = Some((gram, n));
+                }
+            }
+            if let Some((gram, _)) = rarest {
+                for item in postings.range((gram, 0)..(gram, COUNT_KEY))? {
+                    let (_, v) = item?;
+                    segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
+                }
+            }
         }
         let newest = txn.open_table(NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
+        let mut last = None;
         for posting in Merged::new(segments) {
             let posting = posting.map_err(|()| bad_segment())?;
+            // Under several grams (one-character queries), a document comes
+            // once per gram, one after the other in the merge.
+            if last.replace(posting) == Some(posting) {
+                continue;
+            }
             let Some(row) = newest.get(posting)? else {
                 continue; // a dead document, its postings not yet removed
             };
@@ -948,23 +971,28 @@ fn desc(t: DateTime<Utc>) -> u64 {
     !((t.timestamp_micros() as u64) ^ (1 << 63))
 }
 
-/// A unigram or bigram packed in a `u64` (first char high, second low,
-/// [`NO_CHAR`] for a unigram), so that indexing a text allocates no strings.
+/// A bigram, or a text's last character alone, packed in a `u64` (first
+/// char high, second low, [`NO_CHAR`] for none), so that indexing a text
+/// allocates no strings.
 type Gram = u64;
 const NO_CHAR: u64 = u32::MAX as u64;
 
-/// The grams a text is indexed under: every distinct character unigram and
-/// bigram of the (already lowercased) text, sorted. Unigrams make
-/// one-character queries possible at the cost of roughly doubling the index.
+/// The grams a text is indexed under: its distinct character bigrams and
+/// its last character alone (the end-of-text gram), sorted. Every character
+/// of the text thus begins one of its grams, so a one-character query is
+/// answered by the grams that begin with it, without a unigram posting per
+/// character (which made the index about twice as big).
 fn text_grams(lower: &str) -> Vec<Gram> {
-    let mut grams = Vec::with_capacity(lower.len() * 2);
+    let mut grams = Vec::with_capacity(lower.len());
     let mut prev: Option<char> = None;
     for c in lower.chars() {
-        grams.push((u64::from(c) << 32) | NO_CHAR);
         if let Some(p) = prev {
             grams.push((u64::from(p) << 32) | u64::from(c));
         }
         prev = Some(c);
+    }
+    if let Some(last) = prev {
+        grams.push((u64::from(last) << 32) | NO_CHAR);
     }
     grams.sort_unstable();
     grams.dedup();
@@ -980,8 +1008,8 @@ fn gram_text(gram: Gram) -> String {
         .collect()
 }
 
-/// The grams a (lowercased) query must all appear under: its bigrams, or
-/// its single character.
+/// The grams a (lowercased) query must all appear under: its bigrams; for a
+/// single character, that character (the prefix of the grams to read).
 fn query_grams(lower: &str) -> Vec<String> {
     let chars: Vec<char> = lower.chars().collect();
     match chars.len() {
@@ -1070,7 +1098,7 @@ mod tests {
     fn grams_and_truncation() {
         let mut g: Vec<String> = text_grams("abab").into_iter().map(gram_text).collect();
         g.sort();
-        assert_eq!(g, ["a", "ab", "b", "ba"]);
+        assert_eq!(g, ["ab", "b", "ba"]);
         assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
         let long = "日".repeat(2000); // 3 bytes each
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);

@@ -64,6 +64,11 @@ fn search_finds_japanese_and_case_insensitive_substrings() {
         ["late", "jp"],
         "one-character query"
     );
+    // A character found only at the end of a text (its end-of-text gram),
+    // and one found in several bigrams of the same texts (each entry once).
+    assert_eq!(ids(store.search("た", 10).unwrap()), ["jp"]);
+    assert_eq!(ids(store.search("A", 10).unwrap()), ["late", "p2", "en"]);
+    assert_eq!(ids(store.search("a", 1).unwrap()), ["late"]);
     assert_eq!(
         ids(store.search("rust", 10).unwrap()),
         ["late", "p2", "en", "p2old"]
