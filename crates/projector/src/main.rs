@@ -56,8 +56,23 @@ fn missing(what: &str) -> ! {
         .exit()
 }
 
-#[tokio::main]
-async fn main() {
+/// Threads for the API's blocking redb reads. Each thread that allocates
+/// gets a malloc arena of its own and keeps what it freed there: a bounded
+/// pool keeps a node's memory bounded (the Tokio default is 512 threads).
+const READ_THREADS: usize = 4;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(READ_THREADS)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(projector()),
+        Err(e) => exit_with(Err(anyhow::anyhow!("cannot start the async runtime: {e}"))),
+    }
+}
+
+async fn projector() {
     let args = Args::parse();
     let Some(data) = args.data else {
         missing("--data DIR is required")
