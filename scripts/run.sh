@@ -77,13 +77,9 @@ Look at it:
 Ctrl-C stops everything.
 MSG
 
-# Wait until a service dies or the user presses Ctrl-C.
-while true; do
-    for pid in "${pids[@]}"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "run.sh: a service (pid $pid) exited; see data/logs/" >&2
-            exit 1
-        fi
-    done
-    sleep 1
-done
+# Wait until a service dies or the user presses Ctrl-C. A trapped signal
+# interrupts `wait` at once, so Ctrl-C (which the services receive too) is
+# handled before their exits are.
+wait -n
+echo "run.sh: a service exited; see data/logs/" >&2
+exit 1
