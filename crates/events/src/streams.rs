@@ -1,5 +1,6 @@
 //! The JetStream topology, readable in one place: the two streams pagefeed
-//! uses, derived from the config, and idempotent provisioning that creates
+//! uses, derived from the config, the fetchers' and the projectors'
+//! consumers, the fetch-state bucket, and idempotent provisioning that creates
 //! what is missing and reports (never rewrites) a stream configured otherwise.
 
 use std::future::Future;
@@ -102,6 +103,37 @@ pub fn fetchers_consumer(cfg: &Config) -> consumer::pull::Config {
         filter_subject: TASKS_SUBJECTS.to_owned(),
         max_ack_pending: 20_000,
         num_replicas: 0,
+        ..Default::default()
+    }
+}
+
+/// The durable consumer of projector node `node`: its position in
+/// `PAGEFEED_EVENTS`, so `nats consumer report PAGEFEED_EVENTS` lists every
+/// node and its lag.
+pub fn projector_consumer_name(node: &str) -> String {
+    format!("projector-{node}")
+}
+
+/// The consumer of projector node `node`, starting right after `applied`
+/// (what its file holds: the file is the authority). One ack moves it past a
+/// whole batch (`AckPolicy::All`); the server removes it once the node has
+/// been gone for `idle`.
+pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(projector_consumer_name(node)),
+        description: Some(format!("pagefeed projector of node {node}")),
+        deliver_policy: if applied == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: applied + 1,
+            }
+        },
+        ack_policy: AckPolicy::All,
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 100_000,
+        filter_subject: EVENTS_SUBJECTS.to_owned(),
+        inactive_threshold: idle,
         ..Default::default()
     }
 }

@@ -2,17 +2,20 @@
 //! consumer named `projector-<node>` (so `nats consumer report
 //! PAGEFEED_EVENTS` shows every replica and its lag), but the redb file is
 //! the authority: at every (re)start the consumer is re-created from the
-//! file's applied sequence + 1. Events are applied in batches on a blocking
-//! thread, the applied sequence committing with them; a node that stops for
-//! good disappears from NATS after `idle` (the consumer's inactive threshold).
+//! file's applied sequence + 1 (the consumer itself is defined with the
+//! rest of the topology, in `pagefeed_events::streams`). Events are applied
+//! in batches on the node's apply thread while the next batch gathers, the
+//! applied sequence committing with them; a node that stops for good
+//! disappears from NATS after `idle` (the consumer's inactive threshold).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt as _;
-use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use pagefeed_events::streams::{projector_consumer, projector_consumer_name};
+use pagefeed_events::subject::EVENTS_STREAM;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -30,11 +33,6 @@ const ERRORS_BEFORE_RECREATE: u32 = 3;
 /// How often rejected rows whose sequences have left the stream are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// The durable consumer name of a node.
-pub fn consumer_name(node: &str) -> String {
-    format!("projector-{node}")
-}
-
 /// What one committed batch did, for the API's status and metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchReport {
@@ -45,27 +43,6 @@ pub struct BatchReport {
     /// last message (the lag).
     pub pending: u64,
     pub commit: Duration,
-}
-
-/// The consumer config of a node, starting after `applied`.
-pub fn node_consumer(node: &str, applied: u64, idle: Duration) -> pull::Config {
-    pull::Config {
-        durable_name: Some(consumer_name(node)),
-        description: Some(format!("pagefeed projector of node {node}")),
-        deliver_policy: if applied == 0 {
-            DeliverPolicy::All
-        } else {
-            DeliverPolicy::ByStartSequence {
-                start_sequence: applied + 1,
-            }
-        },
-        ack_policy: AckPolicy::All,
-        ack_wait: Duration::from_secs(60),
-        max_ack_pending: 100_000,
-        filter_subject: EVENTS_SUBJECTS.to_owned(),
-        inactive_threshold: idle,
-        ..Default::default()
-    }
 }
 
 /// Replays `PAGEFEED_EVENTS` into `store` until `shutdown`, healing by itself
@@ -307,11 +284,11 @@ pub(crate) async fn recreate_consumer(
     idle: Duration,
 ) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
     let stream = js.get_stream(EVENTS_STREAM).await?;
-    let name = consumer_name(node);
+    let name = projector_consumer_name(node);
     // Missing is fine; anything else shows up in the create below.
     let _ = stream.delete_consumer(&name).await;
     let consumer = stream
-        .create_consumer(node_consumer(node, applied, idle))
+        .create_consumer(projector_consumer(node, applied, idle))
         .await?;
     Ok(consumer)
 }

@@ -74,7 +74,7 @@ pub async fn run_until_applied(
         token.clone(),
     ));
     let js = jetstream_at(&cfg.nats.url).await?;
-    let consumer_name = format!("projector-{name}");
+    let consumer_name = pagefeed_events::streams::projector_consumer_name(name);
     wait_for(
         Duration::from_secs(60),
         "the node to apply the stream",
