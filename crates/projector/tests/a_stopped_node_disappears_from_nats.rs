@@ -6,26 +6,17 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
-use pagefeed_e2e::{config_with, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::Options;
-use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::{page_events, publish};
+use node::{page_events, publish, with_streams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_consumer_of_a_stopped_node_goes_after_its_idle_time() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, cfg, js) = with_streams().await?;
     let last = publish(&js, &page_events(1, 5)).await?;
 
     let idle = Duration::from_secs(3);

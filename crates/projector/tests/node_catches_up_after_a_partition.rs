@@ -15,8 +15,8 @@ use pagefeed_testkit::proxy::TcpProxy;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
 use tokio_util::sync::CancellationToken;
 
-mod running;
-use running::{http_client, stream_last_seq, Node};
+mod node;
+use node::{http_client, stream_last_seq, Node};
 
 /// How long the partition lasts at least: past the moment the client sees
 /// its connection drop and starts failing to reconnect, and past the 10 s

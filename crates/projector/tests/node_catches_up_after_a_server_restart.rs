@@ -7,14 +7,12 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::{jetstream_at, wait_for};
 use pagefeed_events::publish::{publish_all, Outgoing};
-use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-mod running;
-use running::{entries, http_client, publish, stream_last_seq, Node};
+use node::{entries, http_client, publish, stream_last_seq, with_streams, Node};
 
 const CHUNKS: u32 = 8;
 const CHUNK: u32 = 500;
@@ -22,15 +20,7 @@ const CHUNK: u32 = 500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_heals_across_a_server_restart_without_restarting() -> anyhow::Result<()> {
     pagefeed_e2e::init_logs();
-    let mut nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (mut nats, cfg, js) = with_streams().await?;
     let client = http_client();
     let dirs = tempfile::tempdir()?;
     let a = Node::start(&cfg, &dirs.path().join("a"), "a")?;
@@ -82,7 +72,7 @@ async fn a_node_heals_across_a_server_restart_without_restarting() -> anyhow::Re
 
     let fresh = dirs.path().join("fresh");
     node::run_until_applied(&cfg, &fresh, "fresh", last).await?;
-    let (seq_fresh, digest_fresh) = running::digest_of(&fresh).await?;
+    let (seq_fresh, digest_fresh) = node::digest_of(&fresh).await?;
     assert_eq!(seq_fresh, last);
     assert_eq!(
         digest_a, digest_fresh,

@@ -7,14 +7,12 @@
 
 use std::path::Path;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::store_path;
-use pagefeed_testkit::nats::NatsServer;
 
 mod node;
-use node::{page_events, publish, run_until_applied};
+use node::{page_events, publish, run_until_applied, with_streams};
 
 fn open(data: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(&store_path(data))?)
@@ -22,15 +20,7 @@ fn open(data: &Path) -> anyhow::Result<Store> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_data_dir_is_rebuilt_from_the_stream() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, cfg, js) = with_streams().await?;
     let dirs = tempfile::tempdir()?;
     let a = dirs.path().join("a");
 
@@ -63,15 +53,7 @@ async fn a_deleted_data_dir_is_rebuilt_from_the_stream() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_a_newer_schema_are_rejected_and_later_events_apply() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, cfg, js) = with_streams().await?;
 
     let before = publish(&js, &page_events(1, 3)).await?;
     let garbage = js
@@ -114,15 +96,7 @@ async fn garbage_and_a_newer_schema_are_rejected_and_later_events_apply() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_of_an_older_layout_is_rebuilt_from_the_stream() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, cfg, js) = with_streams().await?;
     let last = publish(&js, &page_events(1, 6)).await?;
 
     // A file written by schema version 1, claiming to have applied it all.

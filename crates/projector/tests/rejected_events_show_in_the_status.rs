@@ -5,23 +5,12 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at};
-use pagefeed_testkit::nats::NatsServer;
-
-mod running;
-use running::{entries, http_client, publish, Node};
+mod node;
+use node::{entries, http_client, publish, with_streams, Node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_counts_rejected_events_and_later_ones_apply() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, cfg, js) = with_streams().await?;
     let client = http_client();
     let dirs = tempfile::tempdir()?;
     let node = Node::start(&cfg, &dirs.path().join("n"), "n")?;

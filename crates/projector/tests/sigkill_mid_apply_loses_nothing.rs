@@ -16,8 +16,7 @@ use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-mod running;
-use running::{entries, free_http, http_client, stream_last_seq, try_status, wait_applied};
+use node::{entries, free_http, http_client, stream_last_seq, try_status, wait_applied};
 
 const PAGES: u32 = 12;
 const PER_PAGE: u32 = 4_000;
@@ -160,7 +159,7 @@ async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow
 
     let never_killed = dir.path().join("never-killed");
     node::run_until_applied(&cfg, &never_killed, "never-killed", last).await?;
-    let (reference_seq, reference) = running::digest_of(&never_killed).await?;
+    let (reference_seq, reference) = node::digest_of(&never_killed).await?;
     assert_eq!(reference_seq, last);
     assert_eq!(digest, reference, "the killed node equals one never killed");
     Ok(())

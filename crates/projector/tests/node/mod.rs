@@ -1,19 +1,43 @@
-//! Events to publish, and running a projector node in-process until its
-//! file has applied a given sequence. redb lets one process hold a file, so
-//! progress is read through NATS: the node's consumer's ack floor reaches
-//! `seq` once the batch holding it has committed.
+//! What the projector's scenario tests share: a fresh nats-server with the
+//! streams, events to publish, a node run in-process until its file has
+//! applied a sequence (progress read through NATS: one process holds a redb
+//! file, and the node's consumer's ack floor reaches `seq` once the batch
+//! holding it has committed), and a node that keeps running while a test
+//! does things around it, watched through its real HTTP API.
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{jetstream_at, wait_for};
-use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use anyhow::Context as _;
+use async_nats::jetstream;
+use pagefeed_e2e::{config_with, id_site, jetstream_at, wait_for};
+use pagefeed_events::event::{EntryObserved, PageRecord};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
-use pagefeed_events::Config;
-use pagefeed_projector::Options;
+use pagefeed_events::{Config, Event};
+use pagefeed_projector::store::Store;
+use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::nats::NatsServer;
+use serde::Deserialize;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// A fresh nats-server with pagefeed's streams, for a config whose one site
+/// (`sample`, ids 1 to 9) nothing crawls: the test publishes the events.
+pub async fn with_streams() -> anyhow::Result<(NatsServer, Config, jetstream::Context)> {
+    let nats = NatsServer::start().await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    Ok((nats, cfg, js))
+}
 
 /// A page's `entries` entry events, then its crawl.
 pub fn page_events(page: u32, entries: u32) -> Vec<Event> {
@@ -40,19 +64,6 @@ pub fn page_events(page: u32, entries: u32) -> Vec<Event> {
         entries,
     }));
     events
-}
-
-/// Publishes `events` and returns the stream's last sequence.
-pub async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyhow::Result<u64> {
-    let msgs: Vec<Outgoing> = events.iter().map(Outgoing::from).collect();
-    publish_all(js, &msgs, &CancellationToken::new()).await?;
-    Ok(js
-        .get_stream(EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence)
 }
 
 /// Runs node `name` on `data` until it has applied `seq`, then stops it.
@@ -97,4 +108,187 @@ pub async fn run_until_applied(
     token.cancel();
     node.await??;
     Ok(())
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    pub node: String,
+    pub applied_seq: u64,
+    pub stream_last_seq: u64,
+    pub lag: u64,
+    pub digest: String,
+    pub pages: u64,
+    pub entries: u64,
+    pub rejected: u64,
+}
+
+/// A reqwest client (rustls needs its crypto provider chosen first).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// A free loopback address for a node's API.
+pub fn free_http() -> anyhow::Result<SocketAddr> {
+    Ok(SocketAddr::from((
+        [127, 0, 0, 1],
+        pagefeed_testkit::nats::free_port()?,
+    )))
+}
+
+/// The status of the node listening on `http`; `None` while it does not
+/// answer (not started yet, or gone).
+pub async fn try_status(client: &reqwest::Client, http: SocketAddr) -> Option<Status> {
+    let resp = client
+        .get(format!("http://{http}/api/status"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json().await.ok()
+}
+
+/// Waits until the node on `http` has applied `seq` and returns its status.
+/// Polls every 200 ms.
+pub async fn wait_applied(
+    client: &reqwest::Client,
+    http: SocketAddr,
+    seq: u64,
+    timeout: Duration,
+) -> anyhow::Result<Status> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = None;
+    loop {
+        if let Some(status) = try_status(client, http).await {
+            if status.applied_seq >= seq {
+                return Ok(status);
+            }
+            seen = Some(status);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "timed out after {timeout:?} waiting for the node on {http} to apply \
+                 sequence {seq}; last status {seen:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A projector node running in-process with its API on a known port.
+pub struct Node {
+    pub name: String,
+    pub data: PathBuf,
+    pub http: SocketAddr,
+    token: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Node {
+    /// Starts node `name` on `data`, connecting as `cfg.nats` says.
+    pub fn start(cfg: &Config, data: &Path, name: &str) -> anyhow::Result<Node> {
+        let http = free_http()?;
+        let token = CancellationToken::new();
+        let options = Options {
+            cfg: cfg.clone(),
+            data: data.to_owned(),
+            node: name.to_owned(),
+            http,
+            idle: Duration::from_secs(3600),
+        };
+        let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
+        Ok(Node {
+            name: name.to_owned(),
+            data: data.to_owned(),
+            http,
+            token,
+            handle,
+        })
+    }
+
+    /// Its status, waiting for the API to answer.
+    pub async fn status(&self, client: &reqwest::Client) -> anyhow::Result<Status> {
+        wait_for(
+            Duration::from_secs(20),
+            &format!("node {} to answer on {}", self.name, self.http),
+            || async { Ok(try_status(client, self.http).await) },
+        )
+        .await
+    }
+
+    pub async fn wait_applied(
+        &self,
+        client: &reqwest::Client,
+        seq: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<Status> {
+        wait_applied(client, self.http, seq, timeout).await
+    }
+
+    /// Whether `run` is still going (it has not returned, with an error or
+    /// otherwise).
+    pub fn is_running(&self) -> bool {
+        !self.handle.is_finished()
+    }
+
+    /// Stops the node, which commits its open batch, and returns the
+    /// applied sequence and digest of its file.
+    pub async fn stop(self) -> anyhow::Result<(u64, String)> {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .with_context(|| format!("node {} did not stop within 20 s", self.name))???;
+        digest_of(&self.data)
+            .await
+            .with_context(|| format!("reading node {}'s file once it stopped", self.name))
+    }
+}
+
+/// The applied sequence and digest of the redb file in `data` (whose node
+/// has stopped: one process holds a file).
+pub async fn digest_of(data: &Path) -> anyhow::Result<(u64, String)> {
+    let path = store_path(data);
+    Ok(tokio::task::spawn_blocking(move || Store::open(&path)?.digest()).await??)
+}
+
+/// The last sequence of `PAGEFEED_EVENTS` now.
+pub async fn stream_last_seq(js: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
+    Ok(js
+        .get_stream(EVENTS_STREAM)
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence)
+}
+
+/// Publishes `events` (awaiting every ack, retrying through disconnects)
+/// and returns the stream's last sequence after them.
+pub async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyhow::Result<u64> {
+    let msgs: Vec<Outgoing> = events.iter().map(Outgoing::from).collect();
+    publish_all(js, &msgs, &CancellationToken::new()).await?;
+    stream_last_seq(js).await
+}
+
+/// `n` small entry events of page `sample.<page>`, ids `<page>-<first + i>`:
+/// all distinct, so each one adds an entry.
+pub fn entries(page: u32, first: u32, n: u32) -> Vec<Event> {
+    let key: pagefeed_events::PageKey = format!("sample.{page}").parse().expect("a page key");
+    let at = "2026-11-24T03:00:00Z".parse().expect("a time");
+    (first..first + n)
+        .map(|i| {
+            Event::EntryObserved(EntryObserved {
+                page: key.clone(),
+                id: format!("{page}-{i}"),
+                text: format!("日記{i}: 今日は渋谷へ"),
+                timestamp: None,
+                link: None,
+                observed_at: at,
+            })
+        })
+        .collect()
 }
