@@ -18,12 +18,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
+use async_nats::jetstream;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use pagefeed_events::event::{EntryObserved, Event};
 use pagefeed_events::publish::{publish_all, Outgoing};
-use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use pagefeed_events::streams::events_replay;
+use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
 use pagefeed_testkit::nats::{free_port, NatsServer};
@@ -522,13 +523,7 @@ async fn raw_read(
     let stream = js.get_stream(EVENTS_STREAM).await?;
     let mut payloads = Vec::with_capacity(last as usize);
     let started = Instant::now();
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: EVENTS_SUBJECTS.to_owned(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await?;
+    let consumer = stream.create_consumer(events_replay()).await?;
     let mut messages = consumer.messages().await?;
     while let Some(msg) = messages.next().await {
         let msg = msg?;

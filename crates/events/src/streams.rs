@@ -138,6 +138,17 @@ pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer:
     }
 }
 
+/// A replay of all of `PAGEFEED_EVENTS` from its first retained message: an
+/// ordered consumer (ephemeral, no acks, re-created by the client on a gap),
+/// as `rebuild` and the benchmark's raw read use it.
+pub fn events_replay() -> consumer::pull::OrderedConfig {
+    consumer::pull::OrderedConfig {
+        filter_subject: EVENTS_SUBJECTS.to_owned(),
+        deliver_policy: DeliverPolicy::All,
+        ..Default::default()
+    }
+}
+
 /// The fetch-state bucket: one value per page, the last crawl's only.
 pub fn fetch_state_bucket(cfg: &Config) -> kv::Config {
     kv::Config {

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
+use async_nats::jetstream;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use pagefeed_events::streams::{ensure_streams, until_provisioned};
-use pagefeed_events::subject::{EVENTS_STREAM, EVENTS_SUBJECTS};
+use pagefeed_events::streams::{ensure_streams, events_replay, until_provisioned};
+use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -143,10 +143,7 @@ pub async fn rebuild(
         return Ok(None);
     }
     let elapsed = started.elapsed();
-    let (applied_seq, digest) = {
-        let (seq, digest) = tokio::task::spawn_blocking(move || fresh.digest()).await??;
-        (seq, digest)
-    };
+    let (applied_seq, digest) = tokio::task::spawn_blocking(move || fresh.digest()).await??;
 
     // Swap: the fresh file replaces the node's, which is closed first.
     drop(current);
@@ -180,13 +177,7 @@ async fn read_until(
     tx: mpsc::Sender<Vec<(u64, Bytes)>>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: EVENTS_SUBJECTS.to_owned(),
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await?;
+    let consumer = stream.create_consumer(events_replay()).await?;
     let mut messages = consumer.messages().await?;
     let mut batch = Vec::with_capacity(REBUILD_BATCH);
     loop {

@@ -271,9 +271,7 @@ impl Store {
 
     /// The last stream sequence applied (0 when fresh).
     pub fn applied_seq(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        Ok(meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0))
+        applied_in(&self.db.begin_read()?)
     }
 
     /// Applies a batch of (stream sequence, raw payload) in one write
@@ -391,20 +389,12 @@ impl Store {
         }
         let txn = self.db.begin_read()?;
         let postings = txn.open_table(POSTINGS)?;
-        let mut segments = Vec::new();
-        if let [gram] = grams.as_slice() {
-            // One character: every gram that starts with it (its bigrams,
-            // and its end-of-text gram, which is the character alone).
-            for item in postings.range((gram.as_str(), 0)..)? {
-                let (k, v) = item?;
-                let (key, segment) = k.value();
-                if !key.starts_with(gram.as_str()) {
-                    break;
-                }
-                if segment != COUNT_KEY {
-                    segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
-                }
-            }
+        // What to read: for one character, every gram that starts with it
+        // (its bigrams, and its end-of-text gram, the character alone); else
+        // the query's rarest bigram (grams have at most two characters, so
+        // the only gram a bigram starts is itself).
+        let prefix = if let [one] = grams.as_slice() {
+            one.as_str()
         } else {
             let mut rarest: Option<(&str, u64)> = None;
             for gram in &grams {
@@ -416,11 +406,20 @@ impl Store {
                     rarest = Some((gram, n));
                 }
             }
-            if let Some((gram, _)) = rarest {
-                for item in postings.range((gram, 0)..(gram, COUNT_KEY))? {
-                    let (_, v) = item?;
-                    segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
-                }
+            match rarest {
+                Some((gram, _)) => gram,
+                None => return Ok(Vec::new()),
+            }
+        };
+        let mut segments = Vec::new();
+        for item in postings.range((prefix, 0)..)? {
+            let (k, v) = item?;
+            let (gram, segment) = k.value();
+            if !gram.starts_with(prefix) {
+                break;
+            }
+            if segment != COUNT_KEY {
+                segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
             }
         }
         let newest = txn.open_table(NEWEST)?;
@@ -474,11 +473,7 @@ impl Store {
     /// the digest kept by the writes (see the module documentation).
     pub fn digest(&self) -> Result<(u64, String), StoreError> {
         let txn = self.db.begin_read()?;
-        let applied = txn
-            .open_table(META)?
-            .get(META_APPLIED)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        let applied = applied_in(&txn)?;
         let sum = txn
             .open_table(DIGEST)?
             .get(DIGEST_STATE)?
@@ -491,11 +486,7 @@ impl Store {
     /// check the kept one: they differ only if the file was damaged.
     pub fn recompute_digest(&self) -> Result<(u64, String), StoreError> {
         let txn = self.db.begin_read()?;
-        let applied = txn
-            .open_table(META)?
-            .get(META_APPLIED)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        let applied = applied_in(&txn)?;
         let mut sum = StateSum::default();
         for item in txn.open_table(PAGES)?.iter()? {
             let (k, v) = item?;
@@ -826,7 +817,7 @@ impl<'t> Tables<'t> {
             };
             self.postings.insert(
                 (gram.as_str(), segment),
-                encode_segment(&mut add).as_slice(),
+                postings::encode(&mut add).as_slice(),
             )?;
             self.add_gram_count(&gram, added, 0)?;
         }
@@ -853,7 +844,7 @@ impl<'t> Tables<'t> {
                 } else {
                     self.postings.insert(
                         (gram.as_str(), seg),
-                        encode_segment(&mut postings).as_slice(),
+                        postings::encode(&mut postings).as_slice(),
                     )?;
                 }
             }
@@ -936,6 +927,12 @@ fn indexed_entry(
     }
 }
 
+/// The applied sequence as `txn` sees it (0 when fresh).
+fn applied_in(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    let meta = txn.open_table(META)?;
+    Ok(meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0))
+}
+
 /// How many postings `gram` has (dead ones included until removed).
 fn gram_count(
     postings: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
@@ -961,10 +958,6 @@ fn bad_segment() -> StoreError {
         table: "postings",
         detail: "a segment that does not decode".to_owned(),
     }
-}
-
-fn encode_segment(postings: &mut [Posting]) -> Vec<u8> {
-    postings::encode(postings)
 }
 
 /// Maps an instant to a key that sorts newest first.
