@@ -8,6 +8,11 @@ use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
 
+/// The projector's allocator, so that the in-process apply measures what a
+/// node does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// pagefeed's benchmarks.
 #[derive(Parser)]
 #[command(name = "pagefeed-bench", version)]
@@ -22,6 +27,8 @@ enum Command {
     Fetcher(Options),
     /// Projector: live replication, search, lag, raw read against rebuild.
     Projector(projector::Options),
+    /// The projector's apply alone, in-process, no NATS (for profiling).
+    Apply(projector::ApplyOptions),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +40,7 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             return runtime.block_on(projector::run(options, Machine::read()));
         }
+        Command::Apply(options) => return projector::apply_only(options),
     };
     let machine = Machine::read();
     let pins = Pinning::detect(&machine);

@@ -98,6 +98,19 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     eprintln!("generating {} entry events ...", options.events);
     let messages = entry_events(options.events, 0);
 
+    // 0. The limit of live replication: publishing alone, no node running.
+    eprintln!("publishing {} events with no node running ...", messages.len());
+    let alone = publish(&js, &messages).await?;
+    let alone_rate = messages.len() as f64 / alone.as_secs_f64();
+    out.row(
+        "publish alone, no node running (the limit of live replication)",
+        format!("{alone_rate:.0} events/s ({:.1} s)", alone.as_secs_f64()),
+        "—",
+        String::new(),
+    );
+    js.delete_stream(EVENTS_STREAM).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+
     // 1. Live replication.
     let mut nodes = Vec::new();
     for name in ["a", "b"] {
@@ -111,22 +124,8 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         messages.len()
     );
     let started = Instant::now();
-    let chunks: Vec<&[Outgoing]> = messages.chunks(PUBLISH_CHUNK).collect();
-    let cancel = CancellationToken::new();
-    let published = futures::stream::iter(chunks)
-        .map(|chunk| publish_all(&js, chunk, &cancel))
-        .buffer_unordered(PUBLISH_CHUNKS_IN_FLIGHT)
-        .fold(Ok(0u64), |acc: anyhow::Result<u64>, r| async move {
-            let acks = r?;
-            Ok(acc?.max(acks.iter().map(|a| a.sequence).max().unwrap_or(0)))
-        })
-        .await?;
-    let publish_time = started.elapsed();
+    let publish_time = publish(&js, &messages).await?;
     let last = stream_last_seq(&js).await?;
-    anyhow::ensure!(
-        published == last,
-        "published up to {published}, stream at {last}"
-    );
     let mut visible = Vec::new();
     for node in &nodes {
         let at = wait_applied(&http, &node.http, last, Duration::from_secs(1800)).await?;
@@ -143,7 +142,11 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         let rate = n / t.as_secs_f64();
         out.row(
             &format!("live replication, node {node} (publish start → all applied)"),
-            format!("{rate:.0} entries/s ({:.1} s)", t.as_secs_f64()),
+            format!(
+                "{rate:.0} entries/s ({:.1} s, {:.2} of publishing alone)",
+                t.as_secs_f64(),
+                rate / alone_rate
+            ),
             "≥ 58,000/s",
             verdict(rate >= 58_000.0),
         );
@@ -279,6 +282,29 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     }
     print!("{}", out.render());
     Ok(())
+}
+
+/// Publishes `messages` as fast as JetStream acks them, [`PUBLISH_CHUNK`]
+/// per `publish_all` call with [`PUBLISH_CHUNKS_IN_FLIGHT`] calls in flight,
+/// and checks that the stream ends at the last ack; the time taken.
+async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let published = futures::stream::iter(messages.chunks(PUBLISH_CHUNK))
+        .map(|chunk| publish_all(js, chunk, &cancel))
+        .buffer_unordered(PUBLISH_CHUNKS_IN_FLIGHT)
+        .fold(Ok(0u64), |acc: anyhow::Result<u64>, r| async move {
+            let acks = r?;
+            Ok(acc?.max(acks.iter().map(|a| a.sequence).max().unwrap_or(0)))
+        })
+        .await?;
+    let took = started.elapsed();
+    let last = stream_last_seq(js).await?;
+    anyhow::ensure!(
+        published == last,
+        "published up to {published}, stream at {last}"
+    );
+    Ok(took)
 }
 
 /// `count` realistic entry events: the sample site's pages, 20 entries each,
@@ -570,6 +596,45 @@ async fn rebuild(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `pagefeed-bench apply` options: the in-process apply alone, no NATS, for
+/// profiling (`perf record`, `valgrind --tool=callgrind`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyOptions {
+    /// Entry events generated and applied.
+    #[arg(long, default_value_t = 300_000, value_name = "N")]
+    pub events: usize,
+    /// Leave the search index out.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Write the file into this directory and keep it (a node's `--data`),
+    /// instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Applies `options.events` generated entry events in-process to a fresh
+/// file, [`APPLY_BATCH`] per transaction, and prints the rate.
+pub fn apply_only(options: ApplyOptions) -> anyhow::Result<()> {
+    let temp = tempfile::Builder::new()
+        .prefix("pagefeed-bench-apply-")
+        .tempdir()?;
+    let dir = options.data.as_deref().unwrap_or(temp.path());
+    let payloads: Vec<(u64, Bytes)> = entry_events(options.events, 0)
+        .into_iter()
+        .zip(1..)
+        .map(|(m, seq)| (seq, m.payload))
+        .collect();
+    let t = apply_in_process(&payloads, dir, !options.no_index)?;
+    println!(
+        "applied {} entry events in {:.2} s: {:.0} events/s ({} the search index)",
+        payloads.len(),
+        t.as_secs_f64(),
+        payloads.len() as f64 / t.as_secs_f64(),
+        if options.no_index { "without" } else { "with" }
+    );
+    Ok(())
 }
 
 fn apply_in_process(

@@ -15,6 +15,14 @@ use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
 use pagefeed_projector::Options;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: glibc keeps an arena per thread that
+/// allocates (the apply thread, the API's read threads) and hands little of
+/// it back, which took a node that had replicated 1M entries and then served
+/// searches to 240 MB; mimalloc returns freed pages to the OS and allocates
+/// faster (see docs/BENCHMARKS.md, "Projector").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Keeps a full, queryable replica of pagefeed's events on this node.
 #[derive(Parser)]
 #[command(name = "pagefeed-projector", version)]
