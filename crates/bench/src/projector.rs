@@ -99,7 +99,10 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     let messages = entry_events(options.events, 0);
 
     // 0. The limit of live replication: publishing alone, no node running.
-    eprintln!("publishing {} events with no node running ...", messages.len());
+    eprintln!(
+        "publishing {} events with no node running ...",
+        messages.len()
+    );
     let alone = publish(&js, &messages).await?;
     let alone_rate = messages.len() as f64 / alone.as_secs_f64();
     out.row(

@@ -11,7 +11,8 @@
 //! | `pages`       | page key `"site.id"`                 | JSON [`PageView`]     |
 //! | `entries`     | `(page, entry id)`                   | JSON [`EntryView`]    |
 //! | `page_newest` | `(page, desc(sort key), entry id)`   | document number       |
-//! | `newest`      | `(desc(sort key), document number)`  | `(page, entry id)`    |
+//! | `page_heads`  | `(desc(sort key), page)`             | `()`                  |
+//! | `docs`        | document number                      | `(page, entry id)`    |
 //! | `postings`    | `(gram, segment number)`             | a postings segment    |
 //! | `postings`    | `(gram, COUNT_KEY)`                  | the gram's postings count (varint) |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
@@ -19,15 +20,27 @@
 //!
 //! An entry's sort key is its own timestamp when the page shows one, else its
 //! `first_seen`, as microseconds since the epoch; `desc` maps it to a `u64`
-//! that sorts newest first, so both newest indexes are read forwards.
-//! `page_newest`, `newest` and the search tables are derived from `entries`
-//! and written in the same transaction.
+//! that sorts newest first, so the indexes are read forwards.
+//! `page_newest`, `page_heads`, `docs` and the search tables are derived
+//! from `entries` and written in the same transaction.
+//!
+//! # The newest entries overall
+//!
+//! `page_heads` holds, for every page with entries, the sort key of its
+//! newest one. The newest entries overall are a merge of the pages'
+//! `page_newest` ranges, opened in `page_heads` order only as far as the
+//! limit needs: a page is opened once its head is newer than every entry
+//! still waiting in the merge. A batch updates a page's head once, after all
+//! its entries, so a crawl that observes 20 entries of a page costs one
+//! write here, where an index keyed by every entry's sort key took one
+//! write per entry at a random place (at 1M entries, half the cost of the
+//! whole apply: docs/BENCHMARKS.md, "Projector").
 //!
 //! # The search index
 //!
 //! Each entry has a document number, new whenever its text or sort key
-//! changes; `newest` maps it back to the entry, `page_newest` gives an
-//! entry's current one. Its lowercased text's distinct bigrams, and its last
+//! changes; `docs` maps a live one back to the entry (numbers only grow, so
+//! this table is appended to), `page_newest` gives an entry's current one. Its lowercased text's distinct bigrams, and its last
 //! character alone, point to it through `postings`, where a gram's postings
 //! are split into segments (see [`crate::postings`]): a batch appends its
 //! postings to the gram's last segment while that one is small, else starts
@@ -36,8 +49,8 @@
 //! A search reads the segments of the query's rarest bigram (by its count,
 //! kept right after its last segment, on the page a batch writes anyway),
 //! or for a one-character query of every gram that starts with it, merged
-//! newest first, and checks each candidate: its `(sort key, document
-//! number)` must still be in `newest` and its text must contain the query,
+//! newest first, and checks each candidate: its document number must still
+//! be in `docs` and its text must contain the query,
 //! until `limit` entries are found. The postings of a dead document
 //! (deleted, or renumbered by a change) are removed at the end of the batch
 //! that killed it.
@@ -55,7 +68,8 @@
 //! apply, pruned once those sequences have left the stream, so it would make
 //! a node rebuilt later differ from one that saw the payload.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -73,7 +87,7 @@ use crate::postings::{self, Cursor, Merged, Posting};
 use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -82,7 +96,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
 const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("entries");
 const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> = TableDefinition::new("page_newest");
-const NEWEST: TableDefinition<(u64, u64), (&str, &str)> = TableDefinition::new("newest");
+const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition::new("page_heads");
+const DOCS: TableDefinition<u64, (&str, &str)> = TableDefinition::new("docs");
 const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 /// The segment number under which a gram's postings count is kept: after
 /// every segment of the gram, so next to the one batches append to.
@@ -250,7 +265,8 @@ impl Store {
             txn.open_table(PAGES)?;
             txn.open_table(ENTRIES)?;
             txn.open_table(PAGE_NEWEST)?;
-            txn.open_table(NEWEST)?;
+            txn.open_table(PAGE_HEADS)?;
+            txn.open_table(DOCS)?;
             txn.open_table(POSTINGS)?;
             txn.open_table(REJECTED)?;
             txn.open_table(DIGEST)?;
@@ -311,6 +327,7 @@ impl Store {
                 }
                 last = seq;
             }
+            t.finish_heads()?;
             t.finish_index()?;
             t.meta.insert(META_APPLIED, last)?;
             t.digest.insert(DIGEST_STATE, &t.sum.0)?;
@@ -363,16 +380,51 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest entries of all pages, newest first.
+    /// The newest entries of all pages, newest first: a merge of the
+    /// pages' `page_newest` ranges, each opened when its head (in
+    /// `page_heads`) is newer than every entry waiting in the merge, so at
+    /// most `limit` pages are read.
     pub fn newest_entries(&self, limit: usize) -> Result<Vec<EntryView>, StoreError> {
         let txn = self.db.begin_read()?;
-        let index = txn.open_table(NEWEST)?;
+        let index = txn.open_table(PAGE_NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
+        let heads_table = txn.open_table(PAGE_HEADS)?;
+        let mut heads = heads_table.iter()?;
+        let mut next_head = || -> Result<Option<(u64, String)>, StoreError> {
+            Ok(heads.next().transpose()?.map(|(k, _)| {
+                let (sort, page) = k.value();
+                (sort, page.to_owned())
+            }))
+        };
+        let mut head = next_head()?;
+        // Open pages, and the merge's front: (sort key, page, id, which page).
+        let mut open: Vec<(String, redb::Range<_, _>)> = Vec::new();
+        let mut merge: BinaryHeap<Reverse<(u64, String, String, usize)>> = BinaryHeap::new();
         let mut out = Vec::new();
-        for item in index.iter()?.take(limit) {
-            let (_, v) = item?;
-            let (page, id) = v.value();
-            out.push(indexed_entry(&entries, page, id)?);
+        while out.len() < limit {
+            let open_next = match (&head, merge.peek()) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some((sort, _)), Some(Reverse((front, ..)))) => sort <= front,
+            };
+            if open_next {
+                let Some((_, page)) = head.take() else { break };
+                let mut range = index.range((page.as_str(), 0u64, "")..)?;
+                if let Some(row) = next_of_page(&mut range, &page)? {
+                    merge.push(Reverse((row.0, page.clone(), row.1, open.len())));
+                }
+                open.push((page, range));
+                head = next_head()?;
+                continue;
+            }
+            let Some(Reverse((_, page, id, which))) = merge.pop() else {
+                break;
+            };
+            out.push(indexed_entry(&entries, &page, &id)?);
+            let (page, range) = &mut open[which];
+            if let Some(row) = next_of_page(range, page)? {
+                merge.push(Reverse((row.0, page.clone(), row.1, which)));
+            }
         }
         Ok(out)
     }
@@ -422,7 +474,7 @@ impl Store {
                 segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
             }
         }
-        let newest = txn.open_table(NEWEST)?;
+        let docs = txn.open_table(DOCS)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
         let mut last = None;
@@ -433,7 +485,7 @@ impl Store {
             if last.replace(posting) == Some(posting) {
                 continue;
             }
-            let Some(row) = newest.get(posting)? else {
+            let Some(row) = docs.get(posting.1)? else {
                 continue; // a dead document, its postings not yet removed
             };
             let (page, id) = row.value();
@@ -575,7 +627,12 @@ struct Tables<'t> {
     pages: Table<'t, &'static str, &'static str>,
     entries: Table<'t, (&'static str, &'static str), &'static str>,
     page_newest: Table<'t, (&'static str, u64, &'static str), u64>,
-    newest: Table<'t, (u64, u64), (&'static str, &'static str)>,
+    page_heads: Table<'t, (u64, &'static str), ()>,
+    docs: Table<'t, u64, (&'static str, &'static str)>,
+    /// The pages whose entries this batch indexed or unindexed, with their
+    /// head (newest sort key) before the batch: `finish_heads` updates
+    /// `page_heads` once per page.
+    touched: HashMap<String, Option<u64>>,
     postings: Table<'t, (&'static str, u64), &'static [u8]>,
     /// Postings this batch adds, written by [`Tables::finish_index`].
     new_postings: HashMap<Gram, Vec<Posting>>,
@@ -607,7 +664,9 @@ impl<'t> Tables<'t> {
             pages: txn.open_table(PAGES)?,
             entries: txn.open_table(ENTRIES)?,
             page_newest: txn.open_table(PAGE_NEWEST)?,
-            newest: txn.open_table(NEWEST)?,
+            page_heads: txn.open_table(PAGE_HEADS)?,
+            docs: txn.open_table(DOCS)?,
+            touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
             new_postings: HashMap::new(),
             dead_postings: HashMap::new(),
@@ -749,8 +808,9 @@ impl<'t> Tables<'t> {
         self.next_doc += 1;
         let sort = e.sort_key();
         let (page, id) = (e.page.as_str(), e.id.as_str());
+        self.touch(page)?;
         self.page_newest.insert((page, sort, id), doc)?;
-        self.newest.insert((sort, doc), (page, id))?;
+        self.docs.insert(doc, (page, id))?;
         if self.search_index {
             for gram in text_grams(&e.text.to_lowercase()) {
                 self.new_postings.entry(gram).or_default().push((sort, doc));
@@ -763,6 +823,7 @@ impl<'t> Tables<'t> {
     /// and its postings go at the end of the batch.
     fn unindex(&mut self, e: &EntryView) -> Result<(), StoreError> {
         let sort = e.sort_key();
+        self.touch(&e.page)?;
         let Some(doc) = self
             .page_newest
             .remove((e.page.as_str(), sort, e.id.as_str()))?
@@ -773,10 +834,36 @@ impl<'t> Tables<'t> {
                 detail: format!("entry ({}, {}) is not indexed", e.page, e.id),
             });
         };
-        self.newest.remove((sort, doc))?;
+        self.docs.remove(doc)?;
         if self.search_index {
             for gram in text_grams(&e.text.to_lowercase()) {
                 self.dead_postings.entry(gram).or_default().insert(doc);
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes `page`'s head before the batch first changes its entries.
+    fn touch(&mut self, page: &str) -> Result<(), StoreError> {
+        if !self.touched.contains_key(page) {
+            let head = page_head(&self.page_newest, page)?;
+            self.touched.insert(page.to_owned(), head);
+        }
+        Ok(())
+    }
+
+    /// Moves the head of every page the batch touched, if it changed.
+    fn finish_heads(&mut self) -> Result<(), StoreError> {
+        for (page, before) in std::mem::take(&mut self.touched) {
+            let after = page_head(&self.page_newest, &page)?;
+            if after == before {
+                continue;
+            }
+            if let Some(sort) = before {
+                self.page_heads.remove((sort, page.as_str()))?;
+            }
+            if let Some(sort) = after {
+                self.page_heads.insert((sort, page.as_str()), ())?;
             }
         }
         Ok(())
@@ -924,6 +1011,30 @@ fn indexed_entry(
             table: "entries",
             detail: format!("an index names ({page}, {id}), which is missing"),
         }),
+    }
+}
+
+/// The sort key of `page`'s newest entry (its first `page_newest` row).
+fn page_head(
+    index: &impl ReadableTable<(&'static str, u64, &'static str), u64>,
+    page: &str,
+) -> Result<Option<u64>, StoreError> {
+    let mut range = index.range((page, 0u64, "")..)?;
+    Ok(next_of_page(&mut range, page)?.map(|(sort, _)| sort))
+}
+
+/// The next `page_newest` row of `range` if it still belongs to `page`:
+/// (sort key, entry id).
+fn next_of_page(
+    range: &mut redb::Range<(&'static str, u64, &'static str), u64>,
+    page: &str,
+) -> Result<Option<(u64, String)>, StoreError> {
+    match range.next().transpose()? {
+        Some((k, _)) => {
+            let (p, sort, id) = k.value();
+            Ok((p == page).then(|| (sort, id.to_owned())))
+        }
+        None => Ok(None),
     }
 }
 

@@ -156,3 +156,67 @@ fn an_earlier_first_sighting_moves_an_undated_entry_in_the_index() {
     );
     assert_eq!(store.counts().unwrap().entries, 5, "moved, not duplicated");
 }
+
+/// The newest entries overall are merged from the pages' own indexes by way
+/// of each page's head: after every batch of a long, varied history (new
+/// entries, re-observations that move an entry, changed texts, retention),
+/// they equal every page's entries sorted by time (ties by page, then id).
+#[test]
+fn newest_overall_equals_every_page_sorted_however_the_history_goes() {
+    let (_dir, store) = fresh();
+    let pages: Vec<String> = (1..=12).map(|i| format!("sample.{i}")).collect();
+    // A fixed pseudo-random sequence (xorshift), so that a failure repeats.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut seq = 1;
+    for round in 0..60 {
+        let mut events = Vec::new();
+        for _ in 0..next(40) + 1 {
+            let page = &pages[next(pages.len() as u64) as usize];
+            let id = format!("e{}", next(15));
+            let day = 1 + next(28);
+            let hour = next(3); // few distinct times: ties happen
+            let stamp = format!("2026-10-{day:02}T{hour:02}:00:00Z");
+            let seen = format!("2026-11-{:02}T00:00:00Z", 1 + next(28));
+            let dated = next(4) != 0;
+            let text = format!("text {} of {id}", next(3));
+            events.push(entry(
+                page,
+                &id,
+                &text,
+                dated.then_some(stamp.as_str()),
+                &seen,
+            ));
+        }
+        if round % 17 == 16 {
+            events.push(retention(
+                "sample",
+                &format!("2026-11-{:02}T00:00:00Z", 1 + next(10)),
+            ));
+        }
+        apply(&store, &numbered(seq, &events));
+        seq += events.len() as u64;
+
+        let mut all: Vec<_> = pages
+            .iter()
+            .flat_map(|p| store.page_entries(p, 1000).unwrap())
+            .collect();
+        all.sort_by(|a, b| (b.sort_time(), &a.page, &a.id).cmp(&(a.sort_time(), &b.page, &b.id)));
+        let key = |e: &pagefeed_projector::store::EntryView| (e.page.clone(), e.id.clone());
+        for limit in [1, 7, all.len().max(1), all.len() + 5] {
+            let got: Vec<_> = store
+                .newest_entries(limit)
+                .unwrap()
+                .iter()
+                .map(key)
+                .collect();
+            let want: Vec<_> = all.iter().take(limit).map(key).collect();
+            assert_eq!(got, want, "round {round}, limit {limit}");
+        }
+    }
+}
