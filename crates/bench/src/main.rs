@@ -8,11 +8,6 @@ use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
 
-/// The projector's allocator, so that the in-process apply measures what a
-/// node does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// pagefeed's benchmarks.
 #[derive(Parser)]
 #[command(name = "pagefeed-bench", version)]

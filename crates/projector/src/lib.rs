@@ -36,6 +36,9 @@ pub struct Options {
     pub http: SocketAddr,
     /// After this long without this node, NATS removes its consumer.
     pub idle: Duration,
+    /// The longest a committed batch stays unsynced to disk (see
+    /// [`Store::apply_batch`]).
+    pub sync_every: Duration,
 }
 
 /// The redb file in a data directory.
@@ -70,7 +73,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     std::fs::create_dir_all(&options.data)
         .with_context(|| format!("cannot create {}", options.data.display()))?;
     let path = store_path(&options.data);
-    let store = Arc::new(open_store(&path).await?);
+    let mut store = open_store(&path).await?;
+    store.set_sync_every(options.sync_every);
+    let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind(options.http)
         .await
         .with_context(|| format!("cannot listen on {}", options.http))?;

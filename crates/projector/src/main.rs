@@ -15,14 +15,6 @@ use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
 use pagefeed_projector::Options;
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc rather than glibc's malloc: glibc keeps an arena per thread that
-/// allocates (the apply thread, the API's read threads) and hands little of
-/// it back, which took a node that had replicated 1M entries and then served
-/// searches to 240 MB; mimalloc returns freed pages to the OS and allocates
-/// faster (see docs/BENCHMARKS.md, "Projector").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Keeps a full, queryable replica of pagefeed's events on this node.
 #[derive(Parser)]
 #[command(name = "pagefeed-projector", version)]
@@ -42,6 +34,11 @@ struct Args {
     /// A node idle this long disappears from NATS (its consumer is removed).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
     idle: Duration,
+    /// The longest an applied batch stays unsynced to disk: a crash rolls
+    /// the file back to its last synced batch and the node replays the rest
+    /// from the stream. 0s syncs every batch.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    sync_every: Duration,
     #[command(flatten)]
     nats: NatsArgs,
     #[command(subcommand)]
@@ -136,6 +133,7 @@ async fn projector() {
         node,
         http: args.http,
         idle: args.idle,
+        sync_every: args.sync_every,
     };
     exit_with(pagefeed_projector::run(options, shutdown).await)
 }

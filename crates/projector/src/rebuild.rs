@@ -143,7 +143,13 @@ pub async fn rebuild(
         return Ok(None);
     }
     let elapsed = started.elapsed();
-    let (applied_seq, digest) = tokio::task::spawn_blocking(move || fresh.digest()).await??;
+    // Synced before the swap (closing would sync it too, but an error there
+    // would only be logged).
+    let (applied_seq, digest) = tokio::task::spawn_blocking(move || {
+        fresh.sync()?;
+        fresh.digest()
+    })
+    .await??;
 
     // Swap: the fresh file replaces the node's, which is closed first.
     drop(current);

@@ -8,6 +8,7 @@
 //! applied sequence committing with them; a node that stops for good
 //! disappears from NATS after `idle` (the consumer's inactive threshold).
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -205,12 +206,28 @@ impl Applier {
         std::thread::Builder::new()
             .name("projector-apply".to_owned())
             .spawn(move || {
-                for (items, reply) in queue {
+                let mut unsynced = false;
+                loop {
+                    // A quiet stream's last batches are synced once it has
+                    // been quiet for as long as a batch may stay unsynced.
+                    let (items, reply) = match queue.recv_timeout(store.sync_every()) {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if std::mem::take(&mut unsynced) {
+                                if let Err(e) = store.sync() {
+                                    warn!(error = %e, "could not sync the store");
+                                }
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     let refs: Vec<(u64, &[u8])> =
                         items.iter().map(|(s, p)| (*s, p.as_ref())).collect();
                     let result = store
                         .apply_batch(&refs)
                         .and_then(|stats| Ok((stats, store.applied_seq()?)));
+                    unsynced = true;
                     let _ = reply.send(result);
                 }
             })?;

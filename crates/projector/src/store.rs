@@ -1,7 +1,8 @@
 //! The projector's redb file: every table definition, the apply logic that
-//! turns events into rows, and the reads. Nothing here looks at the clock or
-//! draws a random number, so the state after sequence S is a function of the
-//! events up to S (design invariant 1).
+//! turns events into rows, and the reads. Nothing that decides what a row
+//! holds looks at the clock or draws a random number, so the state after
+//! sequence S is a function of the events up to S (design invariant 1); the
+//! clock decides only when a commit is synced to disk.
 //!
 //! # Tables and key encodings
 //!
@@ -69,8 +70,10 @@
 //! a node rebuilt later differ from one that saw the payload.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
@@ -80,6 +83,7 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
     TableDefinition, WriteTransaction,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -88,6 +92,10 @@ use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
 pub const SCHEMA_VERSION: u64 = 7;
+
+/// The longest a committed batch stays unsynced by default (see
+/// [`Store::apply_batch`] and [`Store::set_sync_every`]).
+pub const DEFAULT_SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// How much of a rejected payload is kept, in bytes.
 pub const REJECTED_PAYLOAD_MAX: usize = 4096;
@@ -231,6 +239,9 @@ pub struct Counts {
 pub struct Store {
     db: Database,
     search_index: bool,
+    /// When a batch last committed durably (see [`Store::apply_batch`]).
+    durable_at: Mutex<Instant>,
+    sync_every: Duration,
 }
 
 impl Store {
@@ -275,6 +286,8 @@ impl Store {
         Ok(Store {
             db,
             search_index: true,
+            durable_at: Mutex::new(Instant::now()),
+            sync_every: DEFAULT_SYNC_EVERY,
         })
     }
 
@@ -291,15 +304,29 @@ impl Store {
     }
 
     /// Applies a batch of (stream sequence, raw payload) in one write
-    /// transaction committed with [`Durability::Immediate`], together with the
-    /// last sequence. Sequences at or below the applied one are skipped
-    /// (at-least-once delivery, exactly-once effect). A payload that does not
-    /// decode, or an event that cannot be applied, is recorded in `rejected`
-    /// and the batch goes on.
+    /// transaction, together with the last sequence. Sequences at or below
+    /// the applied one are skipped (at-least-once delivery, exactly-once
+    /// effect). A payload that does not decode, or an event that cannot be
+    /// applied, is recorded in `rejected` and the batch goes on.
+    ///
+    /// The commit is synced to disk ([`Durability::Immediate`]) when the last
+    /// synced one is [`Store::sync_every`] old, else left to the next synced commit
+    /// ([`Durability::None`]), to [`Store::sync`], or to closing the file.
+    /// Every commit is atomic either way: a crash rolls the file back to its
+    /// last synced commit, effects and applied sequence together, and the
+    /// node replays the rest from the stream (its consumer starts from the
+    /// file's sequence + 1), so nothing is lost and nothing applied twice.
+    /// Syncing every commit made a batch of a dozen events take 12 ms, most
+    /// of the end-to-end lag at 1,000 events/s.
     pub fn apply_batch(&self, batch: &[(u64, &[u8])]) -> Result<ApplyStats, StoreError> {
         let mut stats = ApplyStats::default();
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
+        let sync = self.lock_durable_at().elapsed() >= self.sync_every;
+        txn.set_durability(if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
         {
             let mut t = Tables::open(&txn)?;
             t.search_index = self.search_index;
@@ -337,8 +364,38 @@ impl Store {
             txn.abort()?;
         } else {
             txn.commit()?;
+            if sync {
+                *self.lock_durable_at() = Instant::now();
+            }
         }
         Ok(stats)
+    }
+
+    /// The longest a committed batch stays unsynced.
+    pub fn sync_every(&self) -> Duration {
+        self.sync_every
+    }
+
+    /// Sets how long a committed batch may stay unsynced (zero: every
+    /// commit is synced).
+    pub fn set_sync_every(&mut self, every: Duration) {
+        self.sync_every = every;
+    }
+
+    /// Syncs every commit so far to disk (a no-op when the last one was).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.commit()?;
+        *self.lock_durable_at() = Instant::now();
+        Ok(())
+    }
+
+    fn lock_durable_at(&self) -> std::sync::MutexGuard<'_, Instant> {
+        // An Instant cannot be left half-written: a poisoned lock is fine.
+        self.durable_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn page(&self, key: &str) -> Result<Option<PageView>, StoreError> {
@@ -635,11 +692,13 @@ struct Tables<'t> {
     touched: HashMap<String, Option<u64>>,
     postings: Table<'t, (&'static str, u64), &'static [u8]>,
     /// Postings this batch adds, written by [`Tables::finish_index`].
-    new_postings: HashMap<Gram, Vec<Posting>>,
+    new_postings: FxHashMap<Gram, Vec<Posting>>,
     /// Documents this batch killed, by gram, removed by `finish_index`.
-    dead_postings: HashMap<Gram, HashSet<u64>>,
+    dead_postings: FxHashMap<Gram, FxHashSet<u64>>,
     /// The next document number, stored by `finish_index`.
     next_doc: u64,
+    /// The next segment number, stored by `finish_index`.
+    next_segment: u64,
     search_index: bool,
     rejected: Table<'t, u64, &'static str>,
     digest: Table<'t, &'static str, &'static [u8; 32]>,
@@ -654,6 +713,7 @@ impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
         let meta = txn.open_table(META)?;
         let next_doc = meta.get(META_NEXT_DOC)?.map(|v| v.value()).unwrap_or(0);
+        let next_segment = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(0);
         let digest = txn.open_table(DIGEST)?;
         let sum = digest
             .get(DIGEST_STATE)?
@@ -668,9 +728,10 @@ impl<'t> Tables<'t> {
             docs: txn.open_table(DOCS)?,
             touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
-            new_postings: HashMap::new(),
-            dead_postings: HashMap::new(),
+            new_postings: FxHashMap::default(),
+            dead_postings: FxHashMap::default(),
             next_doc,
+            next_segment,
             search_index: true,
             rejected: txn.open_table(REJECTED)?,
             digest,
@@ -893,12 +954,8 @@ impl<'t> Tables<'t> {
                     seg
                 }
                 _ => {
-                    let seg = self
-                        .meta
-                        .get(META_NEXT_SEGMENT)?
-                        .map(|v| v.value())
-                        .unwrap_or(0);
-                    self.meta.insert(META_NEXT_SEGMENT, seg + 1)?;
+                    let seg = self.next_segment;
+                    self.next_segment += 1;
                     seg
                 }
             };
@@ -937,6 +994,7 @@ impl<'t> Tables<'t> {
             }
             self.add_gram_count(&gram, 0, removed)?;
         }
+        self.meta.insert(META_NEXT_SEGMENT, self.next_segment)?;
         Ok(())
     }
 

@@ -129,6 +129,7 @@ async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
             node: "running".into(),
             http: "127.0.0.1:0".parse()?,
             idle: Duration::from_secs(3600),
+            sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
         },
         token.clone(),
     ));

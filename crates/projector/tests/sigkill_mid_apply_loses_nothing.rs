@@ -1,9 +1,11 @@
 //! The real `pagefeed-projector` binary is killed with SIGKILL while it
-//! applies a long stream (48,000 entry events: once it has committed some,
-//! long before the end, so the kill lands among write transactions), then
-//! started again on the same data dir: it resumes from what its file
-//! committed, reaches the stream's end, stops cleanly on SIGTERM, and its
-//! digest equals a node that was never killed; every entry is stored once.
+//! applies a long stream (48,000 entry events: once it has committed some
+//! and had time to sync one of its commits to disk, long before the end, so
+//! the kill lands among write transactions), then started again on the same
+//! data dir: it resumes from what its file holds (its last synced commit:
+//! the unsynced ones after it are rolled back whole), reaches the stream's
+//! end, stops cleanly on SIGTERM, and its digest equals a node that was
+//! never killed; every entry is stored once.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,6 +23,9 @@ use node::{entries, free_http, http_client, stream_last_seq, try_status, wait_ap
 const PAGES: u32 = 12;
 const PER_PAGE: u32 = 4_000;
 const CHUNK: usize = 2_000;
+/// The node's `--sync-every`: short, so that the kill lands after a synced
+/// commit and among unsynced ones, long before the end of the stream.
+const SYNC_EVERY: Duration = Duration::from_millis(100);
 
 /// The projector binary, killed (SIGKILL) on drop if still running.
 struct Projector(Child);
@@ -37,6 +42,7 @@ impl Projector {
             .arg("--data")
             .arg(data)
             .args(["--node", "killed", "--http", &http.to_string()])
+            .args(["--sync-every", &format!("{}ms", SYNC_EVERY.as_millis())])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -138,9 +144,27 @@ async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow
         },
     )
     .await?;
+    // The first commit that starts SYNC_EVERY after the node opened its file
+    // is synced, if none was before. Of the commits seen after the sleep,
+    // the second began after the first was visible, so after the sleep: the
+    // file holds a synced commit, though not necessarily the latest.
+    tokio::time::sleep(SYNC_EVERY).await;
+    let mut synced = try_status(&client, http)
+        .await
+        .map_or(seen.applied_seq, |s| s.applied_seq);
+    for _ in 0..2 {
+        let before = synced;
+        synced = wait_for(Duration::from_secs(60), "the next commit", || async {
+            Ok(try_status(&client, http)
+                .await
+                .map(|s| s.applied_seq)
+                .filter(|&seq| seq > before))
+        })
+        .await?;
+    }
     let killed = projector.kill()?;
     assert!(!killed.success(), "SIGKILLed, not exited: {killed}");
-    assert!(seen.applied_seq < last, "killed mid-way: {seen:?}");
+    assert!(synced < last, "killed mid-way: {synced} of {last}");
     let (committed, _) = digest_command(&data)?;
     assert!(
         0 < committed && committed < last,

@@ -81,6 +81,7 @@ pub async fn run_until_applied(
             node: name.to_owned(),
             http: "127.0.0.1:0".parse()?,
             idle: Duration::from_secs(3600),
+            sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
         },
         token.clone(),
     ));
@@ -199,6 +200,7 @@ impl Node {
             node: name.to_owned(),
             http,
             idle: Duration::from_secs(3600),
+            sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
         };
         let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
         Ok(Node {
