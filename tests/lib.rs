@@ -85,6 +85,17 @@ pub struct Stored {
     pub payload: Bytes,
 }
 
+/// The last sequence of `PAGEFEED_EVENTS` now.
+pub async fn events_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
+    Ok(js
+        .get_stream(pagefeed_events::subject::EVENTS_STREAM)
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence)
+}
+
 /// Every message `stream` holds now, in order, read by sequence (works on a
 /// work-queue stream too, without consuming anything).
 pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Stored>> {

@@ -128,7 +128,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let publish_time = publish(&js, &messages).await?;
-    let last = stream_last_seq(&js).await?;
+    let last = pagefeed_e2e::events_last_seq(&js).await?;
     let mut visible = Vec::new();
     for node in &nodes {
         let at = wait_applied(&http, &node.http, last, Duration::from_secs(1800)).await?;
@@ -234,7 +234,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     );
 
     // 4. Raw read.
-    let last = stream_last_seq(&js).await?;
+    let last = pagefeed_e2e::events_last_seq(&js).await?;
     eprintln!("reading {last} events with an ordered consumer ...");
     let (read_time, payloads) = raw_read(&js, last).await?;
     let raw_rate = last as f64 / read_time.as_secs_f64();
@@ -302,7 +302,7 @@ async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::Resu
         })
         .await?;
     let took = started.elapsed();
-    let last = stream_last_seq(js).await?;
+    let last = pagefeed_e2e::events_last_seq(js).await?;
     anyhow::ensure!(
         published == last,
         "published up to {published}, stream at {last}"
@@ -402,16 +402,6 @@ async fn wait_applied(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-async fn stream_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
-    Ok(js
-        .get_stream(EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence)
 }
 
 /// (commit seconds, commits, events applied) from a node's `/metrics`.

@@ -12,7 +12,7 @@ use pagefeed_projector::store::Store;
 use pagefeed_projector::store_path;
 
 mod node;
-use node::{page_events, publish, run_until_applied, with_streams};
+use node::{page_events, publish, publish_unreadable, run_until_applied, with_streams};
 
 fn open(data: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(&store_path(data))?)
@@ -56,22 +56,7 @@ async fn garbage_and_a_newer_schema_are_rejected_and_later_events_apply() -> any
     let (_nats, cfg, js) = with_streams().await?;
 
     let before = publish(&js, &page_events(1, 3)).await?;
-    let garbage = js
-        .publish(
-            "pagefeed.events.page_crawled.sample.7",
-            "not json at all".into(),
-        )
-        .await?
-        .await?
-        .sequence;
-    let newer = js
-        .publish(
-            "pagefeed.events.entry_observed.sample.7",
-            r#"{"v":999,"type":"entry_observed","page":"sample.7"}"#.into(),
-        )
-        .await?
-        .await?
-        .sequence;
+    let (garbage, newer) = publish_unreadable(&js).await?;
     let last = publish(&js, &page_events(2, 4)).await?;
     assert!(before < garbage && garbage < newer && newer < last);
 

@@ -9,16 +9,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
-use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
-use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::{page_events, publish, run_until_applied};
+use node::{page_events, publish, run_until_applied, with_streams_and_config_file};
 
 fn rebuild_command(config: &Path, data: &Path, node: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"));
@@ -33,14 +31,8 @@ fn rebuild_command(config: &Path, data: &Path, node: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
     let dirs = tempfile::tempdir()?;
-    let config = dirs.path().join("pagefeed.toml");
-    let site = id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h");
-    std::fs::write(&config, config_text(&nats.url(), "", "", &[site]))?;
-    let cfg = Config::load(&config)?;
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, config, cfg, js) = with_streams_and_config_file(dirs.path()).await?;
     let mut events = Vec::new();
     for page in 1..=30 {
         events.extend(page_events(page, 40));
@@ -110,14 +102,8 @@ async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
     let dirs = tempfile::tempdir()?;
-    let config = dirs.path().join("pagefeed.toml");
-    let site = id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h");
-    std::fs::write(&config, config_text(&nats.url(), "", "", &[site]))?;
-    let cfg = Config::load(&config)?;
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, config, cfg, js) = with_streams_and_config_file(dirs.path()).await?;
     publish(&js, &page_events(1, 5)).await?;
 
     let data = dirs.path().join("running");

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 mod node;
-use node::{entries, http_client, publish, with_streams, Node};
+use node::{entries, http_client, publish, publish_unreadable, with_streams, Node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_counts_rejected_events_and_later_ones_apply() -> anyhow::Result<()> {
@@ -21,22 +21,7 @@ async fn the_status_counts_rejected_events_and_later_ones_apply() -> anyhow::Res
         .await?;
     assert_eq!((clean.entries, clean.rejected), (3, 0));
 
-    let garbage = js
-        .publish(
-            "pagefeed.events.page_crawled.sample.7",
-            "not json at all".into(),
-        )
-        .await?
-        .await?
-        .sequence;
-    let newer = js
-        .publish(
-            "pagefeed.events.entry_observed.sample.7",
-            r#"{"v":999,"type":"entry_observed","page":"sample.7"}"#.into(),
-        )
-        .await?
-        .await?
-        .sequence;
+    let (garbage, newer) = publish_unreadable(&js).await?;
     let last = publish(&js, &entries(2, 0, 4)).await?;
     assert!(before < garbage && garbage < newer && newer < last);
 

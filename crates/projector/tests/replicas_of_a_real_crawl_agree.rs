@@ -8,7 +8,6 @@ use std::time::Duration;
 use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
 use pagefeed_events::event::{Event, Retention};
 use pagefeed_events::publish::{publish_all, Outgoing};
-use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
@@ -115,13 +114,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
     js.publish("pagefeed.events.page_crawled.sample.999", "garbage".into())
         .await?
         .await?;
-    let last = js
-        .get_stream(EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence;
+    let last = pagefeed_e2e::events_last_seq(&js).await?;
     assert!(last > 40, "the crawl published events");
     a.stop().await?;
     b.stop().await?;

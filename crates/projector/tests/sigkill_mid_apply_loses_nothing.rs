@@ -12,13 +12,15 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::wait_for;
 use pagefeed_events::publish::{publish_all, Outgoing};
-use pagefeed_testkit::nats::NatsServer;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::{entries, free_http, http_client, stream_last_seq, try_status, wait_applied};
+use node::{
+    entries, free_http, http_client, stream_last_seq, try_status, wait_applied,
+    with_streams_and_config_file,
+};
 
 const PAGES: u32 = 12;
 const PER_PAGE: u32 = 4_000;
@@ -109,14 +111,8 @@ fn digest_command(data: &Path) -> anyhow::Result<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let sites = [id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")];
-    let cfg = config_with(&nats.url(), "", "", &sites);
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("pagefeed.toml");
-    std::fs::write(&config, config_text(&nats.url(), "", "", &sites))?;
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, config, cfg, js) = with_streams_and_config_file(dir.path()).await?;
     for page in 1..=PAGES {
         // In chunks: the JetStream context lets 5,000 acks be pending, and
         // publish_all sends a whole call's messages before awaiting any ack.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use pagefeed_e2e::{config_with, id_site, jetstream_at, wait_for};
+use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
 use pagefeed_events::event::{EntryObserved, PageRecord};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
@@ -24,19 +24,58 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A fresh nats-server with pagefeed's streams, for a config whose one site
-/// (`sample`, ids 1 to 9) nothing crawls: the test publishes the events.
+pub use pagefeed_e2e::events_last_seq as stream_last_seq;
+
+/// The one site of the tests' config (`sample`, ids 1 to 9), which nothing
+/// crawls: the tests publish the events.
+fn quiet_site() -> String {
+    id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")
+}
+
+/// A fresh nats-server with pagefeed's streams, for a config with
+/// [`quiet_site`].
 pub async fn with_streams() -> anyhow::Result<(NatsServer, Config, jetstream::Context)> {
     let nats = NatsServer::start().await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "",
-        &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
-    );
+    let cfg = config_with(&nats.url(), "", "", &[quiet_site()]);
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     Ok((nats, cfg, js))
+}
+
+/// [`with_streams`], the config also written to `dir/pagefeed.toml` for the
+/// binary's `--config`: (server, that path, config, JetStream).
+pub async fn with_streams_and_config_file(
+    dir: &Path,
+) -> anyhow::Result<(NatsServer, PathBuf, Config, jetstream::Context)> {
+    let nats = NatsServer::start().await?;
+    let path = dir.join("pagefeed.toml");
+    std::fs::write(&path, config_text(&nats.url(), "", "", &[quiet_site()]))?;
+    let cfg = Config::load(&path)?;
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    Ok((nats, path, cfg, js))
+}
+
+/// Publishes two payloads no projector can apply, on events subjects: text
+/// that is not JSON, and an event of schema version 999. Their sequences.
+pub async fn publish_unreadable(js: &jetstream::Context) -> anyhow::Result<(u64, u64)> {
+    let garbage = js
+        .publish(
+            "pagefeed.events.page_crawled.sample.7",
+            "not json at all".into(),
+        )
+        .await?
+        .await?
+        .sequence;
+    let newer = js
+        .publish(
+            "pagefeed.events.entry_observed.sample.7",
+            r#"{"v":999,"type":"entry_observed","page":"sample.7"}"#.into(),
+        )
+        .await?
+        .await?
+        .sequence;
+    Ok((garbage, newer))
 }
 
 /// A page's `entries` entry events, then its crawl.
@@ -255,17 +294,6 @@ impl Node {
 pub async fn digest_of(data: &Path) -> anyhow::Result<(u64, String)> {
     let path = store_path(data);
     Ok(tokio::task::spawn_blocking(move || Store::open(&path)?.digest()).await??)
-}
-
-/// The last sequence of `PAGEFEED_EVENTS` now.
-pub async fn stream_last_seq(js: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
-    Ok(js
-        .get_stream(EVENTS_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .last_sequence)
 }
 
 /// Publishes `events` (awaiting every ack, retrying through disconnects)
