@@ -274,7 +274,12 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     // 6. The apply split, in this process, no NATS.
     for (label, index) in [("with", true), ("without", false)] {
         eprintln!("applying in-process {label} the search index ...");
-        let t = apply_in_process(&payloads, &dir.path().join(format!("apply-{label}")), index)?;
+        let t = apply_in_process(
+            &payloads,
+            &dir.path().join(format!("apply-{label}")),
+            index,
+            APPLY_BATCH,
+        )?;
         let rate = payloads.len() as f64 / t.as_secs_f64();
         out.row(
             &format!("apply only, in-process, {label} the search index"),
@@ -601,6 +606,10 @@ pub struct ApplyOptions {
     /// Leave the search index out.
     #[arg(long)]
     pub no_index: bool,
+    /// Events per write transaction (a live node's batches are at most
+    /// 5,000; `rebuild`'s 10,000).
+    #[arg(long, default_value_t = APPLY_BATCH, value_name = "N")]
+    pub batch: usize,
     /// Write the file into this directory and keep it (a node's `--data`),
     /// instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -619,7 +628,7 @@ pub fn apply_only(options: ApplyOptions) -> anyhow::Result<()> {
         .zip(1..)
         .map(|(m, seq)| (seq, m.payload))
         .collect();
-    let t = apply_in_process(&payloads, dir, !options.no_index)?;
+    let t = apply_in_process(&payloads, dir, !options.no_index, options.batch.max(1))?;
     println!(
         "applied {} entry events in {:.2} s: {:.0} events/s ({} the search index)",
         payloads.len(),
@@ -634,6 +643,7 @@ fn apply_in_process(
     payloads: &[(u64, Bytes)],
     dir: &Path,
     index: bool,
+    batch: usize,
 ) -> anyhow::Result<Duration> {
     std::fs::create_dir_all(dir)?;
     let store = Store::open(&dir.join("pagefeed.redb"))?;
@@ -643,7 +653,7 @@ fn apply_in_process(
         store.without_search_index()
     };
     let started = Instant::now();
-    for chunk in payloads.chunks(APPLY_BATCH) {
+    for chunk in payloads.chunks(batch) {
         let batch: Vec<(u64, &[u8])> = chunk.iter().map(|(s, p)| (*s, p.as_ref())).collect();
         store.apply_batch(&batch)?;
     }
@@ -708,4 +718,9 @@ impl Report {
         }
         out
     }
+}
+
+#[doc(hidden)]
+pub fn entry_events_pub(count: usize) -> Vec<Outgoing> {
+    entry_events(count, 0)
 }

@@ -17,9 +17,9 @@ use integer_encoding::VarInt as _;
 /// (newest-first sort key, document number).
 pub type Posting = (u64, u64);
 
-/// Encodes postings (sorted here) as one segment.
-pub fn encode(postings: &mut [Posting]) -> Vec<u8> {
-    postings.sort_unstable();
+/// Encodes postings, sorted, as one segment.
+pub fn encode(postings: &[Posting]) -> Vec<u8> {
+    debug_assert!(postings.is_sorted(), "postings must be sorted");
     let mut out = Vec::with_capacity(4 + postings.len() * 8);
     let mut buf = [0u8; 10];
     let mut push = |out: &mut Vec<u8>, v: u64| {
@@ -28,12 +28,37 @@ pub fn encode(postings: &mut [Posting]) -> Vec<u8> {
     };
     push(&mut out, postings.len() as u64);
     let mut prev = 0u64;
-    for &(sort, doc) in postings.iter() {
+    for &(sort, doc) in postings {
         push(&mut out, sort - prev);
         push(&mut out, doc);
         prev = sort;
     }
     out
+}
+
+/// How many postings a segment holds (its first varint), without decoding
+/// them; `None` if the bytes do not start with a count.
+pub fn count(bytes: &[u8]) -> Option<usize> {
+    let (n, _) = u64::decode_var(bytes)?;
+    usize::try_from(n).ok()
+}
+
+/// Two sorted lists of postings as one sorted list.
+pub fn merge(a: Vec<Posting>, b: Vec<Posting>) -> Vec<Posting> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(p) => out.push(p),
+            None => return out,
+        }
+    }
 }
 
 /// Decodes a segment; `None` if the bytes are not one.
@@ -149,20 +174,21 @@ mod tests {
 
     #[test]
     fn a_segment_round_trips_sorted() {
-        let mut postings = vec![(30, 7), (10, 1_000_000), (30, 2), (u64::MAX, 0)];
-        let bytes = encode(&mut postings);
+        let postings = [(10, 1_000_000), (30, 2), (30, 7), (u64::MAX, 0)];
+        let bytes = encode(&postings);
+        assert_eq!(count(&bytes), Some(4));
         assert_eq!(
             decode(&bytes).unwrap(),
             [(10, 1_000_000), (30, 2), (30, 7), (u64::MAX, 0)]
         );
-        assert_eq!(decode(&encode(&mut [])).unwrap(), []);
+        assert_eq!(decode(&encode(&[])).unwrap(), []);
         assert!(decode(&[5, 1]).is_none(), "a truncated segment");
         assert!(decode(&[]).is_none());
     }
 
     #[test]
     fn segments_merge_newest_first() {
-        let cursor = |mut p: Vec<Posting>| Cursor::new(encode(&mut p)).unwrap();
+        let cursor = |p: Vec<Posting>| Cursor::new(encode(&p)).unwrap();
         let merged: Result<Vec<Posting>, ()> = Merged::new(vec![
             cursor(vec![(1, 1), (5, 5)]),
             cursor(vec![]),
@@ -173,5 +199,15 @@ mod tests {
         let broken: Vec<Result<Posting, ()>> =
             Merged::new(vec![cursor(vec![(1, 1)]), Cursor::new(vec![3, 1]).unwrap()]).collect();
         assert_eq!(broken, [Err(())]);
+    }
+
+    #[test]
+    fn sorted_lists_merge_sorted() {
+        assert_eq!(
+            merge(vec![(1, 1), (3, 3), (3, 9)], vec![(0, 5), (3, 4), (7, 7)]),
+            [(0, 5), (1, 1), (3, 3), (3, 4), (3, 9), (7, 7)]
+        );
+        assert_eq!(merge(vec![], vec![(2, 2)]), [(2, 2)]);
+        assert_eq!(merge(vec![(2, 2)], vec![]), [(2, 2)]);
     }
 }
