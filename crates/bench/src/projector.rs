@@ -56,6 +56,9 @@ pub struct Options {
     /// Seconds of the lag run.
     #[arg(long, default_value_t = 20, value_name = "S")]
     pub lag_seconds: u64,
+    /// Stop after live replication (publishing alone, then with two nodes).
+    #[arg(long)]
+    pub live_only: bool,
 }
 
 /// Node `a` and `b`: two projector processes with their HTTP ports.
@@ -154,12 +157,31 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
             verdict(rate >= 58_000.0),
         );
     }
-    for node in &nodes {
+    for (name, node) in ["a", "b"].iter().zip(&nodes) {
+        let (seconds, batches, events) = commits(&http, &node.http).await?;
+        out.row(
+            &format!("node {name}'s batches during live replication"),
+            format!(
+                "{batches:.0}, {:.0} events and {:.1} ms each on average",
+                events / batches.max(1.0),
+                seconds / batches.max(1.0) * 1000.0
+            ),
+            "—",
+            String::new(),
+        );
         let status = get_json(&http, &format!("{}/api/status", node.http)).await?;
         anyhow::ensure!(
             status["entries"].as_u64() == Some(messages.len() as u64),
             "node status: {status}"
         );
+    }
+
+    if options.live_only {
+        for mut node in nodes {
+            node.child.terminate(Duration::from_secs(30))?;
+        }
+        print!("{}", out.render());
+        return Ok(());
     }
 
     // 2. Search.
