@@ -23,8 +23,8 @@ use tracing::{info, warn};
 
 use crate::store::{ApplyStats, Store, StoreError};
 
-/// Most events applied in one write transaction.
-const MAX_BATCH: usize = 5_000;
+/// Most events applied in one write transaction (as in `rebuild`).
+const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -133,9 +133,13 @@ enum Next {
     Stop,
 }
 
-/// Gathers batches and hands them to the applier: the first message of a
-/// batch is awaited as long as it takes, then more for up to
-/// [`BATCH_LINGER`], up to [`MAX_BATCH`].
+/// Gathers batches and hands them to the applier: a batch is handed over
+/// once it has waited [`BATCH_LINGER`] since its first message (or is full)
+/// and the applier is free to take it, and keeps growing, up to
+/// [`MAX_BATCH`], while the applier is busy. A quiet stream is thus applied
+/// within milliseconds, and a node behind applies its backlog in full
+/// batches, where the cost of a commit and of each gram's postings row is
+/// spread over the most events (group commit).
 async fn gather(
     messages: &mut pull::Stream,
     tx: &mpsc::Sender<Vec<jetstream::Message>>,
@@ -145,43 +149,41 @@ async fn gather(
 ) -> Next {
     let mut errors = 0;
     let mut prune = tokio::time::interval(PRUNE_EVERY);
+    let mut batch: Vec<jetstream::Message> = Vec::new();
+    let linger = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(linger);
+    let mut lingered = false;
     loop {
-        let first = tokio::select! {
-            m = messages.next() => m,
-            _ = prune.tick() => {
-                prune_rejected(js, store).await;
-                continue;
-            }
+        let ready = !batch.is_empty() && (lingered || batch.len() >= MAX_BATCH);
+        tokio::select! {
+            m = messages.next(), if batch.len() < MAX_BATCH => match m {
+                Some(Ok(msg)) => {
+                    errors = 0;
+                    if batch.is_empty() {
+                        linger.as_mut().reset(tokio::time::Instant::now() + BATCH_LINGER);
+                        lingered = false;
+                    }
+                    batch.push(msg);
+                }
+                Some(Err(e)) => {
+                    errors += 1;
+                    warn!(error = %e, errors, "pulling events failed");
+                    if errors >= ERRORS_BEFORE_RECREATE {
+                        // What the batch holds is delivered again to the
+                        // new consumer, which starts after the file.
+                        return Next::Recreate;
+                    }
+                }
+                None => return Next::Recreate,
+            },
+            () = &mut linger, if !batch.is_empty() && !lingered => lingered = true,
+            permit = tx.reserve(), if ready => match permit {
+                Ok(permit) => permit.send(std::mem::take(&mut batch)),
+                Err(_) => return Next::Stop,
+            },
+            _ = prune.tick() => prune_rejected(js, store).await,
             () = tx.closed() => return Next::Stop,
             () = shutdown.cancelled() => return Next::Stop,
-        };
-        let mut batch = Vec::with_capacity(64);
-        match first {
-            Some(Ok(msg)) => batch.push(msg),
-            Some(Err(e)) => {
-                errors += 1;
-                warn!(error = %e, errors, "pulling events failed");
-                if errors >= ERRORS_BEFORE_RECREATE {
-                    return Next::Recreate;
-                }
-                continue;
-            }
-            None => return Next::Recreate,
-        }
-        errors = 0;
-        let linger = tokio::time::sleep(BATCH_LINGER);
-        tokio::pin!(linger);
-        while batch.len() < MAX_BATCH {
-            tokio::select! {
-                m = messages.next() => match m {
-                    Some(Ok(msg)) => batch.push(msg),
-                    _ => break,
-                },
-                () = &mut linger => break,
-            }
-        }
-        if tx.send(batch).await.is_err() {
-            return Next::Stop;
         }
     }
 }
