@@ -20,19 +20,16 @@ pub type Posting = (u64, u64);
 /// Encodes postings, sorted, as one segment.
 pub fn encode(postings: &[Posting]) -> Vec<u8> {
     debug_assert!(postings.is_sorted(), "postings must be sorted");
-    let mut out = Vec::with_capacity(4 + postings.len() * 8);
-    let mut buf = [0u8; 10];
-    let mut push = |out: &mut Vec<u8>, v: u64| {
-        let n = v.encode_var(&mut buf);
-        out.extend_from_slice(&buf[..n]);
-    };
-    push(&mut out, postings.len() as u64);
+    // Written in place, at most 10 bytes a varint, then cut to length.
+    let mut out = vec![0u8; 10 * (1 + 2 * postings.len())];
+    let mut at = (postings.len() as u64).encode_var(&mut out);
     let mut prev = 0u64;
     for &(sort, doc) in postings {
-        push(&mut out, sort - prev);
-        push(&mut out, doc);
+        at += (sort - prev).encode_var(&mut out[at..]);
+        at += doc.encode_var(&mut out[at..]);
         prev = sort;
     }
+    out.truncate(at);
     out
 }
 

@@ -747,7 +747,9 @@ struct Tables<'t> {
     postings: Table<'t, (&'static str, u64), &'static [u8]>,
     /// The documents this batch numbered, with their grams, posted by
     /// [`Tables::finish_index`].
-    new_docs: Vec<(Posting, Vec<Gram>)>,
+    new_docs: Vec<(Posting, std::ops::Range<usize>)>,
+    /// The grams of `new_docs`, each document's in its range.
+    new_grams: Vec<Gram>,
     /// Documents this batch killed, by gram, removed by `finish_index`.
     dead_postings: FxHashMap<Gram, FxHashSet<u64>>,
     /// The next document number, stored by `finish_index`.
@@ -784,6 +786,7 @@ impl<'t> Tables<'t> {
             touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
             new_docs: Vec::new(),
+            new_grams: Vec::new(),
             dead_postings: FxHashMap::default(),
             next_doc,
             next_segment,
@@ -929,8 +932,10 @@ impl<'t> Tables<'t> {
         self.page_newest.insert((page, sort, id), doc)?;
         self.docs.insert(doc, (page, id))?;
         if self.search_index {
+            let start = self.new_grams.len();
+            text_grams(&e.text, &mut self.new_grams);
             self.new_docs
-                .push(((sort, doc), text_grams(&e.text)));
+                .push(((sort, doc), start..self.new_grams.len()));
         }
         Ok(())
     }
@@ -952,7 +957,9 @@ impl<'t> Tables<'t> {
         };
         self.docs.remove(doc)?;
         if self.search_index {
-            for gram in text_grams(&e.text) {
+            let mut grams = Vec::new();
+            text_grams(&e.text, &mut grams);
+            for gram in grams {
                 self.dead_postings.entry(gram).or_default().insert(doc);
             }
         }
@@ -994,9 +1001,14 @@ impl<'t> Tables<'t> {
         let mut new_docs = std::mem::take(&mut self.new_docs);
         new_docs.sort_unstable_by_key(|(posting, _)| *posting);
         let mut new_postings: FxHashMap<Gram, Vec<Posting>> = FxHashMap::default();
+        let new_grams = std::mem::take(&mut self.new_grams);
         for (posting, grams) in new_docs {
-            for gram in grams {
-                new_postings.entry(gram).or_default().push(posting);
+            for &gram in &new_grams[grams] {
+                let list = new_postings.entry(gram).or_default();
+                // A gram twice in one text: one posting.
+                if list.last() != Some(&posting) {
+                    list.push(posting);
+                }
             }
         }
         for (gram, add) in new_postings {
@@ -1208,14 +1220,14 @@ fn desc(t: DateTime<Utc>) -> u64 {
 type Gram = u64;
 const NO_CHAR: u64 = u32::MAX as u64;
 
-/// The grams a text is indexed under, lowercased as a search lowercases
-/// it (`str::to_lowercase`): its distinct character bigrams and its last
-/// character alone (the end-of-text gram), sorted. Every character of the
-/// text thus begins one of its grams, so a one-character query is answered
-/// by the grams that begin with it, without a unigram posting per character
-/// (which made the index about twice as big).
-fn text_grams(text: &str) -> Vec<Gram> {
-    let mut grams = Vec::with_capacity(text.len());
+/// Appends to `grams` those `text` is indexed under, lowercased as a
+/// search lowercases it (`str::to_lowercase`): its character bigrams and its
+/// last character alone (the end-of-text gram), in text order, a gram that
+/// recurs appended again. Every character of the text thus begins one of
+/// its grams, so a one-character query is answered by the grams that begin
+/// with it, without a unigram posting per character (which made the index
+/// about twice as big).
+fn text_grams(text: &str, grams: &mut Vec<Gram>) {
     let mut prev: Option<char> = None;
     let mut push = |c: char| {
         if let Some(p) = prev {
@@ -1240,9 +1252,6 @@ fn text_grams(text: &str) -> Vec<Gram> {
     if let Some(last) = prev {
         grams.push((u64::from(last) << 32) | NO_CHAR);
     }
-    grams.sort_unstable();
-    grams.dedup();
-    grams
 }
 
 /// CJK punctuation, kana and the unified ideographs: no character here has
@@ -1367,7 +1376,11 @@ mod tests {
             "İstanbul ǅ ẞ",
             "ｶﾀｶﾅ Ⅻ ①",
         ] {
-            assert_eq!(text_grams(text), whole(text), "{text:?}");
+            let mut grams = Vec::new();
+            text_grams(text, &mut grams);
+            grams.sort_unstable();
+            grams.dedup();
+            assert_eq!(grams, whole(text), "{text:?}");
         }
         for c in CASELESS {
             assert!(c.to_lowercase().eq([c]), "{c:?} has a lowercase");
@@ -1376,9 +1389,10 @@ mod tests {
 
     #[test]
     fn grams_and_truncation() {
-        let mut g: Vec<String> = text_grams("abab").into_iter().map(gram_text).collect();
-        g.sort();
-        assert_eq!(g, ["ab", "b", "ba"]);
+        let mut grams = Vec::new();
+        text_grams("abab", &mut grams);
+        let g: Vec<String> = grams.into_iter().map(gram_text).collect();
+        assert_eq!(g, ["ab", "ba", "ab", "b"], "text order, a recurring gram again");
         assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
         let long = "日".repeat(2000); // 3 bytes each
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
