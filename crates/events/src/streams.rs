@@ -115,9 +115,14 @@ pub fn projector_consumer_name(node: &str) -> String {
 }
 
 /// The consumer of projector node `node`, starting right after `applied`
-/// (what its file holds: the file is the authority). One ack moves it past a
-/// whole batch (`AckPolicy::All`); the server removes it once the node has
-/// been gone for `idle`.
+/// (what its file holds: the file is the authority). It takes no acks
+/// (`AckPolicy::None`): the node re-creates it from its file whenever it
+/// starts or reconnects, so the server's ack state would never be used, and
+/// tracking every delivery for acks cost nats-server a tenth of the
+/// machine at full speed (docs/BENCHMARKS.md, "Projector"). Its position is
+/// what the server has delivered, so its unprocessed count is the node's lag
+/// to within the batches the node holds (at most two of 10,000 events). The
+/// server removes it once the node has been gone for `idle`.
 pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(projector_consumer_name(node)),
@@ -129,9 +134,7 @@ pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer:
                 start_sequence: applied + 1,
             }
         },
-        ack_policy: AckPolicy::All,
-        ack_wait: Duration::from_secs(60),
-        max_ack_pending: 100_000,
+        ack_policy: AckPolicy::None,
         filter_subject: EVENTS_SUBJECTS.to_owned(),
         inactive_threshold: idle,
         ..Default::default()

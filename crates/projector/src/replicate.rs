@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::pull;
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream;
 use futures::StreamExt as _;
 use pagefeed_events::streams::{projector_consumer, projector_consumer_name};
 use pagefeed_events::subject::EVENTS_STREAM;
@@ -105,12 +105,6 @@ pub async fn replicate(
         let applying = async {
             while let Some(batch) = rx.recv().await {
                 let report = apply(&applier, &batch).await?;
-                if let Some(last) = batch.last() {
-                    // AckPolicy::All: one ack moves this node's position in NATS.
-                    if let Err(e) = last.ack_with(AckKind::Ack).await {
-                        warn!(error = %e, "could not ack the batch (the file is the authority)");
-                    }
-                }
                 on_batch(report);
             }
             Ok::<(), anyhow::Error>(())

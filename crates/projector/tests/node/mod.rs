@@ -15,7 +15,6 @@ use async_nats::jetstream;
 use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
 use pagefeed_events::event::{EntryObserved, PageRecord};
 use pagefeed_events::publish::{publish_all, Outgoing};
-use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::{Config, Event};
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
@@ -112,39 +111,20 @@ pub async fn run_until_applied(
     name: &str,
     seq: u64,
 ) -> anyhow::Result<()> {
+    let http = free_http()?;
     let token = CancellationToken::new();
     let node = tokio::spawn(pagefeed_projector::run(
         Options {
             cfg: cfg.clone(),
             data: data.to_owned(),
             node: name.to_owned(),
-            http: "127.0.0.1:0".parse()?,
+            http,
             idle: Duration::from_secs(3600),
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
         },
         token.clone(),
     ));
-    let js = jetstream_at(&cfg.nats.url).await?;
-    let consumer_name = pagefeed_events::streams::projector_consumer_name(name);
-    wait_for(
-        Duration::from_secs(60),
-        "the node to apply the stream",
-        || async {
-            let Ok(stream) = js.get_stream(EVENTS_STREAM).await else {
-                return Ok(None);
-            };
-            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
-                stream.get_consumer(&consumer_name).await;
-            let Ok(mut consumer) = consumer else {
-                return Ok(None);
-            };
-            let Ok(info) = consumer.info().await else {
-                return Ok(None);
-            };
-            Ok((info.ack_floor.stream_sequence >= seq).then_some(()))
-        },
-    )
-    .await?;
+    wait_applied(&http_client(), http, seq, Duration::from_secs(60)).await?;
     token.cancel();
     node.await??;
     Ok(())
