@@ -177,9 +177,17 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     }
 
     if options.live_only {
+        let mut rss = Vec::new();
         for mut node in nodes {
+            rss.push(peak_rss_kib(node.child.pid()).unwrap_or(0));
             node.child.terminate(Duration::from_secs(30))?;
         }
+        out.row(
+            "peak RSS of the live nodes a / b",
+            format!("{} / {}", mb(rss[0]), mb(rss[1])),
+            "< 200 MB",
+            verdict(rss.iter().all(|&k| k * 1024 < 200_000_000)),
+        );
         print!("{}", out.render());
         return Ok(());
     }

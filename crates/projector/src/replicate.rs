@@ -96,7 +96,7 @@ pub async fn replicate(
         info!(node = %node, from = applied + 1, "replicating");
         delay = Duration::from_millis(100);
         // The next batch gathers while the last one is applied.
-        let (tx, mut rx) = mpsc::channel::<Vec<jetstream::Message>>(1);
+        let (tx, mut rx) = mpsc::channel::<Batch>(1);
         let read = async {
             let next = gather(&mut messages, &tx, &js, &store, &shutdown).await;
             drop(tx);
@@ -104,7 +104,7 @@ pub async fn replicate(
         };
         let applying = async {
             while let Some(batch) = rx.recv().await {
-                let report = apply(&applier, &batch).await?;
+                let report = apply(&applier, batch).await?;
                 on_batch(report);
             }
             Ok::<(), anyhow::Error>(())
@@ -136,24 +136,24 @@ enum Next {
 /// spread over the most events (group commit).
 async fn gather(
     messages: &mut pull::Stream,
-    tx: &mpsc::Sender<Vec<jetstream::Message>>,
+    tx: &mpsc::Sender<Batch>,
     js: &jetstream::Context,
     store: &Arc<Store>,
     shutdown: &CancellationToken,
 ) -> Next {
     let mut errors = 0;
     let mut prune = tokio::time::interval(PRUNE_EVERY);
-    let mut batch: Vec<jetstream::Message> = Vec::new();
+    let mut batch = Batch::default();
     let linger = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(linger);
     let mut lingered = false;
     loop {
-        let ready = !batch.is_empty() && (lingered || batch.len() >= MAX_BATCH);
+        let ready = !batch.items.is_empty() && (lingered || batch.items.len() >= MAX_BATCH);
         tokio::select! {
-            m = messages.next(), if batch.len() < MAX_BATCH => match m {
+            m = messages.next(), if batch.items.len() < MAX_BATCH => match m {
                 Some(Ok(msg)) => {
                     errors = 0;
-                    if batch.is_empty() {
+                    if batch.items.is_empty() {
                         linger.as_mut().reset(tokio::time::Instant::now() + BATCH_LINGER);
                         lingered = false;
                     }
@@ -170,7 +170,7 @@ async fn gather(
                 }
                 None => return Next::Recreate,
             },
-            () = &mut linger, if !batch.is_empty() && !lingered => lingered = true,
+            () = &mut linger, if !batch.items.is_empty() && !lingered => lingered = true,
             permit = tx.reserve(), if ready => match permit {
                 Ok(permit) => permit.send(std::mem::take(&mut batch)),
                 Err(_) => return Next::Stop,
@@ -178,6 +178,26 @@ async fn gather(
             _ = prune.tick() => prune_rejected(js, store).await,
             () = tx.closed() => return Next::Stop,
             () = shutdown.cancelled() => return Next::Stop,
+        }
+    }
+}
+
+/// Events gathered for one transaction: (stream sequence, payload), the
+/// rest of each message (subjects, headers) dropped as it arrives.
+#[derive(Default)]
+struct Batch {
+    items: Vec<(u64, bytes::Bytes)>,
+    /// Messages of the stream after the last one, as the server reported
+    /// with it (the lag).
+    pending: u64,
+}
+
+impl Batch {
+    fn push(&mut self, msg: jetstream::Message) {
+        // Every JetStream delivery has its metadata in the reply subject.
+        if let Ok(info) = msg.info() {
+            self.pending = info.pending;
+            self.items.push((info.stream_sequence, msg.payload.clone()));
         }
     }
 }
@@ -243,24 +263,13 @@ impl Applier {
 }
 
 /// Applies one batch on the node's apply thread.
-async fn apply(applier: &Applier, batch: &[jetstream::Message]) -> anyhow::Result<BatchReport> {
-    let items: Vec<(u64, bytes::Bytes)> = batch
-        .iter()
-        .filter_map(|m| {
-            let seq = m.info().ok()?.stream_sequence;
-            Some((seq, m.payload.clone()))
-        })
-        .collect();
-    let pending = batch
-        .last()
-        .and_then(|m| m.info().ok().map(|i| i.pending))
-        .unwrap_or(0);
+async fn apply(applier: &Applier, batch: Batch) -> anyhow::Result<BatchReport> {
     let started = Instant::now();
-    let (stats, applied_seq) = applier.apply(items).await?;
+    let (stats, applied_seq) = applier.apply(batch.items).await?;
     Ok(BatchReport {
         stats,
         applied_seq,
-        pending,
+        pending: batch.pending,
         commit: started.elapsed(),
     })
 }
