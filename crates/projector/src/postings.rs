@@ -60,7 +60,7 @@ pub fn merge(a: Vec<Posting>, b: Vec<Posting>) -> Vec<Posting> {
 
 /// Decodes a segment; `None` if the bytes are not one.
 pub fn decode(bytes: &[u8]) -> Option<Vec<Posting>> {
-    let mut cursor = Cursor::new(bytes.to_vec())?;
+    let mut cursor = Cursor::new(bytes)?;
     let mut out = Vec::with_capacity(cursor.left.min(bytes.len() / 2));
     while let Some(posting) = cursor.next() {
         out.push(posting?);
@@ -71,17 +71,17 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<Posting>> {
 /// Reads a segment's postings one at a time from its encoded bytes, so a
 /// search that stops after `limit` hits decodes only what it looked at.
 #[derive(Debug)]
-pub struct Cursor {
-    bytes: Vec<u8>,
+pub struct Cursor<'a> {
+    bytes: &'a [u8],
     at: usize,
     left: usize,
     sort: u64,
 }
 
-impl Cursor {
+impl<'a> Cursor<'a> {
     /// `None` if the bytes do not start with a count.
-    pub fn new(bytes: Vec<u8>) -> Option<Cursor> {
-        let (count, at) = u64::decode_var(&bytes)?;
+    pub fn new(bytes: &'a [u8]) -> Option<Cursor<'a>> {
+        let (count, at) = u64::decode_var(bytes)?;
         Some(Cursor {
             at,
             left: usize::try_from(count).ok()?,
@@ -122,14 +122,14 @@ impl Cursor {
 
 /// The postings of several segments, each sorted, merged newest first. It
 /// yields `Err(())`, and then nothing, if a segment turns out not to decode.
-pub struct Merged {
-    cursors: Vec<Cursor>,
+pub struct Merged<'a> {
+    cursors: Vec<Cursor<'a>>,
     heap: BinaryHeap<Reverse<(Posting, usize)>>,
     broken: bool,
 }
 
-impl Merged {
-    pub fn new(cursors: Vec<Cursor>) -> Merged {
+impl<'a> Merged<'a> {
+    pub fn new(cursors: Vec<Cursor<'a>>) -> Merged<'a> {
         let mut merged = Merged {
             cursors,
             heap: BinaryHeap::new(),
@@ -150,7 +150,7 @@ impl Merged {
     }
 }
 
-impl Iterator for Merged {
+impl Iterator for Merged<'_> {
     type Item = Result<Posting, ()>;
 
     fn next(&mut self) -> Option<Result<Posting, ()>> {
@@ -185,16 +185,17 @@ mod tests {
 
     #[test]
     fn segments_merge_newest_first() {
-        let cursor = |p: Vec<Posting>| Cursor::new(encode(&p)).unwrap();
-        let merged: Result<Vec<Posting>, ()> = Merged::new(vec![
-            cursor(vec![(1, 1), (5, 5)]),
-            cursor(vec![]),
-            cursor(vec![(2, 2), (3, 3), (9, 9)]),
-        ])
-        .collect();
+        let segments = [
+            encode(&[(1, 1), (5, 5)]),
+            encode(&[]),
+            encode(&[(2, 2), (3, 3), (9, 9)]),
+        ];
+        let cursors = segments.iter().map(|s| Cursor::new(s).unwrap()).collect();
+        let merged: Result<Vec<Posting>, ()> = Merged::new(cursors).collect();
         assert_eq!(merged.unwrap(), [(1, 1), (2, 2), (3, 3), (5, 5), (9, 9)]);
         let broken: Vec<Result<Posting, ()>> =
-            Merged::new(vec![cursor(vec![(1, 1)]), Cursor::new(vec![3, 1]).unwrap()]).collect();
+            Merged::new(vec![Cursor::new(&segments[0]).unwrap(), Cursor::new(&[3, 1]).unwrap()])
+                .collect();
         assert_eq!(broken, [Err(())]);
     }
 

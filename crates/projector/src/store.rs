@@ -574,7 +574,11 @@ impl Store {
                 None => return Ok(Vec::new()),
             }
         };
-        let mut segments = Vec::new();
+        // Every segment read goes into one buffer: one allocation, freed
+        // whole, where a copy per segment (thousands for a common
+        // character) left the heaps of the search threads fragmented.
+        let mut bytes = Vec::new();
+        let mut spans = Vec::new();
         for item in postings.range((prefix, 0)..)? {
             let (k, v) = item?;
             let (gram, segment) = k.value();
@@ -582,9 +586,15 @@ impl Store {
                 break;
             }
             if segment != COUNT_KEY {
-                segments.push(Cursor::new(v.value().to_vec()).ok_or_else(bad_segment)?);
+                let start = bytes.len();
+                bytes.extend_from_slice(v.value());
+                spans.push(start..bytes.len());
             }
         }
+        let segments = spans
+            .into_iter()
+            .map(|span| Cursor::new(&bytes[span]).ok_or_else(bad_segment))
+            .collect::<Result<Vec<_>, _>>()?;
         let docs = txn.open_table(DOCS)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
