@@ -574,10 +574,19 @@ impl Store {
                 None => return Ok(Vec::new()),
             }
         };
-        // Every segment read goes into one buffer: one allocation, freed
-        // whole, where a copy per segment (thousands for a common
-        // character) left the heaps of the search threads fragmented.
-        let mut bytes = Vec::new();
+        // Every segment read goes into one buffer, sized first: one
+        // allocation, freed whole, where a copy per segment (thousands for
+        // a common character) left the heaps of the search threads
+        // fragmented.
+        let mut size = 0;
+        for item in postings.range((prefix, 0)..)? {
+            let (k, v) = item?;
+            if !k.value().0.starts_with(prefix) {
+                break;
+            }
+            size += v.value().len();
+        }
+        let mut bytes = Vec::with_capacity(size);
         let mut spans = Vec::new();
         for item in postings.range((prefix, 0)..)? {
             let (k, v) = item?;
