@@ -347,7 +347,7 @@ async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::Resu
 
 /// `count` realistic entry events: the sample site's pages, 20 entries each,
 /// from page `first_page + 1` on.
-fn entry_events(count: usize, first_page: u64) -> Vec<Outgoing> {
+pub fn entry_events(count: usize, first_page: u64) -> Vec<Outgoing> {
     let opts = SampleSiteOptions::default();
     let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(count);
@@ -748,9 +748,4 @@ impl Report {
         }
         out
     }
-}
-
-#[doc(hidden)]
-pub fn entry_events_pub(count: usize) -> Vec<Outgoing> {
-    entry_events(count, 0)
 }

@@ -193,9 +193,11 @@ mod tests {
         let cursors = segments.iter().map(|s| Cursor::new(s).unwrap()).collect();
         let merged: Result<Vec<Posting>, ()> = Merged::new(cursors).collect();
         assert_eq!(merged.unwrap(), [(1, 1), (2, 2), (3, 3), (5, 5), (9, 9)]);
-        let broken: Vec<Result<Posting, ()>> =
-            Merged::new(vec![Cursor::new(&segments[0]).unwrap(), Cursor::new(&[3, 1]).unwrap()])
-                .collect();
+        let broken: Vec<Result<Posting, ()>> = Merged::new(vec![
+            Cursor::new(&segments[0]).unwrap(),
+            Cursor::new(&[3, 1]).unwrap(),
+        ])
+        .collect();
         assert_eq!(broken, [Err(())]);
     }
 

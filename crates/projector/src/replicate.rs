@@ -12,8 +12,8 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream;
+use async_nats::jetstream::consumer::pull;
 use futures::StreamExt as _;
 use pagefeed_events::streams::{projector_consumer, projector_consumer_name};
 use pagefeed_events::subject::EVENTS_STREAM;

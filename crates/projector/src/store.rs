@@ -1083,10 +1083,8 @@ impl<'t> Tables<'t> {
                 if postings.is_empty() {
                     self.postings.remove((gram.as_str(), seg))?;
                 } else {
-                    self.postings.insert(
-                        (gram.as_str(), seg),
-                        postings::encode(&postings).as_slice(),
-                    )?;
+                    self.postings
+                        .insert((gram.as_str(), seg), postings::encode(&postings).as_slice())?;
                 }
             }
             self.add_gram_count(&gram, 0, removed)?;
@@ -1411,7 +1409,11 @@ mod tests {
         let mut grams = Vec::new();
         text_grams("abab", &mut grams);
         let g: Vec<String> = grams.into_iter().map(gram_text).collect();
-        assert_eq!(g, ["ab", "ba", "ab", "b"], "text order, a recurring gram again");
+        assert_eq!(
+            g,
+            ["ab", "ba", "ab", "b"],
+            "text order, a recurring gram again"
+        );
         assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
         let long = "日".repeat(2000); // 3 bytes each
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
