@@ -28,6 +28,16 @@ const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// A node whose last batch had at least this many events is catching up
+/// (a backlog, or a flood): its next batch waits up to [`LOADED_LINGER`] to
+/// fill to [`MAX_BATCH`], the way a Kafka consumer waits `fetch.max.wait.ms`
+/// for `fetch.min.bytes`. A batch of 10,000 costs about 12 % less per event
+/// than one of 3,000 (one postings row per gram and one commit per batch),
+/// and a node behind loses nothing by waiting a fraction of a second; a
+/// node keeping up with a steady stream never waits longer than
+/// [`BATCH_LINGER`].
+const LOADED_BATCH: usize = 2_000;
+const LOADED_LINGER: Duration = Duration::from_millis(250);
 /// Errors in a row from the message stream before the consumer is re-created
 /// (after a reconnect a vanished consumer errors forever: nats.rs #1584).
 const ERRORS_BEFORE_RECREATE: u32 = 3;
@@ -128,8 +138,9 @@ enum Next {
 }
 
 /// Gathers batches and hands them to the applier: a batch is handed over
-/// once it has waited [`BATCH_LINGER`] since its first message (or is full)
-/// and the applier is free to take it, and keeps growing, up to
+/// once it has waited [`BATCH_LINGER`] since its first message (or
+/// [`LOADED_LINGER`] when the node is catching up, see [`LOADED_BATCH`]),
+/// or is full, and the applier is free to take it; it keeps growing, up to
 /// [`MAX_BATCH`], while the applier is busy. A quiet stream is thus applied
 /// within milliseconds, and a node behind applies its backlog in full
 /// batches, where the cost of a commit and of each gram's postings row is
@@ -147,6 +158,7 @@ async fn gather(
     let linger = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(linger);
     let mut lingered = false;
+    let mut loaded = false;
     loop {
         let ready = !batch.items.is_empty() && (lingered || batch.items.len() >= MAX_BATCH);
         tokio::select! {
@@ -154,7 +166,8 @@ async fn gather(
                 Some(Ok(msg)) => {
                     errors = 0;
                     if batch.items.is_empty() {
-                        linger.as_mut().reset(tokio::time::Instant::now() + BATCH_LINGER);
+                        let wait = if loaded { LOADED_LINGER } else { BATCH_LINGER };
+                        linger.as_mut().reset(tokio::time::Instant::now() + wait);
                         lingered = false;
                     }
                     batch.push(msg);
@@ -172,7 +185,10 @@ async fn gather(
             },
             () = &mut linger, if !batch.items.is_empty() && !lingered => lingered = true,
             permit = tx.reserve(), if ready => match permit {
-                Ok(permit) => permit.send(std::mem::take(&mut batch)),
+                Ok(permit) => {
+                    loaded = batch.items.len() >= LOADED_BATCH;
+                    permit.send(std::mem::take(&mut batch));
+                }
                 Err(_) => return Next::Stop,
             },
             _ = prune.tick() => prune_rejected(js, store).await,
