@@ -28,16 +28,15 @@ const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
-/// A node whose last batch had at least this many events is catching up
-/// (a backlog, or a flood): its next batch waits up to [`LOADED_LINGER`] to
-/// fill to [`MAX_BATCH`], the way a Kafka consumer waits `fetch.max.wait.ms`
-/// for `fetch.min.bytes`. A batch of 10,000 costs about 12 % less per event
-/// than one of 3,000 (one postings row per gram and one commit per batch),
-/// and a node behind loses nothing by waiting a fraction of a second; a
-/// node keeping up with a steady stream never waits longer than
-/// [`BATCH_LINGER`].
-const LOADED_BATCH: usize = 2_000;
-const LOADED_LINGER: Duration = Duration::from_millis(250);
+/// A batch that has this many events when [`BATCH_LINGER`] runs out is
+/// arriving at 10,000 events/s or more (a backlog, or a flood): it waits up
+/// to [`FLOOD_LINGER`] from its first message to fill to [`MAX_BATCH`], the
+/// way a Kafka consumer waits `fetch.max.wait.ms` for `fetch.min.bytes`. A
+/// batch of 10,000 costs about 12 % less per event than one of 3,000 (one
+/// postings row per gram and one commit per batch); a steady stream slower
+/// than that is still applied within [`BATCH_LINGER`].
+const FLOOD_START: usize = 50;
+const FLOOD_LINGER: Duration = Duration::from_millis(250);
 /// Errors in a row from the message stream before the consumer is re-created
 /// (after a reconnect a vanished consumer errors forever: nats.rs #1584).
 const ERRORS_BEFORE_RECREATE: u32 = 3;
@@ -139,8 +138,8 @@ enum Next {
 
 /// Gathers batches and hands them to the applier: a batch is handed over
 /// once it has waited [`BATCH_LINGER`] since its first message (or
-/// [`LOADED_LINGER`] when the node is catching up, see [`LOADED_BATCH`]),
-/// or is full, and the applier is free to take it; it keeps growing, up to
+/// [`FLOOD_LINGER`] when events arrive fast, see [`FLOOD_START`]), or is
+/// full, and the applier is free to take it; it keeps growing, up to
 /// [`MAX_BATCH`], while the applier is busy. A quiet stream is thus applied
 /// within milliseconds, and a node behind applies its backlog in full
 /// batches, where the cost of a commit and of each gram's postings row is
@@ -158,7 +157,8 @@ async fn gather(
     let linger = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(linger);
     let mut lingered = false;
-    let mut loaded = false;
+    let mut started = tokio::time::Instant::now();
+    let mut flood = false;
     loop {
         let ready = !batch.items.is_empty() && (lingered || batch.items.len() >= MAX_BATCH);
         tokio::select! {
@@ -166,9 +166,10 @@ async fn gather(
                 Some(Ok(msg)) => {
                     errors = 0;
                     if batch.items.is_empty() {
-                        let wait = if loaded { LOADED_LINGER } else { BATCH_LINGER };
-                        linger.as_mut().reset(tokio::time::Instant::now() + wait);
+                        started = tokio::time::Instant::now();
+                        linger.as_mut().reset(started + BATCH_LINGER);
                         lingered = false;
+                        flood = false;
                     }
                     batch.push(msg);
                 }
@@ -183,12 +184,16 @@ async fn gather(
                 }
                 None => return Next::Recreate,
             },
-            () = &mut linger, if !batch.items.is_empty() && !lingered => lingered = true,
-            permit = tx.reserve(), if ready => match permit {
-                Ok(permit) => {
-                    loaded = batch.items.len() >= LOADED_BATCH;
-                    permit.send(std::mem::take(&mut batch));
+            () = &mut linger, if !batch.items.is_empty() && !lingered => {
+                if !flood && batch.items.len() >= FLOOD_START {
+                    flood = true;
+                    linger.as_mut().reset(started + FLOOD_LINGER);
+                } else {
+                    lingered = true;
                 }
+            }
+            permit = tx.reserve(), if ready => match permit {
+                Ok(permit) => permit.send(std::mem::take(&mut batch)),
                 Err(_) => return Next::Stop,
             },
             _ = prune.tick() => prune_rejected(js, store).await,
