@@ -574,20 +574,10 @@ impl Store {
                 None => return Ok(Vec::new()),
             }
         };
-        // Every segment read goes into one buffer, sized first: one
-        // allocation, freed whole, where a copy per segment (thousands for
-        // a common character) left the heaps of the search threads
-        // fragmented.
-        let mut size = 0;
-        for item in postings.range((prefix, 0)..)? {
-            let (k, v) = item?;
-            if !k.value().0.starts_with(prefix) {
-                break;
-            }
-            size += v.value().len();
-        }
-        let mut bytes = Vec::with_capacity(size);
-        let mut spans = Vec::new();
+        // The segments are read where redb's cache holds them, not copied:
+        // a common character's run to 18 MB, and a copy that size per
+        // search left that much in the heap of the thread that made it.
+        let mut rows = Vec::new();
         for item in postings.range((prefix, 0)..)? {
             let (k, v) = item?;
             let (gram, segment) = k.value();
@@ -595,14 +585,12 @@ impl Store {
                 break;
             }
             if segment != COUNT_KEY {
-                let start = bytes.len();
-                bytes.extend_from_slice(v.value());
-                spans.push(start..bytes.len());
+                rows.push(v);
             }
         }
-        let segments = spans
-            .into_iter()
-            .map(|span| Cursor::new(&bytes[span]).ok_or_else(bad_segment))
+        let segments = rows
+            .iter()
+            .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
             .collect::<Result<Vec<_>, _>>()?;
         let docs = txn.open_table(DOCS)?;
         let entries = txn.open_table(ENTRIES)?;
