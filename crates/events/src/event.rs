@@ -169,6 +169,9 @@ impl Event {
     /// the payload straight into the type's struct, with no intermediate
     /// JSON tree: this runs once per event on every replica.
     pub fn decode(payload: &[u8]) -> Result<Event, DecodeError> {
+        if let Some(event) = in_order::decode(payload) {
+            return Ok(event);
+        }
         #[derive(Deserialize)]
         struct Head {
             #[serde(default)]
@@ -199,6 +202,94 @@ impl Event {
             "fetch_failed" => body(payload).map(Event::FetchFailed),
             "retention" => body(payload).map(Event::Retention),
             _ => Err(DecodeError::UnknownType(kind)),
+        }
+    }
+}
+
+/// Decoding an event as [`Event::encode`] writes it, `"v"` and `"type"`
+/// first, in one pass: the rest of the object is read straight into the
+/// type's struct. The general path reads the payload twice (the version and
+/// type, then the body): 0.97 µs an entry where the body alone takes 0.68,
+/// on every replica for every event. Anything else (another order, another
+/// version, `"v"` or `"type"` twice, a key or type with escapes, a field
+/// that does not fit) gives `None`, and the general path decodes or refuses
+/// it with its own error.
+mod in_order {
+    use std::fmt;
+
+    use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
+    use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::{Event, EVENT_VERSION};
+
+    pub fn decode(payload: &[u8]) -> Option<Event> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let event = de.deserialize_map(InOrder).ok()?;
+        de.end().ok()?;
+        Some(event)
+    }
+
+    struct InOrder;
+
+    impl<'de> Visitor<'de> for InOrder {
+        type Value = Event;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an event object starting with \"v\" and \"type\"")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+            let out_of_order = || A::Error::custom("not in this crate's order");
+            if map.next_key::<&'de str>()? != Some("v") {
+                return Err(out_of_order());
+            }
+            if map.next_value::<u64>()? != u64::from(EVENT_VERSION) {
+                return Err(out_of_order());
+            }
+            if map.next_key::<&'de str>()? != Some("type") {
+                return Err(out_of_order());
+            }
+            let kind: &'de str = map.next_value()?;
+            let body = MapAccessDeserializer::new(Body(map));
+            match kind {
+                "page_crawled" => Deserialize::deserialize(body).map(Event::PageCrawled),
+                "entry_observed" => Deserialize::deserialize(body).map(Event::EntryObserved),
+                "page_unchanged" => Deserialize::deserialize(body).map(Event::PageUnchanged),
+                "fetch_failed" => Deserialize::deserialize(body).map(Event::FetchFailed),
+                "retention" => Deserialize::deserialize(body).map(Event::Retention),
+                _ => Err(out_of_order()),
+            }
+        }
+    }
+
+    /// The rest of the object, refusing a second `"v"` or `"type"` (which
+    /// the general path refuses as a duplicate field).
+    struct Body<A>(A);
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Body<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            match self.0.next_key::<&'de str>()? {
+                None => Ok(None),
+                Some(key) if key == "v" || key == "type" => {
+                    Err(A::Error::custom(format!("a second \"{key}\"")))
+                }
+                Some(key) => seed
+                    .deserialize(BorrowedStrDeserializer::new(key))
+                    .map(Some),
+            }
+        }
+
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, A::Error> {
+            self.0.next_value_seed(seed)
         }
     }
 }
@@ -295,7 +386,37 @@ mod tests {
             }),
         ];
         for e in events {
+            assert_eq!(in_order::decode(&e.encode()), Some(e.clone()), "one pass");
             assert_eq!(Event::decode(&e.encode()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn another_key_order_takes_the_general_path() {
+        let e = entry();
+        let mut json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&e.encode()).unwrap();
+        let v = json.remove("v").unwrap();
+        json.insert("v".into(), v); // now last
+        let reordered = serde_json::to_vec(&json).unwrap();
+        assert_eq!(in_order::decode(&reordered), None);
+        assert_eq!(Event::decode(&reordered).unwrap(), e);
+        // Escaped keys and type names are the general path's too.
+        let escaped = String::from_utf8(e.encode()).unwrap().replace(
+            r#""type":"entry_observed""#,
+            r#""type":"entry\u005fobserved""#,
+        );
+        assert_eq!(in_order::decode(escaped.as_bytes()), None);
+        assert_eq!(Event::decode(escaped.as_bytes()).unwrap(), e);
+    }
+
+    #[test]
+    fn a_second_version_or_type_is_refused_both_ways() {
+        let json = String::from_utf8(entry().encode()).unwrap();
+        for extra in [r#","v":999}"#, r#","type":"retention"}"#] {
+            let twice = format!("{}{extra}", &json[..json.len() - 1]);
+            assert_eq!(in_order::decode(twice.as_bytes()), None, "{twice}");
+            assert!(Event::decode(twice.as_bytes()).is_err(), "{twice}");
         }
     }
 

@@ -804,8 +804,8 @@ impl<'t> Tables<'t> {
         })
     }
 
-    // Every write to `pages` and `entries` goes through these four, which
-    // keep the state digest in step.
+    // Every write to `pages` and `entries` goes through these three and
+    // `put_entry`, which keep the state digest in step.
 
     fn write_page(&mut self, key: &str, json: &str) -> Result<(), StoreError> {
         if let Some(old) = self.pages.insert(key, json)? {
@@ -819,14 +819,6 @@ impl<'t> Tables<'t> {
         if let Some(old) = self.pages.remove(key)? {
             self.sum.sub(&page_hash(key, old.value()));
         }
-        Ok(())
-    }
-
-    fn write_entry(&mut self, page: &str, id: &str, row: &[u8]) -> Result<(), StoreError> {
-        if let Some(old) = self.entries.insert((page, id), row)? {
-            self.sum.sub(&entry_hash(page, id, old.value()));
-        }
-        self.sum.add(&entry_hash(page, id, row));
         Ok(())
     }
 
@@ -893,39 +885,47 @@ impl<'t> Tables<'t> {
         self.write_page(&key, &to_json(&row))
     }
 
+    /// An entry observed. It is written first as a new entry (fetchers
+    /// publish new and changed entries only, so it usually is), and that
+    /// insert returns the row it replaced: only then is the entry merged
+    /// with its old row and written again. A new entry costs one B-tree
+    /// operation here instead of a read and a write.
     fn put_entry(&mut self, e: EntryObserved) -> Result<(), StoreError> {
-        let page = e.page.to_string();
-        let old: Option<EntryView> = {
-            let row = self.entries.get((page.as_str(), e.id.as_str()))?;
-            row.map(|v| EntryView::from_row(&page, &e.id, v.value()))
-                .transpose()?
-        };
-        let (first_seen, last_seen) = match &old {
-            Some(o) => (
-                o.first_seen.min(e.observed_at),
-                o.last_seen.max(e.observed_at),
-            ),
-            None => (e.observed_at, e.observed_at),
-        };
-        let new = EntryView {
+        let mut new = EntryView {
             id: e.id,
-            page,
+            page: e.page.to_string(),
             text: e.text,
             timestamp: e.timestamp,
             link: e.link,
-            first_seen,
-            last_seen,
+            first_seen: e.observed_at,
+            last_seen: e.observed_at,
         };
-        match &old {
-            // Same place in the indexes: nothing to move.
-            Some(o) if o.sort_key() == new.sort_key() && o.text == new.text => {}
-            Some(o) => {
-                self.unindex(o)?;
-                self.index(&new)?;
-            }
-            None => self.index(&new)?,
+        let row = new.row();
+        let key = (new.page.as_str(), new.id.as_str());
+        let old = match self.entries.insert(key, row.as_slice())? {
+            Some(v) => Some((
+                EntryView::from_row(key.0, key.1, v.value())?,
+                entry_hash(key.0, key.1, v.value()),
+            )),
+            None => None,
+        };
+        let Some((old, old_hash)) = old else {
+            self.sum.add(&entry_hash(&new.page, &new.id, &row));
+            return self.index(&new);
+        };
+        self.sum.sub(&old_hash);
+        new.first_seen = old.first_seen.min(new.first_seen);
+        new.last_seen = old.last_seen.max(new.last_seen);
+        // Same place in the indexes: nothing to move.
+        if old.sort_key() != new.sort_key() || old.text != new.text {
+            self.unindex(&old)?;
+            self.index(&new)?;
         }
-        self.write_entry(&new.page, &new.id, &new.row())
+        let row = new.row();
+        self.entries
+            .insert((new.page.as_str(), new.id.as_str()), row.as_slice())?;
+        self.sum.add(&entry_hash(&new.page, &new.id, &row));
+        Ok(())
     }
 
     /// Gives the entry a new document number, indexes it as newest under
