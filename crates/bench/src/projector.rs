@@ -177,17 +177,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     }
 
     if options.live_only {
-        let mut rss = Vec::new();
-        for mut node in nodes {
-            rss.push(peak_rss_kib(node.child.pid()).unwrap_or(0));
-            node.child.terminate(Duration::from_secs(30))?;
-        }
-        out.row(
-            "peak RSS of the live nodes a / b",
-            format!("{} / {}", mb(rss[0]), mb(rss[1])),
-            "< 200 MB",
-            verdict(rss.iter().all(|&k| k * 1024 < 200_000_000)),
-        );
+        stop_nodes(nodes, &mut out)?;
         print!("{}", out.render());
         return Ok(());
     }
@@ -251,17 +241,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         "—",
         String::new(),
     );
-    let mut rss = Vec::new();
-    for mut node in nodes {
-        rss.push(peak_rss_kib(node.child.pid()).unwrap_or(0));
-        node.child.terminate(Duration::from_secs(30))?;
-    }
-    out.row(
-        "peak RSS of the live nodes a / b",
-        format!("{} / {}", mb(rss[0]), mb(rss[1])),
-        "< 200 MB",
-        verdict(rss.iter().all(|&k| k * 1024 < 200_000_000)),
-    );
+    stop_nodes(nodes, &mut out)?;
 
     // 4. Raw read.
     let last = pagefeed_e2e::events_last_seq(&js).await?;
@@ -371,6 +351,22 @@ pub fn entry_events(count: usize, first_page: u64) -> Vec<Outgoing> {
         }
     }
     out
+}
+
+/// Stops the live nodes, reporting their peak RSS.
+fn stop_nodes(nodes: Vec<Node>, out: &mut Report) -> anyhow::Result<()> {
+    let mut rss = Vec::new();
+    for mut node in nodes {
+        rss.push(peak_rss_kib(node.child.pid()).unwrap_or(0));
+        node.child.terminate(Duration::from_secs(30))?;
+    }
+    out.row(
+        "peak RSS of the live nodes a / b",
+        format!("{} / {}", mb(rss[0]), mb(rss[1])),
+        "< 200 MB",
+        verdict(rss.iter().all(|&k| k * 1024 < 200_000_000)),
+    );
+    Ok(())
 }
 
 fn start_node(bins: &Binaries, config: &Path, dir: &Path, name: &str) -> anyhow::Result<Node> {

@@ -165,9 +165,11 @@ impl Event {
     }
 
     /// Decodes an event, refusing other schema versions and unknown types.
-    /// The version and type are read first (every other field skipped), then
-    /// the payload straight into the type's struct, with no intermediate
-    /// JSON tree: this runs once per event on every replica.
+    /// An event in this crate's own key order is read in one pass (see
+    /// `in_order`); any other payload has its version and type read first
+    /// (every other field skipped), then the payload straight into the
+    /// type's struct, with no intermediate JSON tree: this runs once per
+    /// event on every replica.
     pub fn decode(payload: &[u8]) -> Result<Event, DecodeError> {
         if let Some(event) = in_order::decode(payload) {
             return Ok(event);

@@ -216,10 +216,11 @@ struct Batch {
 impl Batch {
     fn push(&mut self, msg: jetstream::Message) {
         // Every JetStream delivery has its metadata in the reply subject.
-        if let Ok(info) = msg.info() {
-            self.pending = info.pending;
-            self.items.push((info.stream_sequence, msg.payload.clone()));
-        }
+        let Ok((seq, pending)) = msg.info().map(|i| (i.stream_sequence, i.pending)) else {
+            return;
+        };
+        self.pending = pending;
+        self.items.push((seq, msg.message.payload));
     }
 }
 

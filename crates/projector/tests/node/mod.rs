@@ -83,14 +83,12 @@ pub fn page_events(page: u32, entries: u32) -> Vec<Event> {
     let at = "2026-11-24T03:00:00Z".parse().expect("a time");
     let mut events: Vec<Event> = (0..entries)
         .map(|n| {
-            Event::EntryObserved(EntryObserved {
-                page: key.clone(),
-                id: format!("{page:04}{n:04}"),
-                text: format!("ページ{page}の日記{n}: 今日は渋谷へ"),
-                timestamp: None,
-                link: None,
-                observed_at: at,
-            })
+            observed(
+                &key,
+                format!("{page:04}{n:04}"),
+                format!("ページ{page}の日記{n}: 今日は渋谷へ"),
+                at,
+            )
         })
         .collect();
     events.push(Event::PageCrawled(PageRecord {
@@ -291,14 +289,29 @@ pub fn entries(page: u32, first: u32, n: u32) -> Vec<Event> {
     let at = "2026-11-24T03:00:00Z".parse().expect("a time");
     (first..first + n)
         .map(|i| {
-            Event::EntryObserved(EntryObserved {
-                page: key.clone(),
-                id: format!("{page}-{i}"),
-                text: format!("日記{i}: 今日は渋谷へ"),
-                timestamp: None,
-                link: None,
-                observed_at: at,
-            })
+            observed(
+                &key,
+                format!("{page}-{i}"),
+                format!("日記{i}: 今日は渋谷へ"),
+                at,
+            )
         })
         .collect()
+}
+
+/// An entry of `page` with no timestamp or link of its own.
+fn observed(
+    page: &pagefeed_events::PageKey,
+    id: String,
+    text: String,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Event {
+    Event::EntryObserved(EntryObserved {
+        page: page.clone(),
+        id,
+        text,
+        timestamp: None,
+        link: None,
+        observed_at: at,
+    })
 }
