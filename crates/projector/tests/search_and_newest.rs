@@ -158,7 +158,7 @@ fn an_earlier_first_sighting_moves_an_undated_entry_in_the_index() {
 }
 
 /// The newest entries overall are merged from the pages' own indexes by way
-/// of each page's head: after every batch of a long, varied history (new
+/// of each page's head, and search finds what the texts hold: after every batch of a long, varied history (new
 /// entries, re-observations that move an entry, changed texts, retention),
 /// they equal every page's entries sorted by time (ties by page, then id).
 #[test]
@@ -217,6 +217,22 @@ fn newest_overall_equals_every_page_sorted_however_the_history_goes() {
                 .collect();
             let want: Vec<_> = all.iter().take(limit).map(key).collect();
             assert_eq!(got, want, "round {round}, limit {limit}");
+        }
+        // Search agrees too, though entries change texts, are observed twice
+        // in one batch and deleted in the batch that indexed them.
+        for q in ["text 1", "of e1"] {
+            let found = store.search(q, 1000).unwrap();
+            assert!(
+                found
+                    .windows(2)
+                    .all(|w| w[0].sort_time() >= w[1].sort_time()),
+                "round {round}: {q:?} newest first"
+            );
+            let mut got: Vec<_> = found.iter().map(key).collect();
+            let mut want: Vec<_> = all.iter().filter(|e| e.text.contains(q)).map(key).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "round {round}: search {q:?}");
         }
     }
 }
