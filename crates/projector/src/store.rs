@@ -13,7 +13,8 @@
 //! | `entries`     | `(page, entry id)`                   | postcard [`EntryRow`] |
 //! | `page_newest` | `(page, desc(sort key), entry id)`   | document number       |
 //! | `page_heads`  | `(desc(sort key), page)`             | `()`                  |
-//! | `docs`        | document number                      | `(page, entry id)`    |
+//! | `doc_blocks`  | a batch's first document number      | its documents' `(page, entry id)` ([`crate::docs`]) |
+//! | `doc_block_live` | a batch's first document number   | how many of them are live |
 //! | `postings`    | `(gram, segment number)`             | a postings segment    |
 //! | `postings`    | `(gram, COUNT_KEY)`                  | the gram's postings count (varint) |
 //! | `rejected`    | stream sequence                      | JSON [`Rejected`]     |
@@ -22,8 +23,8 @@
 //! An entry's sort key is its own timestamp when the page shows one, else its
 //! `first_seen`, as microseconds since the epoch; `desc` maps it to a `u64`
 //! that sorts newest first, so the indexes are read forwards.
-//! `page_newest`, `page_heads`, `docs` and the search tables are derived
-//! from `entries` and written in the same transaction.
+//! `page_newest`, `page_heads`, the document blocks and the search tables
+//! are derived from `entries` and written in the same transaction.
 //!
 //! # The newest entries overall
 //!
@@ -40,9 +41,11 @@
 //! # The search index
 //!
 //! Each entry has a document number, new whenever its text or sort key
-//! changes; `docs` maps a live one back to the entry (numbers only grow, so
-//! this table is appended to), `page_newest` gives an entry's current one. Its lowercased text's distinct bigrams, and its last
-//! character alone, point to it through `postings`, where a gram's postings
+//! changes; `doc_blocks` maps it back to the entry (a batch numbers its
+//! entries consecutively and names them in one row, removed once none of
+//! them is live), `page_newest` gives an entry's current one. Its
+//! lowercased text's distinct bigrams, and its last character alone, point
+//! to it through `postings`, where a gram's postings
 //! are split into segments (see [`crate::postings`]): a batch appends its
 //! postings to the gram's last segment while that one is small, else starts
 //! a new one, so that a batch writes one row per distinct gram.
@@ -50,8 +53,7 @@
 //! A search reads the segments of the query's rarest bigram (by its count,
 //! kept right after its last segment, on the page a batch writes anyway),
 //! or for a one-character query of every gram that starts with it, merged
-//! newest first, and checks each candidate: its document number must still
-//! be in `docs` and its text must contain the query,
+//! newest first, and checks each candidate's text contains the query,
 //! until `limit` entries are found. The postings of a dead document
 //! (deleted, or renumbered by a change) are removed at the end of the batch
 //! that killed it.
@@ -87,11 +89,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::docs;
 use crate::postings::{self, Cursor, Merged, Posting};
 use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 9;
+pub const SCHEMA_VERSION: u64 = 10;
 
 /// The longest a committed batch stays unsynced by default (see
 /// [`Store::apply_batch`] and [`Store::set_sync_every`]).
@@ -105,7 +108,8 @@ const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
 const ENTRIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("entries");
 const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> = TableDefinition::new("page_newest");
 const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition::new("page_heads");
-const DOCS: TableDefinition<u64, (&str, &str)> = TableDefinition::new("docs");
+const DOC_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("doc_blocks");
+const DOC_BLOCK_LIVE: TableDefinition<u64, u64> = TableDefinition::new("doc_block_live");
 const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
 /// The segment number under which a gram's postings count is kept: after
 /// every segment of the gram, so next to the one batches append to.
@@ -334,7 +338,8 @@ impl Store {
             txn.open_table(ENTRIES)?;
             txn.open_table(PAGE_NEWEST)?;
             txn.open_table(PAGE_HEADS)?;
-            txn.open_table(DOCS)?;
+            txn.open_table(DOC_BLOCKS)?;
+            txn.open_table(DOC_BLOCK_LIVE)?;
             txn.open_table(POSTINGS)?;
             txn.open_table(REJECTED)?;
             txn.open_table(DIGEST)?;
@@ -411,6 +416,7 @@ impl Store {
                 }
                 last = seq;
             }
+            t.finish_docs()?;
             t.finish_heads()?;
             t.finish_index()?;
             t.meta.insert(META_APPLIED, last)?;
@@ -595,7 +601,7 @@ impl Store {
             .iter()
             .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
             .collect::<Result<Vec<_>, _>>()?;
-        let docs = txn.open_table(DOCS)?;
+        let blocks = txn.open_table(DOC_BLOCKS)?;
         let entries = txn.open_table(ENTRIES)?;
         let mut found = Vec::new();
         let mut last = None;
@@ -606,10 +612,18 @@ impl Store {
             if last.replace(posting) == Some(posting) {
                 continue;
             }
-            let Some(row) = docs.get(posting.1)? else {
-                continue; // a dead document, its postings not yet removed
+            let doc = posting.1;
+            let block = blocks.range(..=doc)?.next_back().transpose()?;
+            let name = block
+                .as_ref()
+                .and_then(|(first, names)| docs::name(names.value(), doc - first.value()));
+            // A dead document's postings go in the batch that killed it.
+            let Some((page, id)) = name else {
+                return Err(StoreError::Corrupt {
+                    table: "doc_blocks",
+                    detail: format!("a posting names document {doc}, which no block holds"),
+                });
             };
-            let (page, id) = row.value();
             let entry = indexed_entry(&entries, page, id)?;
             if entry.text.to_lowercase().contains(&needle) {
                 found.push(entry);
@@ -640,6 +654,33 @@ impl Store {
             entries: txn.open_table(ENTRIES)?.len()?,
             rejected: txn.open_table(REJECTED)?.len()?,
         })
+    }
+
+    /// The blocks of document names the file holds, each with how many of
+    /// its documents are live (see [`crate::docs`]): a block goes once none
+    /// is.
+    pub fn doc_blocks(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let live = txn.open_table(DOC_BLOCK_LIVE)?;
+        let blocks = txn.open_table(DOC_BLOCKS)?;
+        let mut out = Vec::new();
+        for item in live.iter()? {
+            let (first, n) = item?;
+            if blocks.get(first.value())?.is_none() {
+                return Err(StoreError::Corrupt {
+                    table: "doc_blocks",
+                    detail: format!("block {} is counted but missing", first.value()),
+                });
+            }
+            out.push((first.value(), n.value()));
+        }
+        if blocks.len()? != out.len() as u64 {
+            return Err(StoreError::Corrupt {
+                table: "doc_block_live",
+                detail: "a block has no count".to_owned(),
+            });
+        }
+        Ok(out)
     }
 
     /// (applied sequence, hex state digest), both from one read transaction:
@@ -749,7 +790,16 @@ struct Tables<'t> {
     entries: Table<'t, (&'static str, &'static str), &'static [u8]>,
     page_newest: Table<'t, (&'static str, u64, &'static str), u64>,
     page_heads: Table<'t, (u64, &'static str), ()>,
-    docs: Table<'t, u64, (&'static str, &'static str)>,
+    doc_blocks: Table<'t, u64, &'static [u8]>,
+    doc_block_live: Table<'t, u64, u64>,
+    /// The names of the documents this batch numbers, from `block_first`
+    /// on, written as one block by `finish_docs`.
+    block: docs::BlockBuilder,
+    block_first: u64,
+    /// How many of them this batch also unindexed.
+    block_dead: u64,
+    /// Documents of earlier blocks this batch unindexed.
+    dead_docs: Vec<u64>,
     /// The pages whose entries this batch indexed or unindexed, with their
     /// head (newest sort key) before the batch: `finish_heads` updates
     /// `page_heads` once per page.
@@ -792,7 +842,12 @@ impl<'t> Tables<'t> {
             entries: txn.open_table(ENTRIES)?,
             page_newest: txn.open_table(PAGE_NEWEST)?,
             page_heads: txn.open_table(PAGE_HEADS)?,
-            docs: txn.open_table(DOCS)?,
+            doc_blocks: txn.open_table(DOC_BLOCKS)?,
+            doc_block_live: txn.open_table(DOC_BLOCK_LIVE)?,
+            block: docs::BlockBuilder::default(),
+            block_first: next_doc,
+            block_dead: 0,
+            dead_docs: Vec::new(),
             touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
             new_docs: Vec::new(),
@@ -940,7 +995,7 @@ impl<'t> Tables<'t> {
         let (page, id) = (e.page.as_str(), e.id.as_str());
         self.touch(page)?;
         self.page_newest.insert((page, sort, id), doc)?;
-        self.docs.insert(doc, (page, id))?;
+        self.block.push(page, id);
         if self.search_index {
             let start = self.new_grams.len();
             text_grams(&e.text, &mut self.new_grams);
@@ -965,7 +1020,11 @@ impl<'t> Tables<'t> {
                 detail: format!("entry ({}, {}) is not indexed", e.page, e.id),
             });
         };
-        self.docs.remove(doc)?;
+        if doc >= self.block_first {
+            self.block_dead += 1;
+        } else {
+            self.dead_docs.push(doc);
+        }
         if self.search_index {
             let mut grams = Vec::new();
             text_grams(&e.text, &mut grams);
@@ -981,6 +1040,62 @@ impl<'t> Tables<'t> {
         if !self.touched.contains_key(page) {
             let head = page_head(&self.page_newest, page)?;
             self.touched.insert(page.to_owned(), head);
+        }
+        Ok(())
+    }
+
+    /// Writes the block of this batch's documents, with how many are live,
+    /// and counts the documents it unindexed out of their blocks: a block
+    /// with none left is removed.
+    fn finish_docs(&mut self) -> Result<(), StoreError> {
+        let block = std::mem::take(&mut self.block);
+        let live = block.len() as u64 - self.block_dead;
+        if live > 0 {
+            self.doc_blocks
+                .insert(self.block_first, block.encode().as_slice())?;
+            self.doc_block_live.insert(self.block_first, live)?;
+        }
+        let mut dead = std::mem::take(&mut self.dead_docs);
+        dead.sort_unstable();
+        let mut at = 0;
+        while let Some(&doc) = dead.get(at) {
+            let Some((first, live)) = self
+                .doc_block_live
+                .range(..=doc)?
+                .next_back()
+                .transpose()?
+                .map(|(k, v)| (k.value(), v.value()))
+            else {
+                return Err(StoreError::Corrupt {
+                    table: "doc_block_live",
+                    detail: format!("document {doc} is in no block"),
+                });
+            };
+            // The block's other dead documents follow in `dead`: the next
+            // block starts after them.
+            let next = self
+                .doc_block_live
+                .range(doc.saturating_add(1)..)?
+                .next()
+                .transpose()?
+                .map_or(u64::MAX, |(k, _)| k.value());
+            let gone = dead[at..].iter().take_while(|&&d| d < next).count();
+            at += gone;
+            match live.checked_sub(gone as u64) {
+                Some(0) => {
+                    self.doc_blocks.remove(first)?;
+                    self.doc_block_live.remove(first)?;
+                }
+                Some(left) => {
+                    self.doc_block_live.insert(first, left)?;
+                }
+                None => {
+                    return Err(StoreError::Corrupt {
+                        table: "doc_block_live",
+                        detail: format!("block {first} has {live} live documents, {gone} died"),
+                    })
+                }
+            }
         }
         Ok(())
     }

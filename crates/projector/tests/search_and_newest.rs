@@ -236,3 +236,49 @@ fn newest_overall_equals_every_page_sorted_however_the_history_goes() {
         }
     }
 }
+
+/// A batch names the entries it indexes in one block: a block counts its
+/// live entries, and goes once an entry's change or deletion leaves none.
+#[test]
+fn a_block_of_document_names_goes_with_its_last_live_entry() {
+    let (_dir, store) = fresh();
+    let first = [
+        entry("sample.1", "a", "rust one", None, "2026-11-01T00:00:00Z"),
+        entry("sample.1", "b", "rust two", None, "2026-11-01T00:00:00Z"),
+        entry("sample.2", "c", "rust three", None, "2026-11-10T00:00:00Z"),
+    ];
+    apply(&store, &numbered(1, &first));
+    assert_eq!(store.doc_blocks().unwrap(), [(0, 3)]);
+    // Two texts change (new numbers, in the second batch's block), and an
+    // entry observed and changed in one batch counts once.
+    let second = [
+        entry("sample.1", "a", "go one", None, "2026-11-02T00:00:00Z"),
+        entry("sample.1", "b", "go two", None, "2026-11-02T00:00:00Z"),
+        entry("sample.2", "d", "go four", None, "2026-11-11T00:00:00Z"),
+        entry(
+            "sample.2",
+            "d",
+            "go four, edited",
+            None,
+            "2026-11-11T00:00:00Z",
+        ),
+    ];
+    apply(&store, &numbered(4, &second));
+    assert_eq!(store.doc_blocks().unwrap(), [(0, 1), (3, 3)]);
+    assert_eq!(ids(store.search("rust", 10).unwrap()), ["c"]);
+    assert_eq!(ids(store.search("edited", 10).unwrap()), ["d"]);
+    // Retention takes "a" and "b" (first seen 11-01): the first block keeps
+    // "c", the second "d".
+    apply(
+        &store,
+        &numbered(8, &[retention("sample", "2026-11-05T00:00:00Z")]),
+    );
+    assert_eq!(store.doc_blocks().unwrap(), [(0, 1), (3, 1)]);
+    assert_eq!(ids(store.search("go", 10).unwrap()), ["d"]);
+    apply(
+        &store,
+        &numbered(9, &[retention("sample", "2026-11-30T00:00:00Z")]),
+    );
+    assert!(store.doc_blocks().unwrap().is_empty());
+    assert!(store.search("o", 10).unwrap().is_empty());
+}
