@@ -78,9 +78,9 @@ pub fn count(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Two sorted lists of postings as one sorted list.
-pub fn merge(a: Vec<Posting>, b: Vec<Posting>) -> Vec<Posting> {
+pub fn merge(a: &[Posting], b: &[Posting]) -> Vec<Posting> {
     let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let (mut a, mut b) = (a.iter().copied().peekable(), b.iter().copied().peekable());
     loop {
         let next = match (a.peek(), b.peek()) {
             (Some(x), Some(y)) if x <= y => a.next(),
@@ -274,10 +274,10 @@ mod tests {
     #[test]
     fn sorted_lists_merge_sorted() {
         assert_eq!(
-            merge(vec![(1, 1), (3, 3), (3, 9)], vec![(0, 5), (3, 4), (7, 7)]),
+            merge(&[(1, 1), (3, 3), (3, 9)], &[(0, 5), (3, 4), (7, 7)]),
             [(0, 5), (1, 1), (3, 3), (3, 4), (3, 9), (7, 7)]
         );
-        assert_eq!(merge(vec![], vec![(2, 2)]), [(2, 2)]);
-        assert_eq!(merge(vec![(2, 2)], vec![]), [(2, 2)]);
+        assert_eq!(merge(&[], &[(2, 2)]), [(2, 2)]);
+        assert_eq!(merge(&[(2, 2)], &[]), [(2, 2)]);
     }
 }

@@ -1125,18 +1125,44 @@ impl<'t> Tables<'t> {
         // sorted: one sort of the batch's documents, none per gram.
         let mut new_docs = std::mem::take(&mut self.new_docs);
         new_docs.sort_unstable_by_key(|(posting, _)| *posting);
-        let mut new_postings: FxHashMap<Gram, Vec<Posting>> = FxHashMap::default();
         let new_grams = std::mem::take(&mut self.new_grams);
-        for (posting, grams) in new_docs {
-            for &gram in &new_grams[grams] {
-                let list = new_postings.entry(gram).or_default();
+        // Every gram's postings in one array, grouped by gram (a counting
+        // sort): one hash lookup a posting, and no list grown per gram.
+        let mut slot_of: FxHashMap<Gram, u32> = FxHashMap::default();
+        let mut grams: Vec<(Gram, usize)> = Vec::new();
+        let slots: Vec<u32> = new_grams
+            .iter()
+            .map(|&gram| {
+                let slot = *slot_of.entry(gram).or_insert_with(|| {
+                    grams.push((gram, 0));
+                    (grams.len() - 1) as u32
+                });
+                grams[slot as usize].1 += 1;
+                slot
+            })
+            .collect();
+        let mut starts = Vec::with_capacity(grams.len());
+        let mut total = 0;
+        for &(_, n) in &grams {
+            starts.push(total);
+            total += n;
+        }
+        let mut ends = starts.clone();
+        let mut flat: Vec<Posting> = vec![(0, 0); total];
+        for (posting, range) in new_docs {
+            for &slot in &slots[range] {
+                let slot = slot as usize;
+                let at = ends[slot];
                 // A gram twice in one text: one posting.
-                if list.last() != Some(&posting) {
-                    list.push(posting);
+                if at > starts[slot] && flat[at - 1] == posting {
+                    continue;
                 }
+                flat[at] = posting;
+                ends[slot] += 1;
             }
         }
-        for (gram, add) in new_postings {
+        for (slot, &(gram, _)) in grams.iter().enumerate() {
+            let add = &flat[starts[slot]..ends[slot]];
             let gram = gram_text(gram);
             let added = add.len() as u64;
             let last = match self
@@ -1154,18 +1180,16 @@ impl<'t> Tables<'t> {
                 }
                 None => None,
             };
-            let (segment, postings) = match last {
-                Some((seg, old)) => (seg, postings::merge(old, add)),
+            let (segment, bytes) = match last {
+                Some((seg, old)) => (seg, postings::encode(&postings::merge(&old, add))),
                 None => {
                     let seg = self.next_segment;
                     self.next_segment += 1;
-                    (seg, add)
+                    (seg, postings::encode(add))
                 }
             };
-            self.postings.insert(
-                (gram.as_str(), segment),
-                postings::encode(&postings).as_slice(),
-            )?;
+            self.postings
+                .insert((gram.as_str(), segment), bytes.as_slice())?;
             self.add_gram_count(&gram, added, 0)?;
         }
         for (gram, dead) in std::mem::take(&mut self.dead_postings) {
