@@ -1,7 +1,7 @@
 //! Which entry a document number names. A batch numbers the entries it
 //! indexes consecutively, and writes their `(page, entry id)` as one block,
 //! keyed by the block's first number: one row per batch instead of one per
-//! entry (a row per entry was 8 % of the apply). A search finds a number's
+//! entry (which made the in-process apply 4-6 % faster). A search finds a number's
 //! block as the last one keyed at or below it.
 //!
 //! A block is encoded as its count and the end offset of each name (little
