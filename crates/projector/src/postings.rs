@@ -20,13 +20,13 @@
 //! 3.1 bytes a posting for the benchmark's entries, against 6.6 for the sort
 //! key's increase and the document number as plain varints. (Numbering a
 //! batch's documents in sort order would make the difference one byte, 2.1
-//! in all, but writing `page_newest` and `docs` after the batch rather than
+//! in all, but writing `page_newest` and the document block after the batch rather than
 //! as each entry comes cost 10 % of the apply: tried and dropped.)
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use integer_encoding::VarInt as _;
+use integer_encoding::VarInt;
 
 /// (newest-first sort key, document number).
 pub type Posting = (u64, u64);
@@ -48,7 +48,9 @@ pub fn encode(postings: &[Posting]) -> Vec<u8> {
             at += WIDE.encode_var(&mut out[at..]);
             at += increase.encode_var(&mut out[at..]);
         }
-        at += zigzag(doc.wrapping_sub(prev_doc)).encode_var(&mut out[at..]);
+        // Signed varints are zigzag encoded: a small difference either way
+        // takes a byte or two.
+        at += (doc.wrapping_sub(prev_doc) as i64).encode_var(&mut out[at..]);
         (prev_sort, prev_doc) = (sort, doc);
     }
     out.truncate(at);
@@ -59,16 +61,6 @@ pub fn encode(postings: &[Posting]) -> Vec<u8> {
 const MICROS: u64 = 1_000_000;
 /// The tag of a sort key increase too large to shift, which follows whole.
 const WIDE: u64 = 0b10;
-
-/// A difference of document numbers (wrapping) as a small number either way.
-fn zigzag(d: u64) -> u64 {
-    let d = d as i64;
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-fn unzigzag(z: u64) -> u64 {
-    (z >> 1) ^ (z & 1).wrapping_neg()
-}
 
 /// How many postings a segment holds (its first varint), without decoding
 /// them; `None` if the bytes do not start with a count.
@@ -129,15 +121,15 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn varint(&mut self) -> Option<u64> {
-        let (v, n) = u64::decode_var(self.bytes.get(self.at..)?)?;
+    fn varint<V: VarInt>(&mut self) -> Option<V> {
+        let (v, n) = V::decode_var(self.bytes.get(self.at..)?)?;
         self.at += n;
         Some(v)
     }
 
     /// The sort key's increase over the previous posting's.
     fn increase(&mut self) -> Option<u64> {
-        match self.varint()? {
+        match self.varint::<u64>()? {
             WIDE => self.varint(),
             tagged if tagged & 1 == 1 => (tagged >> 1).checked_mul(MICROS),
             tagged if tagged & 0b11 == 0 => Some(tagged >> 2),
@@ -147,7 +139,7 @@ impl<'a> Cursor<'a> {
 
     fn posting(&mut self) -> Option<Posting> {
         let sort = self.sort.checked_add(self.increase()?)?;
-        let doc = self.doc.wrapping_add(unzigzag(self.varint()?));
+        let doc = self.doc.wrapping_add(self.varint::<i64>()? as u64);
         (self.sort, self.doc) = (sort, doc);
         Some((sort, doc))
     }

@@ -158,9 +158,10 @@ fn an_earlier_first_sighting_moves_an_undated_entry_in_the_index() {
 }
 
 /// The newest entries overall are merged from the pages' own indexes by way
-/// of each page's head, and search finds what the texts hold: after every batch of a long, varied history (new
-/// entries, re-observations that move an entry, changed texts, retention),
-/// they equal every page's entries sorted by time (ties by page, then id).
+/// of each page's head, and search finds what the texts hold: after every
+/// batch of a long, varied history (new entries, re-observations that move
+/// an entry, changed texts, retention), they equal every page's entries
+/// sorted by time (ties by page, then id).
 #[test]
 fn newest_overall_equals_every_page_sorted_however_the_history_goes() {
     let (_dir, store) = fresh();
