@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod event;
+pub mod limits;
 pub mod publish;
 pub mod streams;
 pub mod subject;
