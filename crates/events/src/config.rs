@@ -191,9 +191,13 @@ impl fmt::Display for ConfigError {
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;
         }
-        write!(f, ": {}", self.message)
+        // A URL in the message may carry credentials (`nats://u:pw@host`).
+        write!(f, ": {}", crate::redact::redact_urls(&self.message))
     }
 }
+
+/// Fields whose values are secrets: an error about one never shows its value.
+const SECRET_FIELDS: [&str; 2] = ["nats.password", "nats.token"];
 
 impl Config {
     /// Reads and validates a config file.
@@ -361,6 +365,10 @@ fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
         let message = inner.message().trim().to_owned();
         let mut err = at(line_of(inner.span()), message);
         let (site, field) = split_site_path(text, &path_text);
+        if field.as_deref().is_some_and(|f| SECRET_FIELDS.contains(&f)) {
+            // serde's message quotes the value ("invalid type: integer `…`").
+            err.message = "invalid value (not shown: it is a secret); expected a string".to_owned();
+        }
         err.site = site;
         err.field = field;
         err
@@ -938,5 +946,36 @@ entry = "article"
             cfg.nats.creds.as_deref(),
             Some(Path::new("/etc/pagefeed/user.creds"))
         );
+    }
+
+    #[test]
+    fn a_secret_is_never_shown_in_an_error() {
+        for (bad, secret) in [
+            ("password = 9876543210", "9876543210"),
+            ("token = 9876543210", "9876543210"),
+            ("password = [\"hunter2-secret\"]", "hunter2-secret"),
+        ] {
+            let text = GOOD.replace(
+                "replicas = 1",
+                &format!("replicas = 1\nuser = \"u\"\n{bad}"),
+            );
+            let shown = parse(&text).unwrap_err().to_string();
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("nats."), "names the field: {shown}");
+        }
+        let text = GOOD.replace(
+            "https://blog.rust-lang.org/",
+            "ftp://reader:hunter2-secret@blog.rust-lang.org/",
+        );
+        let shown = parse(&text).unwrap_err().to_string();
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("ftp://***@blog.rust-lang.org/"), "{shown}");
+    }
+
+    #[test]
+    fn a_user_without_a_password_is_refused() {
+        let text = GOOD.replace("replicas = 1", "replicas = 1\nuser = \"u\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("nats.password"), "{e}");
     }
 }

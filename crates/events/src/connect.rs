@@ -10,6 +10,7 @@ use async_nats::{Client, ConnectOptions, Event, ServerAddr};
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, NatsConfig};
+use crate::redact::split_credentials;
 
 /// Where a local nats-server listens by default.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -97,13 +98,33 @@ impl NatsArgs {
         if let Some(ca) = &self.tls_ca {
             nats.tls_ca = Some(ca.clone());
         }
-        server_addrs(&nats.url).map_err(|message| ConfigError {
+        let refuse = |field: &str, message: String| ConfigError {
             file: cfg.path.clone(),
             line: None,
             site: None,
-            field: Some("nats.url".to_owned()),
+            field: Some(field.to_owned()),
             message,
-        })?;
+        };
+        // A user without a password would connect anonymously, silently.
+        match (&nats.user, &nats.password) {
+            (Some(_), None) => {
+                return Err(refuse(
+                    "nats.password",
+                    "a NATS user needs a password (`nats.password`, --nats-password or \
+                     PAGEFEED_NATS_PASSWORD)"
+                        .to_owned(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(refuse(
+                    "nats.user",
+                    "a NATS password needs a user (`nats.user`, --nats-user or PAGEFEED_NATS_USER)"
+                        .to_owned(),
+                ))
+            }
+            _ => {}
+        }
+        server_addrs(&nats.url).map_err(|message| refuse("nats.url", message))?;
         Ok(())
     }
 }
@@ -128,8 +149,21 @@ pub fn server_addrs(url: &str) -> Result<Vec<ServerAddr>, String> {
 /// Connects to NATS. Returns at once even if the server is not up yet: the
 /// client keeps trying in the background, forever, and so after any
 /// disconnect; callers retry their requests until the connection is back.
+/// Credentials written into a URL (`nats://user:password@host`) are given to
+/// the client as options and taken out of the addresses, which the client
+/// prints in its debug logs.
 pub async fn connect(cfg: &NatsConfig, client_name: &str) -> anyhow::Result<Client> {
-    let addrs = server_addrs(&cfg.url).map_err(anyhow::Error::msg)?;
+    let mut url_credentials = None;
+    let urls: Vec<String> = cfg
+        .url
+        .split(',')
+        .map(|u| {
+            let (url, credentials) = split_credentials(u.trim());
+            url_credentials = url_credentials.take().or(credentials);
+            url
+        })
+        .collect();
+    let addrs = server_addrs(&urls.join(",")).map_err(anyhow::Error::msg)?;
     let mut opts = ConnectOptions::new()
         .name(client_name)
         .retry_on_initial_connect()
@@ -137,8 +171,13 @@ pub async fn connect(cfg: &NatsConfig, client_name: &str) -> anyhow::Result<Clie
         .connection_timeout(Duration::from_secs(5))
         .reconnect_delay_callback(reconnect_delay)
         .event_callback(|event| async move { log_event(event) });
-    if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
-        opts = opts.user_and_password(user.clone(), password.clone());
+    match (&cfg.user, &cfg.password, url_credentials) {
+        (Some(user), Some(password), _) => {
+            opts = opts.user_and_password(user.clone(), password.clone());
+        }
+        (_, _, Some((user, Some(password)))) => opts = opts.user_and_password(user, password),
+        (_, _, Some((token, None))) if cfg.token.is_none() => opts = opts.token(token),
+        _ => {}
     }
     if let Some(token) = &cfg.token {
         opts = opts.token(token.clone());
@@ -161,7 +200,7 @@ pub async fn connect(cfg: &NatsConfig, client_name: &str) -> anyhow::Result<Clie
     let client = opts
         .connect(addrs)
         .await
-        .with_context(|| format!("cannot connect to NATS at {}", cfg.url))?;
+        .with_context(|| format!("cannot connect to NATS at {}", urls.join(",")))?;
     Ok(client)
 }
 

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod event;
 pub mod limits;
 pub mod publish;
+pub mod redact;
 pub mod streams;
 pub mod subject;
 pub mod task;

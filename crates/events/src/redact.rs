@@ -1,0 +1,114 @@
+//! Keeping secrets out of messages: credentials written into a URL
+//! (`nats://user:password@host`, `https://token@host/`) are masked before the
+//! URL appears in an error or a log line.
+
+/// What replaces a URL's credentials.
+pub const MASK: &str = "***";
+
+/// `text` with the credentials of every URL in it masked:
+/// `nats://u:secret@host:4222` becomes `nats://***@host:4222`. Text without
+/// `://` comes back unchanged.
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#', whitespace or quote;
+        // its userinfo ends at its last '@'.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str(MASK);
+                rest = &tail[userinfo_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `url` without its credentials, and the credentials it carried
+/// (percent-decoded): a user and a password, or a token alone (NATS reads
+/// `nats://token@host` so). A client is given them as options instead of in
+/// an address that its own logs may print.
+pub fn split_credentials(url: &str) -> (String, Option<(String, Option<String>)>) {
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_owned(), None);
+    };
+    let tail = &url[scheme_end + 3..];
+    let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+    let Some(at) = tail[..end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let userinfo = &tail[..at];
+    let credentials = match userinfo.split_once(':') {
+        Some((user, password)) => (percent_decode(user), Some(percent_decode(password))),
+        None => (percent_decode(userinfo), None),
+    };
+    let stripped = format!("{}{}", &url[..scheme_end + 3], &tail[at + 1..]);
+    (stripped, Some(credentials))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked_wherever_they_are() {
+        assert_eq!(
+            redact_urls("cannot connect to nats://u:s3cret@127.0.0.1:4222, nats://h:4223"),
+            "cannot connect to nats://***@127.0.0.1:4222, nats://h:4223"
+        );
+        assert_eq!(
+            redact_urls("\"https://tok3n@example.com/a@b\" is bad"),
+            "\"https://***@example.com/a@b\" is bad"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+        assert_eq!(redact_urls("http://host/x"), "http://host/x");
+        assert_eq!(redact_urls("trailing ://"), "trailing ://");
+    }
+
+    #[test]
+    fn credentials_split_off_a_url() {
+        assert_eq!(
+            split_credentials("nats://u:p%40ss@127.0.0.1:4222"),
+            (
+                "nats://127.0.0.1:4222".to_owned(),
+                Some(("u".to_owned(), Some("p@ss".to_owned())))
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_owned(), None)
+        );
+        assert_eq!(
+            split_credentials("tls://tok@h:1"),
+            ("tls://h:1".to_owned(), Some(("tok".to_owned(), None)))
+        );
+    }
+}
