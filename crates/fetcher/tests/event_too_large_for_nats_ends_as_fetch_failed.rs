@@ -74,7 +74,10 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
         .iter()
         .filter(|e| matches!(e, Event::PageCrawled(_) | Event::PageUnchanged(_)))
         .count();
-    assert_eq!(records, 0, "a page record claims unpublished entries: {events:#?}");
+    assert_eq!(
+        records, 0,
+        "a page record claims unpublished entries: {events:#?}"
+    );
     let failures = events
         .iter()
         .filter(|e| matches!(e, Event::FetchFailed(_)))

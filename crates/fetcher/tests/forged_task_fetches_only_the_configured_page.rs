@@ -64,10 +64,20 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     publish_raw(&js, "pagefeed.tasks.s.2", forged("s.3").encode()).await?;
     // Pages and sites the config does not have.
     for page in ["s.99", "s.007", "s.0", "l.zzz", "nosite.1"] {
-        publish_raw(&js, &format!("pagefeed.tasks.{page}"), forged(page).encode()).await?;
+        publish_raw(
+            &js,
+            &format!("pagefeed.tasks.{page}"),
+            forged(page).encode(),
+        )
+        .await?;
     }
     // Not a task at all, on a configured page's subject.
-    publish_raw(&js, "pagefeed.tasks.s.4", b"{\"v\":1,\"type\":\"crawl\"}".to_vec()).await?;
+    publish_raw(
+        &js,
+        "pagefeed.tasks.s.4",
+        b"{\"v\":1,\"type\":\"crawl\"}".to_vec(),
+    )
+    .await?;
 
     let expected = [
         ("s.2", "bad_task"),
@@ -102,15 +112,25 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     assert_eq!(s1.title, "page /page/1");
     let la = crawled(&events, "l.a").expect("l.a is crawled from its configured URL");
     assert_eq!(la.url, listed);
-    assert_eq!(decoy.count(), 0, "the task's URL was fetched: {:?}", decoy.hits());
+    assert_eq!(
+        decoy.count(),
+        0,
+        "the task's URL was fetched: {:?}",
+        decoy.hits()
+    );
     let mut hits = origin.hits();
     hits.sort();
-    assert_eq!(hits, ["/list/a", "/page/1"], "only configured pages are fetched");
+    assert_eq!(
+        hits,
+        ["/list/a", "/page/1"],
+        "only configured pages are fetched"
+    );
 
     // Every task was settled: nothing is left to redeliver.
     wait_for(Duration::from_secs(10), "the tasks to be acked", || async {
         let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-            .get_consumer_from_stream(pagefeed_events::streams::FETCHERS_CONSUMER,
+            .get_consumer_from_stream(
+                pagefeed_events::streams::FETCHERS_CONSUMER,
                 pagefeed_events::subject::TASKS_STREAM,
             )
             .await?;

@@ -16,7 +16,8 @@ async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
     // "Other hosts": one that must never be reached, one an operator allows,
     // and a listener reached by the name `localhost`.
-    let forbidden = Server::start("127.0.0.2", |_| Reply::Page(page("inside", &["secret"]))).await?;
+    let forbidden =
+        Server::start("127.0.0.2", |_| Reply::Page(page("inside", &["secret"]))).await?;
     let allowed = Server::start("127.0.0.2", |_| Reply::Page(page("ok", &["hello"]))).await?;
     let by_name = Server::start("127.0.0.1", |_| Reply::Page(page("inside", &["secret"]))).await?;
     let (forbidden_url, allowed_url) = (forbidden.url(), allowed.url());

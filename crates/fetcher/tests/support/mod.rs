@@ -122,7 +122,10 @@ pub const RETRYING_FETCHER: &str =
 /// Runs a fetcher in-process until the returned token is cancelled.
 pub fn spawn_fetcher(
     cfg: Config,
-) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let token = CancellationToken::new();
     let handle = tokio::spawn(pagefeed_fetcher::run(cfg, None, token.child_token()));
     (token, handle)
