@@ -19,6 +19,7 @@ use pagefeed_events::Config;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::Extractor;
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
+use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, ENTRIES_PER_PAGE};
 use tokio::time::MissedTickBehavior;
@@ -285,7 +286,10 @@ impl Bench<'_> {
         let Pages::Ids { url, .. } = &site.pages else {
             bail!("the bench site is not an id range");
         };
-        let http = HttpClient::new(FetchSettings::from(&cfg.fetcher))?;
+        let http = HttpClient::new(
+            FetchSettings::from(&cfg.fetcher),
+            AddressPolicy::for_site(site),
+        )?;
         let extractor = Arc::new(Extractor::new(&site.extract)?);
         let me = std::process::id();
         let (cpu_before, site_before) = (cpu_time(me)?, cpu_time(self.site.pid())?);

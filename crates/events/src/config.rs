@@ -3,13 +3,16 @@
 //! otherwise trip over later, and every error names the file, the site and the
 //! field, so a bad config never publishes anything.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::limits::MAX_URL_BYTES;
 use crate::subject::is_token;
 
 /// The process exit code for a configuration the services refuse to run with.
@@ -117,6 +120,62 @@ pub struct Site {
     pub interval: Duration,
     pub retention: Duration,
     pub extract: Extract,
+    /// Networks a redirect of this site may lead to, or another host may
+    /// resolve to, although they are not global (loopback, private, ...).
+    /// The site's own hosts are trusted whatever they resolve to.
+    pub allow_networks: Vec<IpNet>,
+}
+
+impl Site {
+    /// The configured URL of page `id`, or `None` if the site has no such
+    /// page: in an id range, `id` is a number within `first..=last` written
+    /// as the scheduler writes it (no sign, no leading zero); in a page list,
+    /// one of the names.
+    pub fn page_url(&self, id: &str) -> Option<String> {
+        match &self.pages {
+            Pages::Ids { url, first, last } => {
+                let n: u64 = id.parse().ok()?;
+                (n.to_string() == id && (*first..=*last).contains(&n))
+                    .then(|| url.replace("{id}", id))
+            }
+            Pages::List(pages) => pages.get(id).cloned(),
+        }
+    }
+
+    /// Every URL that names the site's hosts: the id range's URL (its host
+    /// holds no `{id}`) or each listed page.
+    pub fn host_urls(&self) -> Vec<String> {
+        match &self.pages {
+            Pages::Ids { url, first, .. } => vec![url.replace("{id}", &first.to_string())],
+            Pages::List(pages) => pages.values().cloned().collect(),
+        }
+    }
+}
+
+/// `url` without its userinfo (`user:password@`), to be shown in an event,
+/// a log line or an error: a configured URL may carry credentials. The
+/// authority ends at the first `/`, `\`, `?` or `#`, and the userinfo at its
+/// last `@`, as a browser reads them.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{}{}", &url[..scheme_end], &rest[at + 1..])),
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// The scheme and authority of `url` (`https://host:port`), where `{id}`
+/// must not go.
+fn origin_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '\\', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
 }
 
 /// The pages of a site.
@@ -303,6 +362,8 @@ struct RawSite {
     interval: HumanDuration,
     retention: HumanDuration,
     extract: Extract,
+    #[serde(default)]
+    allow_networks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -530,10 +591,26 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
                         return Err(err(
                             site,
                             "url",
-                            format!("\"{url}\" has no {{id}} for the page id to go into"),
+                            format!(
+                                "\"{}\" has no {{id}} for the page id to go into",
+                                redact_url(&url)
+                            ),
                         ));
                     }
-                    check_url(&url).map_err(|m| err(site, "url", m))?;
+                    if origin_of(&url).contains("{id}") {
+                        return Err(err(
+                            site,
+                            "url",
+                            format!(
+                                "\"{}\": {{id}} goes in the path or the query, not the host \
+                                 (the host is what the fetchers trust for the site)",
+                                redact_url(&url)
+                            ),
+                        ));
+                    }
+                    // 20 bytes: the longest id, u64::MAX.
+                    check_url(&url, MAX_URL_BYTES.saturating_sub(20))
+                        .map_err(|m| err(site, "url", m))?;
                     Pages::Ids {
                         url,
                         first: ids.first,
@@ -559,7 +636,8 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
                                 format!("page name \"{id}\" must match [a-z0-9_-]+"),
                             ));
                         }
-                        check_url(url).map_err(|m| err(site, &format!("pages.{id}"), m))?;
+                        check_url(url, MAX_URL_BYTES)
+                            .map_err(|m| err(site, &format!("pages.{id}"), m))?;
                     }
                     Pages::List(pages)
                 }
@@ -640,6 +718,10 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
                 ));
             }
         }
+        let mut allow_networks = Vec::with_capacity(s.allow_networks.len());
+        for text in &s.allow_networks {
+            allow_networks.push(check_network(text).map_err(|m| err(site, "allow_networks", m))?);
+        }
         sites.push(Site {
             name: s.name,
             pages,
@@ -647,6 +729,7 @@ fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
             interval: s.interval.0,
             retention: s.retention.0,
             extract,
+            allow_networks,
         });
     }
     let longest_interval = sites.iter().map(|s| s.interval).max().unwrap_or_default();
@@ -738,13 +821,37 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
     })
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str, max_len: usize) -> Result<(), String> {
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!("\"{url}\" is not an http:// or https:// URL"))
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!(
+            "\"{}\" is not an http:// or https:// URL",
+            redact_url(url)
+        ));
     }
+    if url.len() > max_len {
+        return Err(format!(
+            "the URL is {} bytes long, over the limit of {max_len}",
+            url.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A network in CIDR notation, with no bit set after the prefix (a typo
+/// such as `10.1.2.0/8` would allow far more than it seems to).
+fn check_network(text: &str) -> Result<IpNet, String> {
+    let net: IpNet = text.parse().map_err(|_| {
+        format!("\"{text}\" is not a network in CIDR notation; write it like \"10.1.0.0/16\" or \"fd00::/8\"")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "\"{text}\" has address bits set after the /{}: write \"{}\"",
+            net.prefix_len(),
+            net.trunc()
+        ));
+    }
+    Ok(net)
 }
 
 fn check_timestamp_format(format: &str) -> Result<(), String> {
@@ -936,6 +1043,83 @@ entry = "article"
     fn batch_larger_than_the_range_is_the_whole_range() {
         let text = GOOD.replace("batch = 100", "batch = 1000");
         assert_eq!(parse(&text).unwrap().sites[0].batch, 500);
+    }
+
+    #[test]
+    fn allow_networks_are_cidrs() {
+        let cfg = parse(GOOD).unwrap();
+        assert!(cfg.sites[0].allow_networks.is_empty());
+        let text = GOOD.replace(
+            "batch = 100",
+            "batch = 100\nallow_networks = [\"127.0.0.0/8\", \"10.1.0.0/16\", \"fd00::/8\"]",
+        );
+        let nets = &parse(&text).unwrap().sites[0].allow_networks;
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        for bad in [
+            "\"10.1.0.0\"",
+            "\"intranet\"",
+            "\"10.1.2.0/8\"",
+            "\"10.0.0.0/33\"",
+        ] {
+            let text = GOOD.replace(
+                "batch = 100",
+                &format!("batch = 100\nallow_networks = [{bad}]"),
+            );
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.site.as_deref(), Some("sample"), "{bad}: {e}");
+            assert_eq!(e.field.as_deref(), Some("allow_networks"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn page_urls_come_from_the_config() {
+        let cfg = parse(GOOD).unwrap();
+        let ids = &cfg.sites[0];
+        assert_eq!(
+            ids.page_url("42").as_deref(),
+            Some("http://127.0.0.1:8700/recent_page_feed?page_id=42")
+        );
+        for bad in ["0", "501", "042", "+42", "-1", "4 2", "x", ""] {
+            assert_eq!(ids.page_url(bad), None, "{bad}");
+        }
+        let list = &cfg.sites[1];
+        assert_eq!(
+            list.page_url("rust").as_deref(),
+            Some("https://blog.rust-lang.org/")
+        );
+        assert_eq!(list.page_url("go"), None);
+    }
+
+    #[test]
+    fn the_id_goes_in_the_path_or_query_not_the_host() {
+        let text = GOOD.replace(
+            "http://127.0.0.1:8700/recent_page_feed?page_id={id}",
+            "https://p{id}.example.com/",
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("url"), "{e}");
+        assert!(e.message.contains("not the host"), "{e}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            redact_url("https://user:secret@host/p?q=a@b"),
+            "https://host/p?q=a@b"
+        );
+        assert_eq!(redact_url("http://token@host:8080"), "http://host:8080");
+        assert_eq!(redact_url("http://a:b@c@host/"), "http://host/");
+        assert_eq!(redact_url("http://host/path@x"), "http://host/path@x");
+        assert_eq!(redact_url("not a url"), "not a url");
+        let text = GOOD.replace("https://nats.io/blog/", "ftp://me:secret@nats.io/blog/");
+        let e = parse(&text).unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+        let text = GOOD
+            .replace("page_id={id}", "page_id=1")
+            .replace("http://", "http://me:secret@");
+        let e = parse(&text).unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 
     #[test]

@@ -64,8 +64,15 @@ pub struct FetchFailed {
     pub page: PageKey,
     pub url: String,
     pub failed_at: DateTime<Utc>,
-    /// A short code: `timeout`, `dns`, `connect`, `http_status`, `too_large`,
-    /// `too_many_redirects`, `undecodable`, `no_entries`, `bad_url`, `other`.
+    /// A short code: `timeout`, `dns`, `connect`, `http_status`, `too_large`
+    /// (the body, or an event too large to publish), `too_many_redirects`,
+    /// `undecodable`, `no_entries`, `bad_url`, `other`; and, after a single
+    /// attempt, `blocked_redirect` (a redirect the site's address policy
+    /// refuses: another host on a non-global address, https to http),
+    /// `blocked_address` (a host resolving only to such addresses),
+    /// `bad_task` (a task whose subject and page disagree, or that does not
+    /// decode), `unknown_site` and `unknown_page` (a task naming what the
+    /// configuration does not have).
     pub reason: String,
     /// Human-readable detail.
     pub detail: String,

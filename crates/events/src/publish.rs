@@ -53,15 +53,25 @@ pub enum PublishAllError {
     /// store): the caller should provision the streams and call again.
     #[error("no stream for subject {subject}")]
     StreamNotFound { subject: String },
-    /// The server refuses the message itself (too large): retrying cannot help.
-    #[error("message {msg_id} refused: {reason}")]
-    Refused { msg_id: String, reason: String },
+    /// The server refuses the message itself (larger than its
+    /// `max_payload`): retrying cannot help. The messages after it were not
+    /// sent.
+    #[error("message {msg_id} ({bytes} bytes) refused: {reason}")]
+    Refused {
+        msg_id: String,
+        /// The payload's size.
+        bytes: usize,
+        reason: String,
+    },
 }
 
 /// Publishes every message and waits until JetStream acked each one,
 /// resending the unacked ones with their ids, with a back-off, for as long
 /// as it takes (a nats-server restart, a network cut), unless `cancel` fires.
-/// Returns the acks in the order of `msgs`.
+/// Returns the acks in the order of `msgs`. A message the server refuses
+/// ([`PublishAllError::Refused`]) is never followed by the ones after it:
+/// those are not sent, so a page record published last never claims an
+/// entry that is not in the stream.
 pub async fn publish_all(
     js: &Context,
     msgs: &[Outgoing],
@@ -95,6 +105,7 @@ pub async fn publish_all(
                         PublishErrorKind::MaxPayloadExceeded => {
                             return Err(PublishAllError::Refused {
                                 msg_id: msgs[i].msg_id.clone(),
+                                bytes: msgs[i].payload.len(),
                                 reason,
                             })
                         }
@@ -131,6 +142,8 @@ const ACK_WINDOW: usize = 1_000;
 
 /// Sends in order (so the stream stores them in order), then awaits the acks
 /// together (so a window costs about one round trip), window by window.
+/// Stops sending at a message too large for the server (async-nats refuses
+/// it before it is sent): the results then end with that message's.
 async fn send_then_await_acks(
     js: &Context,
     msgs: &[Outgoing],
@@ -139,12 +152,19 @@ async fn send_then_await_acks(
     let mut results = Vec::with_capacity(pending.len());
     for window in pending.chunks(ACK_WINDOW) {
         let mut sent = Vec::with_capacity(window.len());
+        let mut refused = None;
         for &i in window {
             let msg = &msgs[i];
             let publish = PublishMessage::build()
                 .payload(msg.payload.clone())
                 .message_id(&msg.msg_id);
-            sent.push(js.send_publish(msg.subject.clone(), publish).await);
+            match js.send_publish(msg.subject.clone(), publish).await {
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    refused = Some((e.kind(), e.to_string()));
+                    break;
+                }
+                other => sent.push(other),
+            }
         }
         results.extend(
             join_all(sent.into_iter().map(|sent| async move {
@@ -155,6 +175,10 @@ async fn send_then_await_acks(
             }))
             .await,
         );
+        if let Some(refused) = refused {
+            results.push(Err(refused));
+            break;
+        }
     }
     results
 }

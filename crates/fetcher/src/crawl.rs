@@ -1,19 +1,24 @@
-//! One task, start to end of its work: fetch (conditionally, politely),
-//! decode and extract off the async threads, compare with the page's last
-//! crawl, and say what is news. Publishing and acking are `work.rs`'s.
+//! One task, start to end of its work: find the page's configured URL (a
+//! task's own URL is never fetched), fetch it (conditionally, politely, with
+//! the site's address policy), decode and extract off the async threads,
+//! compare with the page's last crawl, and say what is news. Publishing and
+//! acking are `work.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pagefeed_events::config::redact_url;
 use pagefeed_events::event::{EntryObserved, Event, PageRecord};
-use pagefeed_events::{Config, Task};
+use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
+use tracing::info;
 
 use crate::decode::decode;
 use crate::extract::{ExtractError, Extractor, Page};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
+use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
 use crate::state::{FetchState, PageState};
 
@@ -21,13 +26,17 @@ use crate::state::{FetchState, PageState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// `timeout`, `dns`, `connect`, `http_status`, `too_large`,
-    /// `too_many_redirects`, `bad_url`, `undecodable`, `no_entries`,
-    /// `unknown_site`, `state`, `other`.
+    /// `too_many_redirects`, `blocked_redirect`, `blocked_address`,
+    /// `bad_url`, `undecodable`, `no_entries`, `bad_task`, `unknown_site`,
+    /// `unknown_page`, `state`, `other`.
     pub reason: &'static str,
     pub detail: String,
     pub status: Option<u16>,
     /// The server asked to wait this long (429/503 `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// Another attempt would fail the same way (a bad task, a blocked
+    /// address, an event too large to publish): the task ends now.
+    pub permanent: bool,
 }
 
 impl Failure {
@@ -37,6 +46,15 @@ impl Failure {
             detail: detail.into(),
             status: None,
             retry_after: None,
+            permanent: false,
+        }
+    }
+
+    /// A failure that ends the task after this attempt.
+    pub fn permanent(reason: &'static str, detail: impl Into<String>) -> Failure {
+        Failure {
+            permanent: true,
+            ..Failure::new(reason, detail)
         }
     }
 }
@@ -53,34 +71,41 @@ pub struct Crawled {
 
 /// Crawls pages: everything a fetcher process needs, shared by its tasks.
 pub struct Crawler {
-    http: HttpClient,
+    sites: HashMap<String, SiteCrawler>,
     politeness: Politeness,
-    extractors: HashMap<String, Arc<Extractor>>,
     state: FetchState,
     /// Parses at once: one per core. More would only time-share the cores
     /// with the async worker, delaying every NATS round trip behind them.
     parsers: Semaphore,
 }
 
+/// What crawling one site takes: its pages, and a client with its own
+/// address policy.
+struct SiteCrawler {
+    site: pagefeed_events::Site,
+    http: HttpClient,
+    extractor: Arc<Extractor>,
+}
+
 impl Crawler {
     pub fn new(cfg: &Config, state: FetchState) -> anyhow::Result<Crawler> {
         let f = &cfg.fetcher;
-        let http = HttpClient::new(FetchSettings {
-            user_agent: f.user_agent.clone(),
-            connect_timeout: f.connect_timeout,
-            timeout: f.timeout,
-            max_body: f.max_body_bytes,
-            max_redirects: f.max_redirects,
-        })?;
-        let extractors = cfg
+        let settings = FetchSettings::from(f);
+        let sites = cfg
             .sites
             .iter()
-            .map(|site| Ok((site.name.clone(), Arc::new(Extractor::new(&site.extract)?))))
+            .map(|site| {
+                let crawler = SiteCrawler {
+                    site: site.clone(),
+                    http: HttpClient::new(settings.clone(), AddressPolicy::for_site(site))?,
+                    extractor: Arc::new(Extractor::new(&site.extract)?),
+                };
+                Ok((site.name.clone(), crawler))
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Crawler {
-            http,
+            sites,
             politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
-            extractors,
             state,
             parsers: Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -88,18 +113,47 @@ impl Crawler {
         })
     }
 
-    /// One attempt at a task.
+    /// The configured URL of `page`: the only URL a task for it may fetch.
+    pub fn page_url(&self, page: &PageKey) -> Result<String, Failure> {
+        self.locate(page).map(|(_, url)| url)
+    }
+
+    /// The page's site and configured URL.
+    fn locate(&self, page: &PageKey) -> Result<(&SiteCrawler, String), Failure> {
+        let site = self.sites.get(page.site()).ok_or_else(|| {
+            Failure::permanent(
+                "unknown_site",
+                format!("no site \"{}\" in this fetcher's config", page.site()),
+            )
+        })?;
+        let url = site.site.page_url(page.id()).ok_or_else(|| {
+            Failure::permanent(
+                "unknown_page",
+                format!(
+                    "site \"{}\" has no page \"{}\" in this fetcher's config",
+                    page.site(),
+                    page.id()
+                ),
+            )
+        })?;
+        Ok((site, url))
+    }
+
+    /// One attempt at a task: its page's configured URL is fetched, never
+    /// the task's own `url`.
     pub async fn crawl(&self, task: &Task) -> Result<Crawled, Failure> {
-        let extractor = self
-            .extractors
-            .get(task.page.site())
-            .cloned()
-            .ok_or_else(|| {
-                Failure::new(
-                    "unknown_site",
-                    format!("no site \"{}\" in this fetcher's config", task.page.site()),
-                )
-            })?;
+        let (site, url) = self.locate(&task.page)?;
+        // What events, logs and the fetch state show of the URL.
+        let shown = redact_url(&url).into_owned();
+        if task.url != url {
+            info!(
+                page = %task.page,
+                task_url = %redact_url(&task.url),
+                url = %shown,
+                "the task names another URL; fetching the configured one"
+            );
+        }
+        let extractor = Arc::clone(&site.extractor);
         let previous = self
             .state
             .get(&task.page)
@@ -108,22 +162,25 @@ impl Crawler {
         // Validators only make sense for the URL they came from.
         let validators = previous
             .as_ref()
-            .filter(|p| p.url == task.url)
+            .filter(|p| p.url == shown)
             .map(PageState::validators)
             .unwrap_or_default();
 
-        let host = url::Url::parse(&task.url)
+        let host = url::Url::parse(&url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
         let outcome = {
             let _permit = self.politeness.acquire(&host).await;
-            self.http.fetch(&task.url, &validators).await
+            site.http.fetch(&url, &validators).await
         };
         let now = Utc::now();
+        let page_key = &task.page;
         match outcome {
             Ok(Outcome::NotModified { status, validators }) => match previous {
-                Some(previous) => Ok(unchanged(task, previous, status, validators, now)),
+                Some(previous) => Ok(unchanged(
+                    page_key, &shown, previous, status, validators, now,
+                )),
                 // Validators without a record cannot happen; be safe anyway.
                 None => Err(Failure::new("other", "304 without a previous crawl")),
             },
@@ -147,13 +204,16 @@ impl Crawler {
                 })
                 .await
                 .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
-                Ok(news(task, previous, page, status, validators, now))
+                Ok(news(
+                    page_key, &shown, previous, page, status, validators, now,
+                ))
             }
             Err(e) => Err(Failure {
                 reason: e.reason(),
                 detail: e.detail(),
                 status: e.status(),
                 retry_after: e.retry_after(),
+                permanent: e.is_blocked(),
             }),
         }
     }
@@ -188,15 +248,16 @@ fn parse(
 
 /// Every entry already known: one small event with the page record.
 fn unchanged(
-    task: &Task,
+    page: &PageKey,
+    url: &str,
     previous: PageState,
     status: u16,
     validators: Validators,
     now: DateTime<Utc>,
 ) -> Crawled {
     let record = PageRecord {
-        page: task.page.clone(),
-        url: task.url.clone(),
+        page: page.clone(),
+        url: url.to_owned(),
         title: previous.title.clone(),
         crawled_at: now,
         status,
@@ -205,7 +266,7 @@ fn unchanged(
     Crawled {
         events: vec![Event::PageUnchanged(record)],
         state: PageState {
-            url: task.url.clone(),
+            url: url.to_owned(),
             etag: validators.etag,
             last_modified: validators.last_modified,
             ..previous
@@ -217,7 +278,8 @@ fn unchanged(
 /// The entries not seen in the last crawl become events, followed by the page
 /// record; no news is a `page_unchanged`.
 fn news(
-    task: &Task,
+    key: &PageKey,
+    url: &str,
     previous: Option<PageState>,
     page: Page,
     status: u16,
@@ -229,8 +291,8 @@ fn news(
         .flat_map(|p| p.ids.iter().map(String::as_str))
         .collect();
     let record = PageRecord {
-        page: task.page.clone(),
-        url: task.url.clone(),
+        page: key.clone(),
+        url: url.to_owned(),
         title: page.title.clone(),
         crawled_at: now,
         status,
@@ -242,7 +304,7 @@ fn news(
         .filter(|e| !known.contains(e.id.as_str()))
         .map(|e| {
             Event::EntryObserved(EntryObserved {
-                page: task.page.clone(),
+                page: key.clone(),
                 id: e.id.clone(),
                 text: e.text.clone(),
                 timestamp: e.timestamp,
@@ -261,7 +323,7 @@ fn news(
     Crawled {
         events,
         state: PageState {
-            url: task.url.clone(),
+            url: url.to_owned(),
             title: page.title,
             ids: page.entries.into_iter().map(|e| e.id).collect(),
             etag: validators.etag,

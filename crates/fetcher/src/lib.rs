@@ -7,6 +7,7 @@ pub mod crawl;
 pub mod decode;
 pub mod extract;
 pub mod http;
+pub mod policy;
 pub mod politeness;
 pub mod state;
 pub mod work;

@@ -1,6 +1,7 @@
 //! Being a polite crawler, per host and per process: at most N requests to a
 //! host at once, and at least a minimum delay between the starts of two
-//! requests to the same host, however many tasks the fetcher runs.
+//! requests to the same host, however many tasks the fetcher runs. A host
+//! with nothing in flight whose delay has passed is forgotten.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,10 +15,22 @@ use tokio::time::Instant;
 pub struct Politeness {
     per_host: usize,
     min_delay: Duration,
-    // One small entry per host ever seen; hosts come from the config, so the
-    // map stays as small as the set of sites.
-    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    hosts: Mutex<Hosts>,
 }
+
+/// The hosts with something to remember: a request in flight or waiting,
+/// or a delay not yet over. Idle ones are swept out when the map has
+/// doubled since the last sweep, so it stays within twice the busy hosts
+/// (plus [`SWEEP_FLOOR`]) at an amortised constant cost per request.
+#[derive(Debug, Default)]
+struct Hosts {
+    map: HashMap<String, Arc<Host>>,
+    /// The size that triggers the next sweep.
+    sweep_at: usize,
+}
+
+/// Below this many hosts the map is never swept.
+const SWEEP_FLOOR: usize = 64;
 
 #[derive(Debug)]
 struct Host {
@@ -38,8 +51,20 @@ impl Politeness {
         Politeness {
             per_host: per_host_concurrency.max(1),
             min_delay,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(Hosts {
+                map: HashMap::new(),
+                sweep_at: SWEEP_FLOOR,
+            }),
         }
+    }
+
+    /// How many hosts are remembered now.
+    pub fn hosts(&self) -> usize {
+        self.hosts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
     }
 
     /// Waits for a free slot for `host` and for its turn after the previous
@@ -47,14 +72,17 @@ impl Politeness {
     pub async fn acquire(&self, host: &str) -> HostPermit {
         let state = {
             let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-            match hosts.get(host) {
+            match hosts.map.get(host) {
                 Some(state) => Arc::clone(state),
                 None => {
+                    if hosts.map.len() >= hosts.sweep_at {
+                        self.sweep(&mut hosts);
+                    }
                     let state = Arc::new(Host {
                         slots: Arc::new(Semaphore::new(self.per_host)),
                         next_start: Mutex::new(Instant::now()),
                     });
-                    hosts.insert(host.to_owned(), Arc::clone(&state));
+                    hosts.map.insert(host.to_owned(), Arc::clone(&state));
                     state
                 }
             }
@@ -76,6 +104,25 @@ impl Politeness {
         };
         tokio::time::sleep_until(start).await;
         HostPermit { _slot: slot }
+    }
+
+    /// Forgets the idle hosts: no one holds or awaits their state (the map's
+    /// is the only reference, and acquirers clone it under the same lock),
+    /// no permit is out, and their next start is not in the future, so a
+    /// fresh entry would behave the same.
+    fn sweep(&self, hosts: &mut Hosts) {
+        let now = Instant::now();
+        hosts.map.retain(|_, host| {
+            let idle = Arc::strong_count(host) == 1
+                && host.slots.available_permits() == self.per_host
+                && *host
+                    .next_start
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    <= now;
+            !idle
+        });
+        hosts.sweep_at = (2 * hosts.map.len()).max(SWEEP_FLOOR);
     }
 }
 
@@ -160,6 +207,46 @@ mod tests {
         }
         let most = most.load(Ordering::SeqCst);
         assert!((1..=3).contains(&most), "{most} at once");
+    }
+
+    #[tokio::test]
+    async fn idle_hosts_are_forgotten() {
+        let polite = Politeness::new(2, Duration::ZERO);
+        for n in 0..10_000 {
+            let _permit = polite.acquire(&format!("host{n}.example")).await;
+        }
+        let remembered = polite.hosts();
+        assert!(
+            remembered <= 2 * SWEEP_FLOOR,
+            "{remembered} hosts remembered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_and_waiting_hosts_are_kept() {
+        let polite = Politeness::new(1, Duration::from_secs(10));
+        let held = polite.acquire("busy.example").await;
+        let _ = polite.acquire("delayed.example").await;
+        for n in 0..1_000 {
+            let _permit = polite.acquire(&format!("host{n}.example")).await;
+        }
+        // Nothing passed: every host seen is within its delay, so all kept.
+        assert_eq!(polite.hosts(), 1_002);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for n in 0..1_000 {
+            let _permit = polite.acquire(&format!("later{n}.example")).await;
+        }
+        assert!(polite.hosts() < 1_002, "{}", polite.hosts());
+        // The busy host kept its slot: a second request still waits.
+        let second = polite.acquire("busy.example");
+        tokio::pin!(second);
+        tokio::select! {
+            biased;
+            _ = &mut second => panic!("the busy host was forgotten with a request in flight"),
+            _ = std::future::ready(()) => {}
+        }
+        drop(held);
+        let _ = second.await;
     }
 
     #[tokio::test]

@@ -1,8 +1,10 @@
 //! Sharing the crawl: pull tasks from the one durable consumer every fetcher
 //! process shares, run at most `concurrency` at once, and settle each task
 //! only once its story is told: events acked by JetStream, then the task
-//! acked; or a negative ack with a back-off; or, after the last attempt, a
-//! `fetch_failed` event and then the ack. Nothing ends silently.
+//! acked; or a negative ack with a back-off; or, after the last attempt (the
+//! first, for a failure that cannot change: a bad task, a blocked address,
+//! an event too large to publish), a `fetch_failed` event and then the ack.
+//! Nothing ends silently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +12,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind};
 use chrono::Utc;
 use futures::StreamExt as _;
+use pagefeed_events::config::redact_url;
 use pagefeed_events::event::{Event, FetchFailed};
+use pagefeed_events::limits::{truncate_to, MAX_DETAIL_BYTES, MAX_EVENT_BYTES};
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::ensure_fetchers_consumer;
-use pagefeed_events::{Config, Task};
+use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -124,15 +128,9 @@ impl Worker {
             .info()
             .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
             .unwrap_or(1);
-        let task = match Task::decode(&msg.payload) {
-            Ok(task) => task,
-            Err(e) => {
-                // Not ours to crawl (published by hand, or a newer schema):
-                // keep no one busy with it, and say so.
-                error!(subject = %msg.subject, error = %e, "undecodable task terminated");
-                let _ = msg.ack_with(AckKind::Term).await;
-                return;
-            }
+        let Some(job) = self.job(&msg) else {
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
         };
         // Keep the task ours while it runs, however long the site takes.
         let keepalive = CancellationToken::new();
@@ -142,7 +140,7 @@ impl Worker {
             keepalive.clone(),
         ));
         let settled = tokio::select! {
-            settled = self.attempt(&task, attempt) => Some(settled),
+            settled = self.attempt(&job, attempt) => Some(settled),
             () = self.shutdown.cancelled() => None,
         };
         keepalive.cancel();
@@ -150,35 +148,107 @@ impl Worker {
         let result = match settled {
             Some(Settle::Ack) => msg.double_ack().await,
             Some(Settle::Retry(delay)) => msg.ack_with(AckKind::Nak(Some(delay))).await,
+            Some(Settle::Term) => msg.ack_with(AckKind::Term).await,
             // Shutting down mid-task: hand it straight to another fetcher.
             None => msg.ack_with(AckKind::Nak(None)).await,
         };
         if let Err(e) = result {
             // The task will be redelivered; idempotent events make that harmless.
-            warn!(page = %task.page, error = %e, "could not settle the task");
+            warn!(page = %job.page(), error = %e, "could not settle the task");
         }
+    }
+
+    /// What a delivery asks, judged against the configuration: a crawl of a
+    /// configured page, or a task refused on the page its subject names.
+    /// `None` for a message that names no page at all, or none configured,
+    /// and does not decode: there is no one to tell, so it is only logged.
+    fn job(&self, msg: &jetstream::Message) -> Option<Job> {
+        let subject_page = page_of_subject(&msg.subject);
+        let task = match Task::decode(&msg.payload) {
+            Ok(task) => task,
+            Err(e) => {
+                if let Some(page) = subject_page.filter(|p| self.crawler.page_url(p).is_ok()) {
+                    let failure = Failure::permanent("bad_task", format!("undecodable task: {e}"));
+                    return Some(Job::Refuse { page, failure });
+                }
+                // Not ours to crawl (published by hand, or a newer schema).
+                error!(subject = %msg.subject, error = %e, "undecodable task terminated");
+                return None;
+            }
+        };
+        let Some(page) = subject_page else {
+            error!(
+                subject = %msg.subject,
+                page = %task.page,
+                "a task on a subject that names no page terminated"
+            );
+            return None;
+        };
+        if page != task.page {
+            let failure = Failure::permanent(
+                "bad_task",
+                format!("the subject names page {page}, the task page {}", task.page),
+            );
+            return Some(Job::Refuse { page, failure });
+        }
+        Some(Job::Crawl(task))
     }
 
     /// Crawls, publishes, records; says how to settle the task.
-    async fn attempt(&self, task: &Task, attempt: u32) -> Settle {
-        match self.crawler.crawl(task).await {
-            Ok(crawled) => self.publish_crawl(task, crawled).await,
-            Err(failure) => self.failed(task, attempt, failure).await,
+    async fn attempt(&self, job: &Job, attempt: u32) -> Settle {
+        match job {
+            Job::Crawl(task) => match self.crawler.crawl(task).await {
+                Ok(crawled) => self.publish_crawl(&task.page, attempt, crawled).await,
+                Err(failure) => self.failed(&task.page, attempt, failure).await,
+            },
+            Job::Refuse { page, failure } => self.failed(page, attempt, failure.clone()).await,
         }
     }
 
-    async fn publish_crawl(&self, task: &Task, crawled: Crawled) -> Settle {
+    async fn publish_crawl(&self, page: &PageKey, attempt: u32, crawled: Crawled) -> Settle {
+        // Nothing over the limits is published, and then nothing at all: a
+        // page record never claims entries that are not in the stream.
         let msgs: Vec<Outgoing> = crawled.events.iter().map(Outgoing::from).collect();
-        if let Err(e) = self.publish(&msgs).await {
-            return self.unpublished(task, e);
+        for (event, msg) in crawled.events.iter().zip(&msgs) {
+            let over = match event.check_limits() {
+                Err(over) => Some(over.to_string()),
+                Ok(()) if msg.payload.len() > MAX_EVENT_BYTES => Some(format!(
+                    "the payload is {} bytes, over the limit of {MAX_EVENT_BYTES}",
+                    msg.payload.len()
+                )),
+                Ok(()) => None,
+            };
+            if let Some(over) = over {
+                let detail = format!("event {} not published: {over}", msg.msg_id);
+                return self
+                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .await;
+            }
+        }
+        match self.publish(&msgs).await {
+            Ok(()) => {}
+            // The messages after the refused one (the page record last of
+            // all) were not sent; the fetch state is not saved, so the next
+            // crawl sees the same page as new.
+            Err(PublishAllError::Refused {
+                msg_id,
+                bytes,
+                reason,
+            }) => {
+                let detail = format!("event {msg_id} ({bytes} bytes) refused by NATS: {reason}");
+                return self
+                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .await;
+            }
+            Err(e) => return self.unpublished(page, e),
         }
         // Recorded only after the events are safe: a crash in between means
         // a recrawl whose entries de-duplicate by message id.
-        if let Err(e) = self.state.put(&task.page, &crawled.state).await {
-            warn!(page = %task.page, error = %e, "events published but fetch state not saved");
+        if let Err(e) = self.state.put(page, &crawled.state).await {
+            warn!(page = %page, error = %e, "events published but fetch state not saved");
         }
         info!(
-            page = %task.page,
+            page = %page,
             new_entries = crawled.new_entries,
             events = msgs.len(),
             "crawled"
@@ -186,41 +256,68 @@ impl Worker {
         Settle::Ack
     }
 
-    async fn failed(&self, task: &Task, attempt: u32, failure: Failure) -> Settle {
+    async fn failed(&self, page: &PageKey, attempt: u32, failure: Failure) -> Settle {
         let max = self.cfg.fetcher.max_attempts;
-        if attempt < max {
-            let backoff = self
-                .cfg
-                .fetcher
-                .retry_backoff
-                .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-            let delay = backoff.max(failure.retry_after.unwrap_or_default());
+        if !failure.permanent && attempt < max {
+            let delay = retry_delay(
+                self.cfg.fetcher.retry_backoff,
+                attempt,
+                failure.retry_after,
+                self.cfg.nats.task_ttl,
+            );
             debug!(
-                page = %task.page,
+                page = %page,
                 attempt,
                 reason = failure.reason,
-                retry_in_ms = delay.as_millis() as u64,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "attempt failed; retrying"
             );
             return Settle::Retry(delay);
         }
+        let mut detail = failure.detail;
+        truncate_to(&mut detail, MAX_DETAIL_BYTES);
+        let url = self
+            .crawler
+            .page_url(page)
+            .map(|url| redact_url(&url).into_owned())
+            .unwrap_or_default();
         let event = Event::FetchFailed(FetchFailed {
-            page: task.page.clone(),
-            url: task.url.clone(),
+            page: page.clone(),
+            url,
             failed_at: Utc::now(),
             reason: failure.reason.to_owned(),
-            detail: failure.detail.clone(),
+            detail: detail.clone(),
             status: failure.status,
             attempts: attempt,
         });
-        if let Err(e) = self.publish(&[Outgoing::from(&event)]).await {
-            return self.unpublished(task, e);
+        let told = match event.check_limits() {
+            Ok(()) => self.publish(&[Outgoing::from(&event)]).await,
+            Err(over) => Err(PublishAllError::Refused {
+                msg_id: event.msg_id(),
+                bytes: event.encode().len(),
+                reason: over.to_string(),
+            }),
+        };
+        match told {
+            Ok(()) => {}
+            Err(e @ PublishAllError::Refused { .. }) => {
+                // Not even the failure can be told: end the task rather than
+                // loop on it, and say so here.
+                error!(
+                    page = %page,
+                    reason = failure.reason,
+                    error = %e,
+                    "fetch_failed not published; task terminated"
+                );
+                return Settle::Term;
+            }
+            Err(e) => return self.unpublished(page, e),
         }
         warn!(
-            page = %task.page,
+            page = %page,
             attempts = attempt,
             reason = failure.reason,
-            detail = %failure.detail,
+            detail = %detail,
             "fetch failed"
         );
         Settle::Ack
@@ -232,16 +329,57 @@ impl Worker {
             .map(|_| ())
     }
 
-    fn unpublished(&self, task: &Task, e: PublishAllError) -> Settle {
-        warn!(page = %task.page, error = %e, "events not published; the task goes back");
+    fn unpublished(&self, page: &PageKey, e: PublishAllError) -> Settle {
+        warn!(page = %page, error = %e, "events not published; the task goes back");
         Settle::Retry(Duration::ZERO)
     }
+}
+
+/// What one delivery asks for.
+enum Job {
+    Crawl(Task),
+    /// A task that cannot be crawled, told as a failure of `page` (the page
+    /// its subject names).
+    Refuse {
+        page: PageKey,
+        failure: Failure,
+    },
+}
+
+impl Job {
+    fn page(&self) -> &PageKey {
+        match self {
+            Job::Crawl(task) => &task.page,
+            Job::Refuse { page, .. } => page,
+        }
+    }
+}
+
+/// The page a task subject names: `pagefeed.tasks.<site>.<id>`.
+fn page_of_subject(subject: &str) -> Option<PageKey> {
+    subject.strip_prefix("pagefeed.tasks.")?.parse().ok()
+}
+
+/// How long to wait before attempt `attempt + 1`: the back-off doubled at
+/// each attempt, or longer if the site asked (`Retry-After`), and never
+/// more than `cap` (the task's time to live: a task waits no longer than it
+/// lives, whatever a site says).
+fn retry_delay(
+    backoff: Duration,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    cap: Duration,
+) -> Duration {
+    let backoff = backoff.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    backoff.max(retry_after.unwrap_or_default()).min(cap)
 }
 
 /// How a delivery ends.
 enum Settle {
     Ack,
     Retry(Duration),
+    /// Never to be delivered again, told only in the log.
+    Term,
 }
 
 /// In-progress acks every `every` until `done`.
@@ -255,6 +393,43 @@ async fn keep_in_progress(msg: jetstream::Message, every: Duration, done: Cancel
                 }
             }
             () = done.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_capped_at_the_task_ttl() {
+        let hour = Duration::from_secs(3600);
+        let second = Duration::from_secs(1);
+        // `Retry-After: 99999999999`: taken as an hour, not three millennia.
+        let huge = Some(Duration::from_secs(99_999_999_999));
+        assert_eq!(retry_delay(second, 1, huge, hour), hour);
+        assert_eq!(retry_delay(second, 1, Some(Duration::MAX), hour), hour);
+        assert_eq!(retry_delay(second, 1, Some(2 * second), hour), 2 * second);
+        // The back-off doubles, and is capped too.
+        assert_eq!(retry_delay(second, 1, None, hour), second);
+        assert_eq!(retry_delay(second, 3, None, hour), 4 * second);
+        assert_eq!(retry_delay(second, u32::MAX, None, hour), hour);
+    }
+
+    #[test]
+    fn the_subject_names_the_page() {
+        assert_eq!(
+            page_of_subject("pagefeed.tasks.sample.42"),
+            Some("sample.42".parse().unwrap())
+        );
+        for bad in [
+            "pagefeed.tasks.sample",
+            "pagefeed.tasks.sample.4.2",
+            "pagefeed.tasks.Sample.42",
+            "pagefeed.events.page_crawled.sample.42",
+            "",
+        ] {
+            assert_eq!(page_of_subject(bad), None, "{bad}");
         }
     }
 }

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use pagefeed_events::config::redact_url;
 use pagefeed_events::Config;
 use serde::Serialize;
 
 use crate::decode::decode;
 use crate::extract::{Entry, Extractor};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
+use crate::policy::AddressPolicy;
 
 /// Where the page comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,17 +76,21 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
 
     let (url, status, content_type, body) = match source {
         Source::Url(url) => {
-            let client = HttpClient::new(FetchSettings::from(&cfg.fetcher))?;
+            // The URL on the command line is the operator's word, like the
+            // site's own hosts; redirects elsewhere follow the site's policy.
+            let policy = AddressPolicy::for_site(site_cfg).trusting_host_of(&url);
+            let client = HttpClient::new(FetchSettings::from(&cfg.fetcher), policy)?;
+            let shown = redact_url(&url).into_owned();
             let outcome = client
                 .fetch(&url, &Validators::default())
                 .await
-                .map_err(|e| anyhow::anyhow!("fetching {url}: {}: {}", e.reason(), e.detail()))?;
+                .map_err(|e| anyhow::anyhow!("fetching {shown}: {}: {}", e.reason(), e.detail()))?;
             match outcome {
                 Outcome::Fetched(page) => {
                     (page.url, Some(page.status), page.content_type, page.body)
                 }
                 Outcome::NotModified { status, .. } => {
-                    anyhow::bail!("fetching {url}: the server answered {status} Not Modified to an unconditional GET")
+                    anyhow::bail!("fetching {shown}: the server answered {status} Not Modified to an unconditional GET")
                 }
             }
         }

@@ -11,6 +11,7 @@ use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::Extractor;
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
+use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -27,7 +28,11 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
     let site = SampleSite::start("127.0.0.1:0".parse().unwrap(), opts.clone())
         .await
         .unwrap();
-    let client = HttpClient::new(FetchSettings::default()).unwrap();
+    let client = HttpClient::new(
+        FetchSettings::default(),
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap();
     let extractor = Extractor::new(&Extract {
         title: "title".into(),
         entry: "div.feedEntry".into(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
+use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -63,7 +64,11 @@ async fn extract_prints_the_entries_of_a_saved_page_as_json() {
     std::fs::write(&config, config_text(&site.url_template())).unwrap();
 
     let id = 42;
-    let client = HttpClient::new(FetchSettings::default()).unwrap();
+    let client = HttpClient::new(
+        FetchSettings::default(),
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap();
     let Outcome::Fetched(page) = client
         .fetch(&site.page_url(id), &Validators::default())
         .await

@@ -11,6 +11,7 @@ use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::{Extractor, Page};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
+use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, page_kind, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -32,7 +33,11 @@ fn sample_extract() -> Extract {
 }
 
 async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Page {
-    let client = HttpClient::new(FetchSettings::default()).unwrap();
+    let client = HttpClient::new(
+        FetchSettings::default(),
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap();
     let url = site.page_url(id);
     let Outcome::Fetched(page) = client.fetch(&url, &Validators::default()).await.unwrap() else {
         panic!("no validators were sent, yet the answer was 304");

@@ -11,6 +11,7 @@ use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::{ExtractError, Extractor};
 use pagefeed_fetcher::http::{FetchError, FetchSettings, HttpClient, Outcome, Validators};
+use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
     expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -31,7 +32,11 @@ async fn start() -> SampleSite {
 }
 
 fn client() -> HttpClient {
-    HttpClient::new(FetchSettings::default()).unwrap()
+    HttpClient::new(
+        FetchSettings::default(),
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap()
 }
 
 async fn fetch_err(client: &HttpClient, url: &str) -> FetchError {
@@ -89,10 +94,13 @@ async fn rate_limited_once_then_served() {
 #[tokio::test]
 async fn slow_body_times_out() {
     let site = start().await;
-    let client = HttpClient::new(FetchSettings {
-        timeout: Duration::from_millis(500),
-        ..FetchSettings::default()
-    })
+    let client = HttpClient::new(
+        FetchSettings {
+            timeout: Duration::from_millis(500),
+            ..FetchSettings::default()
+        },
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
     .unwrap();
     let e = fetch_err(&client, &site.page_url(PageKind::SlowBody.first_id())).await;
     assert_eq!(e.reason(), "timeout", "{e}");
@@ -106,17 +114,23 @@ async fn oversized_body_is_refused() {
     assert_eq!(e.reason(), "too_large", "{e}");
     assert!(!e.is_transient());
     // A small cap refuses the normal page too, and a cap that fits accepts it.
-    let small = HttpClient::new(FetchSettings {
-        max_body: 4096,
-        ..FetchSettings::default()
-    })
+    let small = HttpClient::new(
+        FetchSettings {
+            max_body: 4096,
+            ..FetchSettings::default()
+        },
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
     .unwrap();
     let e = fetch_err(&small, &site.page_url(42)).await;
     assert_eq!(e.reason(), "too_large", "{e}");
-    let fits = HttpClient::new(FetchSettings {
-        max_body: 64 * 1024,
-        ..FetchSettings::default()
-    })
+    let fits = HttpClient::new(
+        FetchSettings {
+            max_body: 64 * 1024,
+            ..FetchSettings::default()
+        },
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
     .unwrap();
     assert!(fetch_ok(&fits, &site.page_url(42)).await.body.len() > 4096);
     site.shutdown().await;

@@ -1,0 +1,154 @@
+//! What the trust-boundary scenarios share: tiny HTTP servers on loopback
+//! addresses (127.0.0.2, 127.0.0.3 ... play other hosts) that count the
+//! requests they get, a page with entries, and a `[[site]]` block.
+
+#![allow(dead_code)] // each scenario uses its own part
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use pagefeed_events::event::Event;
+use pagefeed_events::Config;
+use tokio_util::sync::CancellationToken;
+
+/// What a server answers to a path.
+pub enum Reply {
+    Page(String),
+    Redirect(String),
+}
+
+/// An HTTP server that records the path (and query) of every request.
+pub struct Server {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<String>>>,
+    stop: CancellationToken,
+}
+
+impl Server {
+    /// Listens on `ip`, port chosen by the system, answering with `reply`.
+    pub async fn start(
+        ip: &str,
+        reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
+    ) -> anyhow::Result<Server> {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
+        let addr = listener.local_addr()?;
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let reply = Arc::new(reply);
+        let recorded = hits.clone();
+        let app = Router::new().fallback(move |req: Request| {
+            let (hits, reply) = (recorded.clone(), reply.clone());
+            async move {
+                let path = req
+                    .uri()
+                    .path_and_query()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                hits.lock().unwrap().push(path.clone());
+                let response: Response = match reply(&path) {
+                    Reply::Page(html) => {
+                        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+                    }
+                    Reply::Redirect(to) => {
+                        (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+                    }
+                };
+                response
+            }
+        });
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await
+        });
+        Ok(Server { addr, hits, stop })
+    }
+
+    /// `http://ip:port`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Every request so far, by path.
+    pub fn hits(&self) -> Vec<String> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.hits.lock().unwrap().len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A page whose entries are `div.entry` blocks.
+pub fn page(title: &str, entries: &[&str]) -> String {
+    let mut html = format!("<html><head><title>{title}</title></head><body>");
+    for entry in entries {
+        html.push_str(&format!("<div class=\"entry\">{entry}</div>"));
+    }
+    html.push_str("</body></html>");
+    html
+}
+
+/// A `[[site]]` block: `pages` is its `url` + `ids` or its `pages` line,
+/// `extra` any other line (`allow_networks = [...]`).
+pub fn site(name: &str, pages: &str, extra: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\n{pages}\ninterval = \"1h\"\nretention = \"7d\"\n{extra}\n\
+         [site.extract]\nentry = \"div.entry\"\n"
+    )
+}
+
+/// Three attempts 100 ms apart: a failure that ends after one attempt was
+/// refused as permanent, not retried.
+pub const RETRYING_FETCHER: &str =
+    "[fetcher]\nmax_attempts = 3\nretry_backoff = \"100ms\"\ntimeout = \"5s\"\nack_wait = \"5s\"\n";
+
+/// Runs a fetcher in-process until the returned token is cancelled.
+pub fn spawn_fetcher(
+    cfg: Config,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(pagefeed_fetcher::run(cfg, None, token.child_token()));
+    (token, handle)
+}
+
+/// The `fetch_failed` event of `page`, if the stream holds one.
+pub fn failure_of<'a>(
+    events: &'a [Event],
+    page: &str,
+) -> Option<&'a pagefeed_events::event::FetchFailed> {
+    events.iter().find_map(|e| match e {
+        Event::FetchFailed(f) if f.page.to_string() == page => Some(f),
+        _ => None,
+    })
+}
+
+/// Whether the stream holds a `page_crawled` for `page`.
+pub fn crawled(events: &[Event], page: &str) -> Option<pagefeed_events::event::PageRecord> {
+    events.iter().find_map(|e| match e {
+        Event::PageCrawled(p) if p.page.to_string() == page => Some(p.clone()),
+        _ => None,
+    })
+}
+
+/// How long a scenario waits for its events.
+pub const PATIENCE: Duration = Duration::from_secs(30);
