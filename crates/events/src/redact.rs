@@ -2,6 +2,8 @@
 //! (`nats://user:password@host`, `https://token@host/`) are masked before the
 //! URL appears in an error or a log line.
 
+use std::borrow::Cow;
+
 /// What replaces a URL's credentials.
 pub const MASK: &str = "***";
 
@@ -29,6 +31,22 @@ pub fn redact_urls(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `url` without its userinfo (`user:password@`), to be shown in an event,
+/// a log line or an error: a configured URL may carry credentials. The
+/// authority ends at the first `/`, `\`, `?` or `#`, and the userinfo at its
+/// last `@`, as a browser reads them.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{}{}", &url[..scheme_end], &rest[at + 1..])),
+        None => Cow::Borrowed(url),
+    }
 }
 
 /// `url` without its credentials, and the credentials it carried
@@ -91,6 +109,18 @@ mod tests {
         assert_eq!(redact_urls("no url here"), "no url here");
         assert_eq!(redact_urls("http://host/x"), "http://host/x");
         assert_eq!(redact_urls("trailing ://"), "trailing ://");
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            redact_url("https://user:secret@host/p?q=a@b"),
+            "https://host/p?q=a@b"
+        );
+        assert_eq!(redact_url("http://token@host:8080"), "http://host:8080");
+        assert_eq!(redact_url("http://a:b@c@host/"), "http://host/");
+        assert_eq!(redact_url("http://host/path@x"), "http://host/path@x");
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 
     #[test]

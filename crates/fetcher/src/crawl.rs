@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pagefeed_events::config::redact_url;
 use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use pagefeed_events::redact::redact_url;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
 use tracing::info;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use pagefeed_events::config::{redact_url, FetcherConfig};
+use pagefeed_events::config::FetcherConfig;
+use pagefeed_events::redact::redact_url;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};

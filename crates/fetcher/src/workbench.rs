@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use pagefeed_events::config::redact_url;
+use pagefeed_events::redact::redact_url;
 use pagefeed_events::Config;
 use serde::Serialize;
 
