@@ -12,7 +12,7 @@ use pagefeed_events::{Config, Task};
 use tokio::sync::Semaphore;
 
 use crate::decode::decode;
-use crate::extract::{ExtractError, Extractor, Page};
+use crate::extract::{ExtractError, Extractor, Limits, Page};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::politeness::Politeness;
 use crate::state::{FetchState, PageState};
@@ -22,7 +22,7 @@ use crate::state::{FetchState, PageState};
 pub struct Failure {
     /// `timeout`, `dns`, `connect`, `http_status`, `too_large`,
     /// `too_many_redirects`, `bad_url`, `undecodable`, `no_entries`,
-    /// `unknown_site`, `state`, `other`.
+    /// `parse_timeout`, `unknown_site`, `state`, `other`.
     pub reason: &'static str,
     pub detail: String,
     pub status: Option<u16>,
@@ -59,7 +59,8 @@ pub struct Crawler {
     state: FetchState,
     /// Parses at once: one per core. More would only time-share the cores
     /// with the async worker, delaying every NATS round trip behind them.
-    parsers: Semaphore,
+    /// A permit is held by the parse itself, on its blocking thread.
+    parsers: Arc<Semaphore>,
 }
 
 impl Crawler {
@@ -75,16 +76,19 @@ impl Crawler {
         let extractors = cfg
             .sites
             .iter()
-            .map(|site| Ok((site.name.clone(), Arc::new(Extractor::new(&site.extract)?))))
+            .map(|site| {
+                let extractor = Extractor::new(&site.extract, Limits::from(f))?;
+                Ok((site.name.clone(), Arc::new(extractor)))
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Crawler {
             http,
             politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
             extractors,
             state,
-            parsers: Semaphore::new(
+            parsers: Arc::new(Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            )),
         })
     }
 
@@ -131,22 +135,36 @@ impl Crawler {
                 let status = fetched.status;
                 let validators = fetched.validators.clone();
                 let page_url = fetched.url.clone();
-                let _parser = self
+                let parser = self
                     .parsers
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|e| Failure::new("other", format!("the parsers stopped: {e}")))?;
-                let page = tokio::task::spawn_blocking(move || {
-                    parse(
+                // The parse checks its own deadline; this one only guards
+                // against a parse that fails to. The permit stays with the
+                // parse, so a parse given up on still counts until it ends.
+                let guard = extractor.limits().parse_deadline.saturating_mul(2);
+                let parse = tokio::task::spawn_blocking(move || {
+                    let page = parse(
                         &extractor,
                         &fetched.body,
                         fetched.content_type.as_deref(),
                         &page_url,
                         now,
-                    )
-                })
-                .await
-                .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
+                    );
+                    drop(parser);
+                    page
+                });
+                let page = tokio::time::timeout(guard, parse)
+                    .await
+                    .map_err(|_| {
+                        Failure::new(
+                            "parse_timeout",
+                            format!("the parse went on past twice parse_deadline ({guard:?})"),
+                        )
+                    })?
+                    .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
                 Ok(news(task, previous, page, status, validators, now))
             }
             Err(e) => Err(Failure {
@@ -159,7 +177,8 @@ impl Crawler {
     }
 }
 
-/// Decodes and extracts (CPU work: runs on a blocking thread).
+/// Decodes and extracts (CPU work: runs on a blocking thread), within the
+/// extractor's `parse_deadline`.
 fn parse(
     extractor: &Extractor,
     body: &[u8],
@@ -167,9 +186,11 @@ fn parse(
     page_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Page, Failure> {
+    let deadline = extractor.deadline();
     let decoded = decode(body, content_type);
-    match extractor.extract(&decoded.text, page_url, now) {
+    match extractor.extract(&decoded.text, page_url, now, &deadline) {
         Ok(page) => Ok(page),
+        Err(e @ ExtractError::Timeout { .. }) => Err(Failure::new(e.reason(), e.detail())),
         Err(e @ ExtractError::NoEntries { .. }) => {
             // Mostly replacement characters: the bytes were not text in the
             // charset the page claimed (or not text at all).

@@ -11,7 +11,7 @@ use pagefeed_events::Config;
 use serde::Serialize;
 
 use crate::decode::decode;
-use crate::extract::{Entry, Extractor};
+use crate::extract::{Entry, Extractor, Limits};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 
 /// Where the page comes from.
@@ -69,8 +69,10 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
         }
         .into());
     };
-    let extractor =
-        Extractor::new(&site_cfg.extract).with_context(|| format!("site \"{site}\""))?;
+    // The fetcher's own caps and deadline: what is shown here is what a
+    // crawl would publish.
+    let extractor = Extractor::new(&site_cfg.extract, Limits::from(&cfg.fetcher))
+        .with_context(|| format!("site \"{site}\""))?;
 
     let (url, status, content_type, body) = match source {
         Source::Url(url) => {
@@ -100,9 +102,10 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
         }
     };
 
+    let deadline = extractor.deadline();
     let decoded = decode(&body, content_type.as_deref());
     let page = extractor
-        .extract(&decoded.text, &url, Utc::now())
+        .extract(&decoded.text, &url, Utc::now(), &deadline)
         .map_err(|e| anyhow::anyhow!("{url}: {}: {}", e.reason(), e.detail()))?;
     Ok(Report {
         site: site.to_owned(),
