@@ -20,34 +20,37 @@ fn open_entry(n: usize) -> String {
     )
 }
 
-/// A page of about `bytes` bytes (never more) whose entries are nested: entry
-/// `n + 1` is inside entry `n`. Returns the page and its number of entries;
-/// only the first is outermost.
-pub fn nested_entries(bytes: usize) -> (String, usize) {
+/// A page of at most `bytes` bytes whose entries are nested `depth` deep:
+/// entry `n + 1` is inside entry `n`, except that every `depth` entries a
+/// nest is closed and the next one starts. Returns the page, its number of
+/// entries and its number of outermost entries (one per nest).
+pub fn nested_entries(bytes: usize, depth: usize) -> (String, usize, usize) {
+    let depth = depth.max(1);
     let count = entries_in(bytes);
     let mut page = String::with_capacity(bytes);
     page.push_str(HEAD);
+    let mut open = 0;
+    let mut nests = 0;
     for n in 0..count {
+        if open == depth {
+            page.push_str(&CLOSE.repeat(open));
+            open = 0;
+        }
+        if open == 0 {
+            nests += 1;
+        }
         page.push_str(&open_entry(n));
+        open += 1;
     }
-    for _ in 0..count {
-        page.push_str(CLOSE);
-    }
+    page.push_str(&CLOSE.repeat(open));
     page.push_str(TAIL);
-    (page, count)
+    (page, count, nests)
 }
 
 /// The same entries as [`nested_entries`] of the same `bytes`, side by side:
-/// every one is outermost. Exactly as long as the nested page.
+/// every one is outermost. Exactly as long as the nested pages.
 pub fn flat_entries(bytes: usize) -> (String, usize) {
-    let count = entries_in(bytes);
-    let mut page = String::with_capacity(bytes);
-    page.push_str(HEAD);
-    for n in 0..count {
-        page.push_str(&open_entry(n));
-        page.push_str(CLOSE);
-    }
-    page.push_str(TAIL);
+    let (page, count, _) = nested_entries(bytes, 1);
     (page, count)
 }
 
@@ -70,12 +73,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_pages_are_the_same_size_and_within_the_budget() {
-        let (nested, n) = nested_entries(100_000);
-        let (flat, m) = flat_entries(100_000);
-        assert_eq!(n, m);
-        assert_eq!(nested.len(), flat.len());
-        assert!(nested.len() <= 100_000 && nested.len() > 99_000);
-        assert_eq!(nested.matches("class=\"feedEntry\"").count(), n);
+    fn all_pages_are_the_same_size_and_within_the_budget() {
+        let (flat, n) = flat_entries(100_000);
+        assert!(flat.len() <= 100_000 && flat.len() > 99_000);
+        assert_eq!(flat.matches("class=\"feedEntry\"").count(), n);
+        for (depth, nests) in [(usize::MAX, 1), (100, n.div_ceil(100)), (1, n)] {
+            let (nested, m, outermost) = nested_entries(100_000, depth);
+            assert_eq!((nested.len(), m, outermost), (flat.len(), n, nests));
+        }
     }
 }
