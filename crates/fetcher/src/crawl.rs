@@ -188,7 +188,7 @@ fn parse(
 ) -> Result<Page, Failure> {
     let deadline = extractor.deadline();
     let decoded = decode(body, content_type);
-    match extractor.extract(&decoded.text, page_url, now, &deadline) {
+    match extractor.extract_within(&decoded.text, page_url, now, &deadline) {
         Ok(page) => Ok(page),
         Err(e @ ExtractError::Timeout { .. }) => Err(Failure::new(e.reason(), e.detail())),
         Err(e @ ExtractError::NoEntries { .. }) => {

@@ -186,8 +186,20 @@ impl Extractor {
     /// Extracts from `html`; links are resolved against `page_url`, and
     /// timestamps without a year get one from `now`. Only the outermost
     /// entries count: an element the entry selector matches inside another
-    /// one is left in the outer one's markup and text.
+    /// one is left in the outer one's markup and text. The deadline starts
+    /// now.
     pub fn extract(
+        &self,
+        html: &str,
+        page_url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Page, ExtractError> {
+        self.extract_within(html, page_url, now, &self.deadline())
+    }
+
+    /// [`Extractor::extract`], within a deadline started before (for the
+    /// decoding to count too).
+    pub fn extract_within(
         &self,
         html: &str,
         page_url: &str,
@@ -509,7 +521,7 @@ mod tests {
         page_url: &str,
         now: DateTime<Utc>,
     ) -> Result<Page, ExtractError> {
-        e.extract(html, page_url, now, &e.deadline())
+        e.extract(html, page_url, now)
     }
 
     /// Entries whose text is all of their text, without timestamp or link.

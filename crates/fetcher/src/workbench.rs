@@ -105,7 +105,7 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
     let deadline = extractor.deadline();
     let decoded = decode(&body, content_type.as_deref());
     let page = extractor
-        .extract(&decoded.text, &url, Utc::now(), &deadline)
+        .extract_within(&decoded.text, &url, Utc::now(), &deadline)
         .map_err(|e| anyhow::anyhow!("{url}: {}: {}", e.reason(), e.detail()))?;
     Ok(Report {
         site: site.to_owned(),

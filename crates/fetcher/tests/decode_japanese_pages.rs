@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::DateTime;
 use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
-use pagefeed_fetcher::extract::Extractor;
+use pagefeed_fetcher::extract::{Extractor, Limits};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
@@ -28,14 +28,17 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
         .await
         .unwrap();
     let client = HttpClient::new(FetchSettings::default()).unwrap();
-    let extractor = Extractor::new(&Extract {
-        title: "title".into(),
-        entry: "div.feedEntry".into(),
-        text: Some("p.comment".into()),
-        timestamp: Some("li.timeStamp".into()),
-        timestamp_format: Some("%m月%d日 %H:%M".into()),
-        link: Some("li.viewLink a".into()),
-    })
+    let extractor = Extractor::new(
+        &Extract {
+            title: "title".into(),
+            entry: "div.feedEntry".into(),
+            text: Some("p.comment".into()),
+            timestamp: Some("li.timeStamp".into()),
+            timestamp_format: Some("%m月%d日 %H:%M".into()),
+            link: Some("li.viewLink a".into()),
+        },
+        Limits::default(),
+    )
     .unwrap();
     let now = DateTime::from_timestamp(T0, 0).unwrap();
 
