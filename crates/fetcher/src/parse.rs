@@ -71,8 +71,9 @@ pub fn parse_document(html: &str, deadline: &Deadline) -> Result<Parsed, Expired
         let (chunk, tail) = rest.split_at(chunk_end(rest));
         rest = tail;
         input.push_back(StrTendril::from_slice(chunk));
-        // A script token only pauses the tokenizer (there is no script to run).
-        while let TokenizerResult::Script(_) = tokenizer.feed(&input) {}
+        // A script or a `<meta charset>` only pauses the tokenizer (there is
+        // no script to run, and the page is decoded already): go on to the end.
+        while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
         if tokenizer.sink.expired.get() || deadline.passed() {
             return Err(Expired);
         }
@@ -187,9 +188,12 @@ mod tests {
 
     #[test]
     fn the_tree_is_the_one_scraper_builds() {
-        // Chunk boundaries inside tags, attributes, character references,
-        // a CR LF pair, multi-byte characters and a script.
-        let mut html = String::from("<!DOCTYPE html><html><head><title>t</title>");
+        // Charset declarations, a script, and chunk boundaries inside tags,
+        // attributes, character references, a CR LF pair, multi-byte characters.
+        let mut html = String::from(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>t</title>\
+             <meta http-equiv=\"Content-Type\" content=\"text/html; charset=EUC-JP\">",
+        );
         html.push_str("<script>if (a < b) { document.write('<p>') }</script></head><body>");
         let mut n = 0;
         while html.len() < 3 * CHUNK_BYTES {
@@ -200,6 +204,10 @@ mod tests {
         }
         html.push_str("</body></html>");
         assert_eq!(parsed(&html), Html::parse_document(&html).html());
+        // A page of one chunk, with the charset declaration in it.
+        let end = (2000..).find(|&i| html.is_char_boundary(i)).unwrap();
+        let small = &html[..end];
+        assert_eq!(parsed(small), Html::parse_document(small).html());
         // One byte in, so that every boundary falls elsewhere.
         let shifted = format!(" {html}");
         assert_eq!(parsed(&shifted), Html::parse_document(&shifted).html());
