@@ -77,7 +77,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             if let Some(dir) = &options.write {
                 std::fs::create_dir_all(dir)?;
                 let file = dir.join(format!("{}-{size}.html", name.replace(' ', "-")));
-                std::fs::write(&file, page).with_context(|| format!("writing {}", file.display()))?;
+                std::fs::write(&file, page)
+                    .with_context(|| format!("writing {}", file.display()))?;
             }
             let best = (0..options.runs)
                 .map(|_| measure(&extractor, page.as_bytes()))
@@ -117,7 +118,12 @@ fn measure(extractor: &Extractor, body: &[u8]) -> Figures {
     let (cpu, wall) = (thread_cpu(), Instant::now());
     let deadline = extractor.deadline();
     let decoded = decode(body, Some("text/html; charset=utf-8"));
-    let page = extractor.extract_within(&decoded.text, "http://127.0.0.1/list", Utc::now(), &deadline);
+    let page = extractor.extract_within(
+        &decoded.text,
+        "http://127.0.0.1/list",
+        Utc::now(),
+        &deadline,
+    );
     let figures = Figures {
         cpu: thread_cpu().saturating_sub(cpu),
         wall: wall.elapsed(),

@@ -733,15 +733,14 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
         Some(n) => n,
         None => d.max_attempts,
     };
-    let between = |field: &'static str, value: Option<usize>, default: usize, max: usize| {
-        match value {
+    let between =
+        |field: &'static str, value: Option<usize>, default: usize, max: usize| match value {
             Some(v) if !(1..=max).contains(&v) => {
                 Err((field, format!("must be between 1 and {max}, got {v}")))
             }
             Some(v) => Ok(v),
             None => Ok(default),
-        }
-    };
+        };
     let max_entries = between(
         "fetcher.max_entries",
         raw.max_entries,
@@ -1014,7 +1013,10 @@ entry = "article"
             ("max_entries = 0", "fetcher.max_entries"),
             ("max_entries = 20001", "fetcher.max_entries"),
             ("max_entry_text_bytes = 0", "fetcher.max_entry_text_bytes"),
-            ("max_entry_text_bytes = 65537", "fetcher.max_entry_text_bytes"),
+            (
+                "max_entry_text_bytes = 65537",
+                "fetcher.max_entry_text_bytes",
+            ),
             ("max_title_bytes = 0", "fetcher.max_title_bytes"),
             ("max_title_bytes = 4097", "fetcher.max_title_bytes"),
             ("parse_deadline = \"0s\"", "fetcher.parse_deadline"),

@@ -30,7 +30,7 @@ use crate::deadline::{Deadline, Expired};
 use crate::parse::{parse_document, MAX_OPEN_ELEMENTS};
 
 /// Nodes visited between two looks at the clock while looking for matches.
-const NODES_PER_CHECK: u32 = 1024;
+const NODES_PER_CHECK: usize = 1024;
 
 /// The most of a timestamp's text that is read: a longer one does not parse.
 const MAX_TIMESTAMP_TEXT_BYTES: usize = 256;
@@ -227,10 +227,10 @@ impl Extractor {
         // Depth first, in page order, without entering an entry: each node
         // is visited once, whatever the nesting.
         let mut next = root.first_child();
-        let mut visited = 0_u32;
+        let mut visited = 0_usize;
         while let Some(node) = next {
             visited = visited.wrapping_add(1);
-            if visited % NODES_PER_CHECK == 0 && deadline.passed() {
+            if visited.is_multiple_of(NODES_PER_CHECK) && deadline.passed() {
                 return Err(timeout(Expired));
             }
             let Some(element) = ElementRef::wrap(node).filter(|e| self.entry.matches(e)) else {
@@ -320,8 +320,8 @@ fn find_under<'a, T>(
     deadline: &Deadline,
     mut found: impl FnMut(ElementRef<'a>) -> Option<T>,
 ) -> Result<Option<T>, Expired> {
-    for (visited, node) in (1_u32..).zip(under.descendants().skip(1)) {
-        if visited % NODES_PER_CHECK == 0 && deadline.passed() {
+    for (visited, node) in under.descendants().skip(1).enumerate() {
+        if visited % NODES_PER_CHECK == NODES_PER_CHECK - 1 && deadline.passed() {
             return Err(Expired);
         }
         let Some(element) = ElementRef::wrap(node) else {
@@ -539,12 +539,12 @@ mod tests {
     fn extractor() -> Extractor {
         Extractor::new(
             &Extract {
-            title: "title".into(),
-            entry: "div.entry".into(),
-            text: Some("p".into()),
-            timestamp: Some("span.at".into()),
-            timestamp_format: Some("%m月%d日 %H:%M".into()),
-            link: Some("a".into()),
+                title: "title".into(),
+                entry: "div.entry".into(),
+                text: Some("p".into()),
+                timestamp: Some("span.at".into()),
+                timestamp_format: Some("%m月%d日 %H:%M".into()),
+                link: Some("a".into()),
             },
             Limits::default(),
         )
@@ -642,7 +642,8 @@ mod tests {
 
     #[test]
     fn an_entry_inside_an_entry_is_part_of_the_outer_one() {
-        let html = "<body><div class=entry>one<div class=entry>two<div class=entry>three</div></div>\
+        let html =
+            "<body><div class=entry>one<div class=entry>two<div class=entry>three</div></div>\
             </div><p><div class=entry>four</div></p><div class=entry>five</div></body>";
         let e = Extractor::new(&whole_entries("div.entry"), Limits::default()).unwrap();
         let page = extract(&e, html, "http://x/", Utc::now()).unwrap();
@@ -747,13 +748,18 @@ mod tests {
         for event in &events {
             assert_eq!(event.check_limits(), Ok(()));
         }
-        assert_eq!(page.entries[0].text.len(), pagefeed_events::limits::MAX_TEXT_BYTES - 1);
+        assert_eq!(
+            page.entries[0].text.len(),
+            pagefeed_events::limits::MAX_TEXT_BYTES - 1
+        );
         assert_eq!(page.entries[0].link, None);
     }
 
     #[test]
     fn a_passed_deadline_is_a_parse_timeout() {
-        let e = with_limits(&whole_entries("div.entry"), |l| l.parse_deadline = Duration::ZERO);
+        let e = with_limits(&whole_entries("div.entry"), |l| {
+            l.parse_deadline = Duration::ZERO
+        });
         let err = extract(&e, HTML, "http://x/", Utc::now()).unwrap_err();
         assert_eq!(err.reason(), "parse_timeout");
         assert!(err.detail().contains("parse_deadline"), "{err}");

@@ -145,7 +145,7 @@ impl TokenSink for Timed<'_> {
         }
         let tokens = self.tokens.get().wrapping_add(1);
         self.tokens.set(tokens);
-        if tokens % TOKENS_PER_CHECK == 0 {
+        if tokens.is_multiple_of(TOKENS_PER_CHECK) {
             if self.deadline.passed() {
                 self.expired.set(true);
                 return TokenSinkResult::Continue;

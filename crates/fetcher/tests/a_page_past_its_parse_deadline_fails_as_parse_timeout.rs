@@ -102,7 +102,14 @@ async fn the_extract_command_keeps_the_same_deadline() -> anyhow::Result<()> {
         "nats://127.0.0.1:4222",
         "",
         SECTIONS,
-        &[id_site("big", "http://127.0.0.1:1/big?id={id}", 1, 1, 1, "1h")],
+        &[id_site(
+            "big",
+            "http://127.0.0.1:1/big?id={id}",
+            1,
+            1,
+            1,
+            "1h",
+        )],
     );
     std::fs::write(&config, text)?;
     let page = dir.path().join("big.html");

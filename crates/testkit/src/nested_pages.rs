@@ -8,7 +8,8 @@
 /// The entry selector both pages are made for.
 pub const ENTRY: &str = "div.feedEntry";
 
-const HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>nested</title></head><body>\n";
+const HEAD: &str =
+    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>nested</title></head><body>\n";
 const TAIL: &str = "</body></html>\n";
 const CLOSE: &str = "</div>";
 
