@@ -17,7 +17,7 @@ use pagefeed_events::streams::{ensure_streams, FETCHERS_CONSUMER};
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::Config;
 use pagefeed_fetcher::decode::decode;
-use pagefeed_fetcher::extract::Extractor;
+use pagefeed_fetcher::extract::{Extractor, Limits};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::nats::NatsServer;
@@ -290,7 +290,7 @@ impl Bench<'_> {
             FetchSettings::from(&cfg.fetcher),
             AddressPolicy::for_site(site),
         )?;
-        let extractor = Arc::new(Extractor::new(&site.extract)?);
+        let extractor = Arc::new(Extractor::new(&site.extract, Limits::from(&cfg.fetcher))?);
         let me = std::process::id();
         let (cpu_before, site_before) = (cpu_time(me)?, cpu_time(self.site.pid())?);
         let start = Instant::now();

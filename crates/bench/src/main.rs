@@ -2,8 +2,11 @@
 //! fetcher's throughput, `pagefeed-bench projector [--events N]` the
 //! projector's replication, search, lag and rebuild, and prints a report (docs/BENCHMARKS.md). It runs
 //! the release binaries next to it: `cargo build --release --bins` first.
+//! `pagefeed-bench extract` times the extraction of pages of nested entries,
+//! in-process.
 
 use clap::{Parser, Subcommand};
+use pagefeed_bench::extract;
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
@@ -24,6 +27,8 @@ enum Command {
     Projector(projector::Options),
     /// The projector's apply alone, in-process, no NATS (for profiling).
     Apply(projector::ApplyOptions),
+    /// Extraction of pages of nested entries against flat ones, in-process.
+    Extract(extract::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +41,7 @@ fn main() -> anyhow::Result<()> {
             return runtime.block_on(projector::run(options, Machine::read()));
         }
         Command::Apply(options) => return projector::apply_only(options),
+        Command::Extract(options) => return extract::run(&options),
     };
     let machine = Machine::read();
     let pins = Pinning::detect(&machine);

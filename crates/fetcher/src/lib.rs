@@ -4,9 +4,11 @@
 //! another fetcher process, anywhere, is how the crawl scales.
 
 pub mod crawl;
+pub mod deadline;
 pub mod decode;
 pub mod extract;
 pub mod http;
+pub mod parse;
 pub mod policy;
 pub mod politeness;
 pub mod state;

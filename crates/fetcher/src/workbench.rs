@@ -12,7 +12,7 @@ use pagefeed_events::Config;
 use serde::Serialize;
 
 use crate::decode::decode;
-use crate::extract::{Entry, Extractor};
+use crate::extract::{Entry, Extractor, Limits};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::policy::AddressPolicy;
 
@@ -71,8 +71,10 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
         }
         .into());
     };
-    let extractor =
-        Extractor::new(&site_cfg.extract).with_context(|| format!("site \"{site}\""))?;
+    // The fetcher's own caps and deadline: what is shown here is what a
+    // crawl would publish.
+    let extractor = Extractor::new(&site_cfg.extract, Limits::from(&cfg.fetcher))
+        .with_context(|| format!("site \"{site}\""))?;
 
     let (url, status, content_type, body) = match source {
         Source::Url(url) => {
@@ -106,9 +108,10 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
         }
     };
 
+    let deadline = extractor.deadline();
     let decoded = decode(&body, content_type.as_deref());
     let page = extractor
-        .extract(&decoded.text, &url, Utc::now())
+        .extract_within(&decoded.text, &url, Utc::now(), &deadline)
         .map_err(|e| anyhow::anyhow!("{url}: {}: {}", e.reason(), e.detail()))?;
     Ok(Report {
         site: site.to_owned(),

@@ -1,15 +1,16 @@
 //! Pages in Shift_JIS (charset in the header only), EUC-JP (`<meta charset>`),
 //! ISO-2022-JP (`<meta http-equiv>`), UTF-8 with a BOM and no charset, and
 //! broken markup, fetched over HTTP, decode to the same Japanese title and
-//! entries a UTF-8 page would give.
+//! entries a UTF-8 page would give, with the entry ids they have always had.
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use chrono::DateTime;
 use pagefeed_events::config::Extract;
+use pagefeed_events::event::content_id;
 use pagefeed_fetcher::decode::decode;
-use pagefeed_fetcher::extract::Extractor;
+use pagefeed_fetcher::extract::{Extractor, Limits};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
@@ -33,14 +34,17 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
         AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
     )
     .unwrap();
-    let extractor = Extractor::new(&Extract {
-        title: "title".into(),
-        entry: "div.feedEntry".into(),
-        text: Some("p.comment".into()),
-        timestamp: Some("li.timeStamp".into()),
-        timestamp_format: Some("%m月%d日 %H:%M".into()),
-        link: Some("li.viewLink a".into()),
-    })
+    let extractor = Extractor::new(
+        &Extract {
+            title: "title".into(),
+            entry: "div.feedEntry".into(),
+            text: Some("p.comment".into()),
+            timestamp: Some("li.timeStamp".into()),
+            timestamp_format: Some("%m月%d日 %H:%M".into()),
+            link: Some("li.viewLink a".into()),
+        },
+        Limits::default(),
+    )
     .unwrap();
     let now = DateTime::from_timestamp(T0, 0).unwrap();
 
@@ -68,6 +72,16 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
             let texts: Vec<&str> = extracted.entries.iter().map(|e| e.text.as_str()).collect();
             let want: Vec<&str> = expected.iter().map(|e| e.text.as_str()).collect();
             assert_eq!(texts, want, "{kind:?}");
+            // Ids are what they have always been: the hash of scraper's
+            // serialisation of each match of the entry selector.
+            let document = scraper::Html::parse_document(&decoded.text);
+            let entry = scraper::Selector::parse("div.feedEntry").unwrap();
+            let before: Vec<String> = document
+                .select(&entry)
+                .map(|e| content_id(e.html().as_bytes()))
+                .collect();
+            let ids: Vec<&str> = extracted.entries.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(ids, before, "{kind:?}");
             for (got, want) in extracted.entries.iter().zip(&expected) {
                 let minute = want.posted_at - want.posted_at.rem_euclid(60);
                 assert_eq!(

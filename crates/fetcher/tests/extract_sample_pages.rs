@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
-use pagefeed_fetcher::extract::{Extractor, Page};
+use pagefeed_fetcher::extract::{Extractor, Limits, Page};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
@@ -45,7 +45,7 @@ async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Pa
     assert_eq!((page.status, page.url.as_str()), (200, url.as_str()));
     let decoded = decode(&page.body, page.content_type.as_deref());
     assert_eq!((decoded.encoding, decoded.had_errors), ("UTF-8", false));
-    Extractor::new(&sample_extract())
+    Extractor::new(&sample_extract(), Limits::default())
         .unwrap()
         .extract(&decoded.text, &page.url, now)
         .unwrap()

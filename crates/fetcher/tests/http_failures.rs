@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::DateTime;
 use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
-use pagefeed_fetcher::extract::{ExtractError, Extractor};
+use pagefeed_fetcher::extract::{ExtractError, Extractor, Limits};
 use pagefeed_fetcher::http::{FetchError, FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::sample_site::{
@@ -169,14 +169,17 @@ async fn one_redirect_is_followed_to_the_page() {
 }
 
 fn extractor() -> Extractor {
-    Extractor::new(&Extract {
-        title: "title".into(),
-        entry: "div.feedEntry".into(),
-        text: Some("p.comment".into()),
-        timestamp: Some("li.timeStamp".into()),
-        timestamp_format: Some("%m月%d日 %H:%M".into()),
-        link: Some("li.viewLink a".into()),
-    })
+    Extractor::new(
+        &Extract {
+            title: "title".into(),
+            entry: "div.feedEntry".into(),
+            text: Some("p.comment".into()),
+            timestamp: Some("li.timeStamp".into()),
+            timestamp_format: Some("%m月%d日 %H:%M".into()),
+            link: Some("li.viewLink a".into()),
+        },
+        Limits::default(),
+    )
     .unwrap()
 }
 

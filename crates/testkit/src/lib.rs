@@ -4,5 +4,6 @@
 //! that the demo, the tests and the benchmarks crawl.
 
 pub mod nats;
+pub mod nested_pages;
 pub mod proxy;
 pub mod sample_site;
