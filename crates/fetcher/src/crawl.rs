@@ -146,7 +146,7 @@ impl Crawler {
         let (site, url) = self.locate(&task.page)?;
         // What events, logs and the fetch state show of the URL.
         let shown = redact_url(&url).into_owned();
-        if task.url != url {
+        if task.url != shown {
             info!(
                 page = %task.page,
                 task_url = %redact_url(&task.url),

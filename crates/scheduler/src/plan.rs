@@ -61,6 +61,9 @@ pub fn tasks_for_slot(site: &Site, slots: Slots, index: i64) -> Vec<Task> {
 /// so the key always exists.
 fn page_task(site: &str, id: &str, url: String, slot_start: i64) -> Option<Task> {
     let page = PageKey::new(site, id).ok()?;
+    // The URL is there for people reading the stream (a fetcher fetches the
+    // one its own config gives): never with the credentials it may carry.
+    let url = pagefeed_events::redact::redact_url(&url).into_owned();
     Some(Task::new(page, url, slot_start))
 }
 
@@ -118,6 +121,20 @@ mod tests {
             seen.extend(batch);
         }
         assert_eq!(seen, (1..=10).collect());
+    }
+
+    #[test]
+    fn a_task_never_carries_the_credentials_of_its_url() {
+        let text = "[[site]]\nname = \"s\"\nurl = \"https://me:hunter2@x/?id={id}\"\n\
+                    ids = { first = 1, last = 2 }\ninterval = \"10s\"\nretention = \"7d\"\n\
+                    [site.extract]\nentry = \"div\"\n";
+        let s = pagefeed_events::Config::parse(std::path::Path::new("t.toml"), text)
+            .unwrap()
+            .sites
+            .remove(0);
+        let tasks = tasks_for_slot(&s, Slots::new(Duration::from_secs(10)), 1);
+        assert_eq!(tasks[0].url, "https://x/?id=1");
+        assert!(!String::from_utf8_lossy(&tasks[0].encode()).contains("hunter2"));
     }
 
     #[test]
