@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::context::{Context, CreateStreamErrorKind};
+use async_nats::jetstream::context::{Context, CreateStreamErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::ErrorCode;
@@ -275,26 +275,35 @@ pub async fn ensure_stream(js: &Context, want: stream::Config) -> Result<(), Pro
         stream: want.name.clone(),
         reason,
     };
-    // Creating a stream with exactly the existing config succeeds, so this
-    // is idempotent; anything else comes back as "name already in use".
-    match js.create_stream(want.clone()).await {
-        Ok(_) => return Ok(()),
+    // Looked up before any create, so that a service whose NATS user may only
+    // read the stream's info (deploy/nats/permissions.conf) finds it.
+    let have = match js.get_stream(&want.name).await {
+        Ok(existing) => existing.cached_info().config.clone(),
         Err(e) => match e.kind() {
-            CreateStreamErrorKind::JetStream(js_err)
-                if js_err.error_code() == ErrorCode::STREAM_NAME_EXIST => {}
+            GetStreamErrorKind::JetStream(js_err)
+                if js_err.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+            {
+                // Creating a stream with exactly the existing config succeeds,
+                // so a race with another service is harmless; anything else
+                // comes back as "name already in use".
+                match js.create_stream(want.clone()).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => match e.kind() {
+                        CreateStreamErrorKind::JetStream(js_err)
+                            if js_err.error_code() == ErrorCode::STREAM_NAME_EXIST => {}
+                        _ => return Err(unavailable(e.to_string())),
+                    },
+                }
+                js.get_stream(&want.name)
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?
+                    .cached_info()
+                    .config
+                    .clone()
+            }
             _ => return Err(unavailable(e.to_string())),
         },
-    }
-    let mut existing = js
-        .get_stream(&want.name)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let have = existing
-        .info()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?
-        .config
-        .clone();
+    };
     let differences = differences(&have, &want);
     if differences.is_empty() {
         Ok(())
