@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::PullConsumer;
 use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
+use pagefeed_events::streams::FETCHERS_CONSUMER;
+use pagefeed_events::subject::TASKS_STREAM;
 use pagefeed_events::Config;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{posting_period, Clock, SampleSite, SampleSiteOptions};
@@ -24,6 +27,19 @@ async fn crawl_with_a_fresh_fetcher(
     let events = wait_for(Duration::from_secs(30), "the crawl's events", || async {
         let events = stored_events(js).await?;
         Ok((events.len() >= count).then_some(events))
+    })
+    .await?;
+    // Stopped only once the task is acked too: stopped between its events
+    // and its ack, a fetcher hands the task back, and the next crawl would
+    // start with it (or wait out its ack_wait, if the hand-back was lost).
+    wait_for(Duration::from_secs(30), "the task to be acked", || async {
+        let stream = js.get_stream(TASKS_STREAM).await?;
+        let mut consumer: PullConsumer = stream
+            .get_consumer(FETCHERS_CONSUMER)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let info = consumer.info().await?;
+        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
     })
     .await?;
     shutdown.cancel();
