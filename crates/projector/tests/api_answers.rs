@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use pagefeed_projector::api::{serve, ApiState, Live};
+use pagefeed_projector::api::{serve, ApiOptions, ApiState, Live};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -68,10 +68,8 @@ impl Api {
         let live = Arc::new(Live::new("node-a"));
         live.stream_last_seq.store(10, Ordering::Relaxed);
         live.record_commit(Duration::from_millis(5), 7);
-        let state = ApiState {
-            store: Arc::new(store),
-            live,
-        };
+        live.publish(&store).unwrap();
+        let state = ApiState::new(Arc::new(store), live, ApiOptions::default()).unwrap();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .unwrap();

@@ -106,7 +106,10 @@ async fn status_answers_within_50_ms_while_eight_clients_search_the_worst_case()
     loop {
         match try_status(&client, http).await {
             Some(s) if s.entries == entries => break,
-            seen => assert!(Instant::now() < deadline, "the node never answered: {seen:?}"),
+            seen => assert!(
+                Instant::now() < deadline,
+                "the node never answered: {seen:?}"
+            ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
