@@ -5,7 +5,6 @@
 //! to go on, and requests are under a timeout, concurrency limits and an
 //! optional bearer token.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -219,14 +218,14 @@ pub fn router(state: ApiState) -> Router {
     let options = state.options.clone();
     let light = Router::new()
         .route("/api/status", get(status))
-        .route("/metrics", get(metrics))
-        .layer(limits(options.light_requests, options.timeout));
+        .route("/metrics", get(metrics));
     let heavy = Router::new()
         .route("/api/pages", get(pages))
         .route("/api/pages/{key}", get(page))
         .route("/api/pages/{key}/entries", get(page_entries))
-        .route("/api/entries", get(entries))
-        .layer(limits(options.heavy_requests, options.timeout));
+        .route("/api/entries", get(entries));
+    let light = limited(light, options.light_requests, options.timeout);
+    let heavy = limited(heavy, options.heavy_requests, options.timeout);
     let router = light
         .merge(heavy)
         .fallback(not_found)
@@ -238,34 +237,22 @@ pub fn router(state: ApiState) -> Router {
     }
 }
 
-/// A timeout and a concurrency limit shared by every route of a group
-/// (one semaphore however many routes it is layered on), refusing at once
-/// what is over it.
-fn limits(
-    requests: usize,
-    timeout: Duration,
-) -> impl tower::Layer<
-    axum::routing::Route,
-    Service: tower::Service<
-        Request<Body>,
-        Response = Response,
-        Error = Infallible,
-        Future: Send + 'static,
-    > + Clone
-                 + Send
-                 + Sync
-                 + 'static,
-> + Clone
-       + Send
-       + Sync
-       + 'static {
-    ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(refused))
-        .timeout(timeout)
-        .load_shed()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            requests.max(1),
-        ))
+/// `router` under a timeout and a concurrency limit shared by all its
+/// routes (one semaphore however many routes it is layered on), refusing
+/// at once what is over it.
+fn limited<S>(router: Router<S>, requests: usize, timeout: Duration) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(refused))
+            .timeout(timeout)
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                requests.max(1),
+            )),
+    )
 }
 
 /// The answer to a request the limits refused.

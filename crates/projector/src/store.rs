@@ -1561,13 +1561,16 @@ fn next_of_page(
     }
 }
 
+/// A `page_newest` key: (page, desc(sort key), entry id).
+type PageNewestKey = (&'static str, u64, &'static str);
+
 /// `page`'s `page_newest` rows that come after `at` in the newest-overall
 /// order (sort key, page, id); `None` if none can.
 fn page_range_after<'t>(
-    index: &'t redb::ReadOnlyTable<(&'static str, u64, &'static str), u64>,
+    index: &'t redb::ReadOnlyTable<PageNewestKey, u64>,
     page: &str,
     at: &EntryPos,
-) -> Result<Option<redb::Range<'t, (&'static str, u64, &'static str), u64>>, StoreError> {
+) -> Result<Option<redb::Range<'t, PageNewestKey, u64>>, StoreError> {
     let range = match page.cmp(at.page.as_str()) {
         // A page before the cursor's: its entries of the cursor's sort key
         // came before the cursor.
