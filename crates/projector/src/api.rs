@@ -276,10 +276,12 @@ impl<B> ValidateRequest<B> for Bearer {
     type ResponseBody = Body;
 
     fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response> {
+        // The scheme is case-insensitive (RFC 9110, 11.1).
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+            .and_then(|v| v.as_bytes().split_at_checked(7))
+            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case(b"Bearer ").then_some(token));
         match presented {
             Some(token) if self.0.matches(token) => Ok(()),
             _ => {

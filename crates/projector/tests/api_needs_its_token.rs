@@ -80,8 +80,11 @@ async fn every_route_needs_the_token() {
             assert!(body.contains("\"error\""), "{route}: {body}");
             assert!(!body.contains(&TOKEN[3..]), "{route}: the token in {body}");
         }
-        let (status, _, body) = get(&client, &url, Some(&format!("Bearer {TOKEN}"))).await;
-        assert_eq!(status, answered, "{route}: {body}");
+        for scheme in ["Bearer", "bearer"] {
+            let auth = format!("{scheme} {TOKEN}");
+            let (status, _, body) = get(&client, &url, Some(&auth)).await;
+            assert_eq!(status, answered, "{route}: {body}");
+        }
     }
     shutdown.cancel();
     server.await.unwrap().unwrap();
