@@ -29,7 +29,9 @@ use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 
 use crate::postings::Posting;
 use crate::reads::{ReadError, ReadPool};
-use crate::store::{EntryPos, EntryView, Listed, PageView, Store, StoreError, Window};
+use crate::store::{
+    EntryPos, EntryView, Listed, PageView, SearchBudget, Store, StoreError, Window,
+};
 
 /// Default number of entries an entries or search request returns.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -64,9 +66,9 @@ pub struct ApiOptions {
     /// The most JSON a list answer holds: it stops before and gives a
     /// cursor for the rest (its first item always goes).
     pub max_bytes: usize,
-    /// The most candidate entries a search checks; past it the answer is
-    /// `partial`, with a cursor to go on.
-    pub search_budget: usize,
+    /// The most candidate entries a search checks, and the longest it
+    /// runs; past either the answer is `partial`, with a cursor to go on.
+    pub search_budget: SearchBudget,
 }
 
 impl Default for ApiOptions {
@@ -78,7 +80,7 @@ impl Default for ApiOptions {
             light_requests: 64,
             timeout: Duration::from_secs(5),
             max_bytes: 4 * 1024 * 1024,
-            search_budget: 20_000,
+            search_budget: SearchBudget::default(),
         }
     }
 }

@@ -336,6 +336,33 @@ pub struct Listed<T, P> {
     pub partial: bool,
 }
 
+/// How much work one search may do before it answers `partial`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchBudget {
+    /// Candidate entries checked (each one an entry read and compared).
+    pub candidates: usize,
+    /// Time from the search's start, checked every few candidates.
+    pub time: Duration,
+}
+
+impl SearchBudget {
+    pub fn unlimited() -> SearchBudget {
+        SearchBudget {
+            candidates: usize::MAX,
+            time: Duration::MAX,
+        }
+    }
+}
+
+impl Default for SearchBudget {
+    fn default() -> SearchBudget {
+        SearchBudget {
+            candidates: 20_000,
+            time: Duration::from_millis(250),
+        }
+    }
+}
+
 /// An entry's place in the newest-first order: (sort key, page, id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryPos {
@@ -761,22 +788,28 @@ impl Store {
     /// lowercase), newest first: see "The search index" above.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
         Ok(self
-            .search_after(query, None, Window::entries(limit), usize::MAX)?
+            .search_after(
+                query,
+                None,
+                Window::entries(limit),
+                SearchBudget::unlimited(),
+            )?
             .items)
     }
 
     /// [`Store::search`] from the index position `after` (a cursor given
-    /// by an earlier answer), within `window`, checking at most `budget`
-    /// candidates: the work is bounded by the budget, not by how many
-    /// entries hold the query's grams. An answer that ran out of budget is
+    /// by an earlier answer), within `window` and `budget`: the work is
+    /// bounded by the budget, not by how many entries hold the query's
+    /// grams. An answer that ran out of budget is
     /// `partial`, and its `next` continues where it stopped.
     pub fn search_after(
         &self,
         query: &str,
         after: Option<Posting>,
         window: Window,
-        budget: usize,
+        budget: SearchBudget,
     ) -> Result<Listed<EntryView, Posting>, StoreError> {
+        let deadline = Instant::now().checked_add(budget.time);
         let mut list = Collector::new(window);
         let needle = query.to_lowercase();
         let grams = query_grams(&needle);
@@ -838,7 +871,8 @@ impl Store {
             if last.replace(posting) == Some(posting) || after.is_some_and(|a| posting <= a) {
                 continue;
             }
-            if checked >= budget {
+            let out_of_time = checked % 64 == 63 && deadline.is_some_and(|d| Instant::now() >= d);
+            if checked >= budget.candidates || out_of_time {
                 if let Some(at) = last_checked {
                     list.out_of_budget(at);
                 }

@@ -49,7 +49,7 @@ async fn start(options: ApiOptions) -> Api {
     let live = Arc::new(Live::new("a"));
     live.publish(&store).unwrap();
     let options = ApiOptions {
-        search_budget: usize::MAX,
+        search_budget: pagefeed_projector::store::SearchBudget::unlimited(),
         ..options
     };
     let state = ApiState::new(Arc::new(store), live, options).unwrap();

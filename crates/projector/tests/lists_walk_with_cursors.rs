@@ -253,7 +253,10 @@ async fn entries_arriving_during_a_walk_neither_repeat_nor_hide_the_others() {
 #[tokio::test]
 async fn a_search_out_of_budget_says_partial_and_goes_on_from_its_cursor() {
     let options = ApiOptions {
-        search_budget: 5,
+        search_budget: pagefeed_projector::store::SearchBudget {
+            candidates: 5,
+            ..Default::default()
+        },
         ..ApiOptions::default()
     };
     let api = Api::start(&many_entries(), options).await;
