@@ -39,6 +39,9 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const DEFAULT_PAGES_LIMIT: usize = 100;
 /// The largest `limit` a request may ask for.
 pub const MAX_LIMIT: usize = 1000;
+/// The longest search a request may send, in characters: a search looks
+/// up each of its bigrams before its budget starts counting.
+pub const MAX_QUERY_CHARS: usize = 256;
 /// The longest cursor a request may send.
 const MAX_CURSOR_CHARS: usize = 1024;
 
@@ -592,6 +595,11 @@ async fn entries(
     let cursor = query.cursor()?;
     let body = match query.q {
         Some(q) if q.is_empty() => return Err(ApiError::bad_request("q must not be empty")),
+        Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
+            return Err(ApiError::bad_request(format!(
+                "q must be at most {MAX_QUERY_CHARS} characters"
+            )))
+        }
         Some(q) => {
             let after = match cursor {
                 None => None,

@@ -202,7 +202,9 @@ async fn search_finds_a_japanese_substring_within_the_limit() {
 #[tokio::test]
 async fn bad_requests_are_refused_with_json() {
     let api = Api::start().await;
+    let long_query = format!("/api/entries?q={}", "ab".repeat(129));
     for path in [
+        long_query.as_str(),
         "/api/entries?limit=0",
         "/api/entries?limit=abc",
         "/api/entries?limit=100000",
@@ -217,6 +219,8 @@ async fn bad_requests_are_refused_with_json() {
         assert!(body["error"].is_string(), "{path}: {body}");
     }
     assert_eq!(api.entry_ids("/api/entries?limit=1000").await.len(), 4);
+    let longest = format!("/api/entries?q={}", "ab".repeat(128));
+    assert!(api.entry_ids(&longest).await.is_empty());
 
     let (status, body) = api.get("/api/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
