@@ -5,6 +5,7 @@
 pub mod api;
 pub mod docs;
 pub mod postings;
+pub mod reads;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;
@@ -19,10 +20,11 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
 use pagefeed_events::Config;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::api::{ApiState, Live};
+use crate::api::{ApiOptions, ApiState, Live};
 use crate::replicate::replicate;
 use crate::store::{Store, StoreError};
 
@@ -40,6 +42,8 @@ pub struct Options {
     /// The longest a committed batch stays unsynced to disk (see
     /// [`Store::apply_batch`]).
     pub sync_every: Duration,
+    /// What the HTTP API lets a client cost, and its token.
+    pub api: ApiOptions,
 }
 
 /// The redb file in a data directory.
@@ -89,14 +93,17 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     .await?;
     let js = jetstream::new(client.clone());
     let live = Arc::new(Live::new(options.node.clone()));
-    let api = tokio::spawn(api::serve(
-        listener,
-        ApiState {
-            store: store.clone(),
-            live: live.clone(),
-        },
+    let republish = Arc::new(Notify::new());
+    publish_status(&store, &live).await?;
+    let publisher = tokio::spawn(publish_after_commits(
+        store.clone(),
+        live.clone(),
+        republish.clone(),
         shutdown.clone(),
     ));
+    let state = ApiState::new(store.clone(), live.clone(), options.api)
+        .context("cannot start the API's read threads")?;
+    let api = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     let provisioned = until_provisioned(&shutdown, || ensure_streams(&js, &options.cfg)).await?;
     let outcome = if provisioned.is_some() {
         let live = live.clone();
@@ -111,6 +118,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                     .store(report.applied_seq + report.pending, Ordering::Relaxed);
                 let events = report.stats.applied + report.stats.rejected;
                 live.record_commit(report.commit, u64::try_from(events).unwrap_or(u64::MAX));
+                republish.notify_one();
             },
         )
         .await
@@ -118,6 +126,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         Ok(())
     };
     shutdown.cancel();
+    publisher.await?;
     if let Err(e) = api.await? {
         warn!(error = %e, "the HTTP API stopped with an error");
     }
@@ -127,6 +136,34 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     close(store).await;
     info!("projector stopped");
     outcome
+}
+
+/// Publishes the replica's applied sequence, digest and counts for the
+/// status (an O(1) read, on the blocking pool the API does not use).
+async fn publish_status(store: &Arc<Store>, live: &Arc<Live>) -> anyhow::Result<()> {
+    let (store, live) = (store.clone(), live.clone());
+    tokio::task::spawn_blocking(move || live.publish(&store)).await??;
+    Ok(())
+}
+
+/// Publishes the status again after each commit (notified by the
+/// replication loop; commits made while it reads coalesce into one more
+/// read), until `shutdown`.
+async fn publish_after_commits(
+    store: Arc<Store>,
+    live: Arc<Live>,
+    committed: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = committed.notified() => {}
+            () = shutdown.cancelled() => return,
+        }
+        if let Err(e) = publish_status(&store, &live).await {
+            warn!(error = %e, "cannot read the replica's status");
+        }
+    }
 }
 
 /// Closes the store once nothing else holds it, so that the file is closed

@@ -73,6 +73,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -296,6 +297,160 @@ pub struct Counts {
     pub rejected: u64,
 }
 
+/// How much one list answer may hold: at most `limit` items and, after
+/// its first item, at most `max_bytes` of their JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub limit: usize,
+    pub max_bytes: usize,
+}
+
+impl Window {
+    /// Everything.
+    pub fn all() -> Window {
+        Window {
+            limit: usize::MAX,
+            max_bytes: usize::MAX,
+        }
+    }
+
+    /// `limit` items, whatever their size.
+    pub fn entries(limit: usize) -> Window {
+        Window {
+            limit,
+            max_bytes: usize::MAX,
+        }
+    }
+}
+
+/// One window of a list: its items, and where the next window starts if
+/// more may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T, P> {
+    pub items: Vec<T>,
+    /// The last position this answer covered, to continue after; `None`
+    /// when the list ended.
+    pub next: Option<P>,
+    /// The answer stopped short of its limit (its byte or work budget ran
+    /// out) though more may follow.
+    pub partial: bool,
+}
+
+/// How much work one search may do before it answers `partial`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchBudget {
+    /// Candidate entries checked (each one an entry read and compared).
+    pub candidates: usize,
+    /// Time from the search's start, checked every few candidates.
+    pub time: Duration,
+}
+
+impl SearchBudget {
+    pub fn unlimited() -> SearchBudget {
+        SearchBudget {
+            candidates: usize::MAX,
+            time: Duration::MAX,
+        }
+    }
+}
+
+impl Default for SearchBudget {
+    fn default() -> SearchBudget {
+        SearchBudget {
+            candidates: 20_000,
+            time: Duration::from_millis(250),
+        }
+    }
+}
+
+/// An entry's place in the newest-first order: (sort key, page, id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryPos {
+    pub sort: u64,
+    pub page: String,
+    pub id: String,
+}
+
+/// Gathers a [`Listed`] within a [`Window`].
+struct Collector<T, P> {
+    window: Window,
+    items: Vec<T>,
+    bytes: usize,
+    last: Option<P>,
+    next: Option<P>,
+    partial: bool,
+}
+
+impl<T: Serialize, P> Collector<T, P> {
+    fn new(window: Window) -> Collector<T, P> {
+        Collector {
+            window,
+            items: Vec::new(),
+            bytes: 0,
+            last: None,
+            next: None,
+            partial: false,
+        }
+    }
+
+    /// Adds `item`, at position `at`, if it fits the byte budget (the
+    /// first item always does); else the list stops before it, partial.
+    fn push(&mut self, item: T, at: P) -> bool {
+        let size = json_len(&item) + 1;
+        if !self.items.is_empty() && self.bytes.saturating_add(size) > self.window.max_bytes {
+            self.next = self.last.take();
+            self.partial = true;
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        self.items.push(item);
+        self.last = Some(at);
+        true
+    }
+
+    fn is_full(&self) -> bool {
+        self.items.len() >= self.window.limit
+    }
+
+    /// More follows the last item.
+    fn more(&mut self) {
+        self.next = self.last.take();
+    }
+
+    /// The work budget ran out at `at` (at or after the last item).
+    fn out_of_budget(&mut self, at: P) {
+        self.next = Some(at);
+        self.partial = true;
+    }
+
+    fn finish(self) -> Listed<T, P> {
+        Listed {
+            items: self.items,
+            next: self.next,
+            partial: self.partial,
+        }
+    }
+}
+
+/// The length of `value`'s JSON, without building it.
+fn json_len<T: Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Rows are plain structs of strings, integers and timestamps: they
+    // always serialise.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// The projector's redb database. One process owns the file.
 pub struct Store {
     db: Database,
@@ -470,58 +625,123 @@ impl Store {
 
     /// Every page, in key order.
     pub fn pages(&self) -> Result<Vec<PageView>, StoreError> {
+        Ok(self.pages_after(None, Window::all())?.items)
+    }
+
+    /// Pages in key order after the page `after`, within `window`; `next`
+    /// is the key to continue after.
+    pub fn pages_after(
+        &self,
+        after: Option<&str>,
+        window: Window,
+    ) -> Result<Listed<PageView, String>, StoreError> {
         let txn = self.db.begin_read()?;
         let pages = txn.open_table(PAGES)?;
-        let mut out = Vec::new();
-        for item in pages.iter()? {
-            let (_, v) = item?;
-            out.push(from_json("pages", v.value())?);
+        let mut rows = match after {
+            Some(key) => pages.range::<&str>((Bound::Excluded(key), Bound::Unbounded))?,
+            None => pages.range::<&str>(..)?,
+        };
+        let mut list = Collector::new(window);
+        while let Some(item) = rows.next() {
+            let (k, v) = item?;
+            let page: PageView = from_json("pages", v.value())?;
+            if !list.push(page, k.value().to_owned()) {
+                break;
+            }
+            if list.is_full() {
+                if rows.next().is_some() {
+                    list.more();
+                }
+                break;
+            }
         }
-        Ok(out)
+        Ok(list.finish())
     }
 
     /// A page's entries, newest first.
     pub fn page_entries(&self, key: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        Ok(self
+            .page_entries_after(key, None, Window::entries(limit))?
+            .items)
+    }
+
+    /// A page's entries, newest first, after the entry at `after` (keyset:
+    /// entries written meanwhile before it do not shift the rest), within
+    /// `window`.
+    pub fn page_entries_after(
+        &self,
+        key: &str,
+        after: Option<&EntryPos>,
+        window: Window,
+    ) -> Result<Listed<EntryView, EntryPos>, StoreError> {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(PAGE_NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
-        let mut out = Vec::new();
-        for item in index.range((key, 0u64, "")..)? {
-            if out.len() >= limit {
+        let mut rows = match after {
+            Some(at) => index.range::<(&str, u64, &str)>((
+                Bound::Excluded((key, at.sort, at.id.as_str())),
+                Bound::Unbounded,
+            ))?,
+            None => index.range((key, 0u64, "")..)?,
+        };
+        let mut list = Collector::new(window);
+        while let Some((sort, id)) = next_of_page(&mut rows, key)? {
+            let entry = indexed_entry(&entries, key, &id)?;
+            let at = EntryPos {
+                sort,
+                page: key.to_owned(),
+                id,
+            };
+            if !list.push(entry, at) {
                 break;
             }
-            let (k, _) = item?;
-            let (page, _, id) = k.value();
-            if page != key {
+            if list.is_full() {
+                if next_of_page(&mut rows, key)?.is_some() {
+                    list.more();
+                }
                 break;
             }
-            out.push(indexed_entry(&entries, page, id)?);
         }
-        Ok(out)
+        Ok(list.finish())
     }
 
-    /// The newest entries of all pages, newest first: a merge of the
-    /// pages' `page_newest` ranges, each opened when its head (in
-    /// `page_heads`) is newer than every entry waiting in the merge, so at
-    /// most `limit` pages are read.
+    /// The newest entries of all pages, newest first.
     pub fn newest_entries(&self, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        Ok(self.newest_after(None, Window::entries(limit))?.items)
+    }
+
+    /// The newest entries of all pages, newest first (by sort key, then
+    /// page, then id), after the entry at `after`, within `window`: a merge
+    /// of the pages' `page_newest` ranges, each opened when its head (in
+    /// `page_heads`) is newer than every entry waiting in the merge, so the
+    /// first window reads at most `limit` pages. After a cursor, every page
+    /// whose head is newer than it is opened first (its entries past the
+    /// cursor may come first).
+    pub fn newest_after(
+        &self,
+        after: Option<&EntryPos>,
+        window: Window,
+    ) -> Result<Listed<EntryView, EntryPos>, StoreError> {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(PAGE_NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
         let heads_table = txn.open_table(PAGE_HEADS)?;
         let mut heads = heads_table.iter()?;
+        // A page cannot show anything before the cursor: its head counts
+        // as the cursor's sort key at the earliest.
+        let floor = after.map_or(0, |at| at.sort);
         let mut next_head = || -> Result<Option<(u64, String)>, StoreError> {
             Ok(heads.next().transpose()?.map(|(k, _)| {
                 let (sort, page) = k.value();
-                (sort, page.to_owned())
+                (sort.max(floor), page.to_owned())
             }))
         };
         let mut head = next_head()?;
         // Open pages, and the merge's front: (sort key, page, id, which page).
         let mut open: Vec<(String, redb::Range<_, _>)> = Vec::new();
         let mut merge: BinaryHeap<Reverse<(u64, String, String, usize)>> = BinaryHeap::new();
-        let mut out = Vec::new();
-        while out.len() < limit {
+        let mut list = Collector::new(window);
+        loop {
             let open_next = match (&head, merge.peek()) {
                 (None, _) => false,
                 (Some(_), None) => true,
@@ -529,35 +749,72 @@ impl Store {
             };
             if open_next {
                 let Some((_, page)) = head.take() else { break };
-                let mut range = index.range((page.as_str(), 0u64, "")..)?;
-                if let Some(row) = next_of_page(&mut range, &page)? {
-                    merge.push(Reverse((row.0, page.clone(), row.1, open.len())));
+                let range = match after {
+                    None => Some(index.range((page.as_str(), 0u64, "")..)?),
+                    Some(at) => page_range_after(&index, &page, at)?,
+                };
+                if let Some(mut range) = range {
+                    if let Some(row) = next_of_page(&mut range, &page)? {
+                        merge.push(Reverse((row.0, page.clone(), row.1, open.len())));
+                    }
+                    open.push((page, range));
                 }
-                open.push((page, range));
                 head = next_head()?;
                 continue;
             }
-            let Some(Reverse((_, page, id, which))) = merge.pop() else {
+            if list.is_full() {
+                if !merge.is_empty() {
+                    list.more();
+                }
+                break;
+            }
+            let Some(Reverse((sort, page, id, which))) = merge.pop() else {
                 break;
             };
-            out.push(indexed_entry(&entries, &page, &id)?);
+            let entry = indexed_entry(&entries, &page, &id)?;
+            let at = EntryPos { sort, page, id };
+            if !list.push(entry, at) {
+                break;
+            }
             let (page, range) = &mut open[which];
             if let Some(row) = next_of_page(range, page)? {
                 merge.push(Reverse((row.0, page.clone(), row.1, which)));
             }
         }
-        Ok(out)
+        Ok(list.finish())
     }
 
     /// Entries whose text contains `query`, ignoring case (Unicode
-    /// lowercase), newest first: see "The search index" above. The work is
-    /// bounded by the postings of the query's rarest gram, not by the number
-    /// of entries.
+    /// lowercase), newest first: see "The search index" above.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
+        Ok(self
+            .search_after(
+                query,
+                None,
+                Window::entries(limit),
+                SearchBudget::unlimited(),
+            )?
+            .items)
+    }
+
+    /// [`Store::search`] from the index position `after` (a cursor given
+    /// by an earlier answer), within `window` and `budget`: the work is
+    /// bounded by the budget, not by how many entries hold the query's
+    /// grams. An answer that ran out of budget is
+    /// `partial`, and its `next` continues where it stopped.
+    pub fn search_after(
+        &self,
+        query: &str,
+        after: Option<Posting>,
+        window: Window,
+        budget: SearchBudget,
+    ) -> Result<Listed<EntryView, Posting>, StoreError> {
+        let deadline = Instant::now().checked_add(budget.time);
+        let mut list = Collector::new(window);
         let needle = query.to_lowercase();
         let grams = query_grams(&needle);
-        if grams.is_empty() || limit == 0 {
-            return Ok(Vec::new());
+        if grams.is_empty() || window.limit == 0 {
+            return Ok(list.finish());
         }
         let txn = self.db.begin_read()?;
         let postings = txn.open_table(POSTINGS)?;
@@ -572,7 +829,7 @@ impl Store {
             for gram in &grams {
                 let n = gram_count(&postings, gram)?;
                 if n == 0 {
-                    return Ok(Vec::new());
+                    return Ok(list.finish());
                 }
                 if rarest.is_none_or(|(_, m)| n < m) {
                     rarest = Some((gram, n));
@@ -580,7 +837,7 @@ impl Store {
             }
             match rarest {
                 Some((gram, _)) => gram,
-                None => return Ok(Vec::new()),
+                None => return Ok(list.finish()),
             }
         };
         // The segments are read where redb's cache holds them, not copied:
@@ -603,15 +860,26 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let blocks = txn.open_table(DOC_BLOCKS)?;
         let entries = txn.open_table(ENTRIES)?;
-        let mut found = Vec::new();
+        let mut merged = Merged::new(segments).peekable();
         let mut last = None;
-        for posting in Merged::new(segments) {
+        let mut checked = 0usize;
+        let mut last_checked = None;
+        while let Some(posting) = merged.next() {
             let posting = posting.map_err(|()| bad_segment())?;
             // Under several grams (one-character queries), a document comes
             // once per gram, one after the other in the merge.
-            if last.replace(posting) == Some(posting) {
+            if last.replace(posting) == Some(posting) || after.is_some_and(|a| posting <= a) {
                 continue;
             }
+            let out_of_time = checked % 64 == 63 && deadline.is_some_and(|d| Instant::now() >= d);
+            if checked >= budget.candidates || out_of_time {
+                if let Some(at) = last_checked {
+                    list.out_of_budget(at);
+                }
+                break;
+            }
+            checked += 1;
+            last_checked = Some(posting);
             let doc = posting.1;
             let block = blocks.range(..=doc)?.next_back().transpose()?;
             let name = block
@@ -626,13 +894,18 @@ impl Store {
             };
             let entry = indexed_entry(&entries, page, id)?;
             if entry.text.to_lowercase().contains(&needle) {
-                found.push(entry);
-                if found.len() >= limit {
+                if !list.push(entry, posting) {
+                    break;
+                }
+                if list.is_full() {
+                    if merged.peek().is_some() {
+                        list.more();
+                    }
                     break;
                 }
             }
         }
-        Ok(found)
+        Ok(list.finish())
     }
 
     /// The first `limit` rejected payloads, by sequence.
@@ -1320,6 +1593,32 @@ fn next_of_page(
         }
         None => Ok(None),
     }
+}
+
+/// A `page_newest` key: (page, desc(sort key), entry id).
+type PageNewestKey = (&'static str, u64, &'static str);
+
+/// `page`'s `page_newest` rows that come after `at` in the newest-overall
+/// order (sort key, page, id); `None` if none can.
+fn page_range_after<'t>(
+    index: &'t redb::ReadOnlyTable<PageNewestKey, u64>,
+    page: &str,
+    at: &EntryPos,
+) -> Result<Option<redb::Range<'t, PageNewestKey, u64>>, StoreError> {
+    let range = match page.cmp(at.page.as_str()) {
+        // A page before the cursor's: its entries of the cursor's sort key
+        // came before the cursor.
+        std::cmp::Ordering::Less => match at.sort.checked_add(1) {
+            Some(sort) => index.range((page, sort, "")..)?,
+            None => return Ok(None),
+        },
+        std::cmp::Ordering::Greater => index.range((page, at.sort, "")..)?,
+        std::cmp::Ordering::Equal => index.range::<(&str, u64, &str)>((
+            Bound::Excluded((page, at.sort, at.id.as_str())),
+            Bound::Unbounded,
+        ))?,
+    };
+    Ok(Some(range))
 }
 
 /// The applied sequence as `txn` sees it (0 when fresh).

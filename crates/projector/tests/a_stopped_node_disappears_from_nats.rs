@@ -30,6 +30,7 @@ async fn the_consumer_of_a_stopped_node_goes_after_its_idle_time() -> anyhow::Re
             http: "127.0.0.1:0".parse()?,
             idle,
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
+            api: pagefeed_projector::api::ApiOptions::default(),
         },
         token.clone(),
     ));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use pagefeed_projector::api::{serve, ApiState, Live};
+use pagefeed_projector::api::{serve, ApiOptions, ApiState, Live};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -68,10 +68,8 @@ impl Api {
         let live = Arc::new(Live::new("node-a"));
         live.stream_last_seq.store(10, Ordering::Relaxed);
         live.record_commit(Duration::from_millis(5), 7);
-        let state = ApiState {
-            store: Arc::new(store),
-            live,
-        };
+        live.publish(&store).unwrap();
+        let state = ApiState::new(Arc::new(store), live, ApiOptions::default()).unwrap();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .unwrap();
@@ -204,7 +202,9 @@ async fn search_finds_a_japanese_substring_within_the_limit() {
 #[tokio::test]
 async fn bad_requests_are_refused_with_json() {
     let api = Api::start().await;
+    let long_query = format!("/api/entries?q={}", "ab".repeat(129));
     for path in [
+        long_query.as_str(),
         "/api/entries?limit=0",
         "/api/entries?limit=abc",
         "/api/entries?limit=100000",
@@ -219,6 +219,8 @@ async fn bad_requests_are_refused_with_json() {
         assert!(body["error"].is_string(), "{path}: {body}");
     }
     assert_eq!(api.entry_ids("/api/entries?limit=1000").await.len(), 4);
+    let longest = format!("/api/entries?q={}", "ab".repeat(128));
+    assert!(api.entry_ids(&longest).await.is_empty());
 
     let (status, body) = api.get("/api/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -1,5 +1,6 @@
 //! The real `pagefeed-projector` binary: `digest` prints a store's applied
-//! sequence and digest; a bad node name exits 2 before anything starts.
+//! sequence and digest; a bad node name, an API beyond loopback without a
+//! token, or an unusable token file exit 2 before anything starts.
 
 use std::process::Command;
 
@@ -82,4 +83,81 @@ fn a_bad_node_name_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--node"));
+}
+
+/// A config the binary accepts, and a `--data` that is a file: a projector
+/// that went past its flag checks would stop there, before it listens.
+fn config_and_unusable_data(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config = dir.join("pagefeed.toml");
+    std::fs::write(
+        &config,
+        pagefeed_e2e::config_text(
+            "nats://127.0.0.1:1",
+            "",
+            "",
+            &[pagefeed_e2e::id_site(
+                "s",
+                "http://127.0.0.1:1/{id}",
+                1,
+                2,
+                1,
+                "1h",
+            )],
+        ),
+    )
+    .unwrap();
+    let data = dir.join("not-a-dir");
+    std::fs::write(&data, "").unwrap();
+    (config, data)
+}
+
+/// Asked to serve the API beyond loopback without a token, the projector
+/// refuses to start (it never listens there: the test stops it before).
+#[test]
+fn an_api_beyond_loopback_without_a_token_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = config_and_unusable_data(dir.path());
+    for http in ["0.0.0.0:0", "[::]:0"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(["--node", "a", "--http", http])
+            .env_remove("PAGEFEED_API_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{http}: {stderr}");
+        assert!(stderr.contains("not a loopback address"), "{stderr}");
+        assert!(stderr.contains("--api-token"), "{stderr}");
+        assert!(stderr.contains("--allow-unauthenticated-api"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_empty_or_missing_token_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = config_and_unusable_data(dir.path());
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    for (file, why) in [
+        (empty, "empty"),
+        (dir.path().join("missing-token"), "No such file"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(["--node", "a", "--http", "127.0.0.1:0", "--api-token-file"])
+            .arg(&file)
+            .env_remove("PAGEFEED_API_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--api-token-file"), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    }
 }

@@ -116,6 +116,7 @@ async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
             http: "127.0.0.1:0".parse()?,
             idle: Duration::from_secs(3600),
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
+            api: pagefeed_projector::api::ApiOptions::default(),
         },
         token.clone(),
     ));

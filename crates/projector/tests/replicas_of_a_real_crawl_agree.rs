@@ -32,6 +32,7 @@ fn start_node(cfg: &Config, data: &Path, name: &str) -> Node {
         http: "127.0.0.1:0".parse().expect("an address"),
         idle: Duration::from_secs(3600),
         sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
+        api: pagefeed_projector::api::ApiOptions::default(),
     };
     let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
     Node { token, handle }

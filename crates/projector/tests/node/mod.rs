@@ -119,6 +119,7 @@ pub async fn run_until_applied(
             http,
             idle: Duration::from_secs(3600),
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
+            api: pagefeed_projector::api::ApiOptions::default(),
         },
         token.clone(),
     ));
@@ -218,6 +219,7 @@ impl Node {
             http,
             idle: Duration::from_secs(3600),
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
+            api: pagefeed_projector::api::ApiOptions::default(),
         };
         let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
         Ok(Node {

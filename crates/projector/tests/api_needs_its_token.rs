@@ -1,0 +1,145 @@
+//! A node given an API token answers only requests that carry it
+//! (`Authorization: Bearer <token>`): without it, or with another, every
+//! route is 401, and the token is never in an answer nor in the node's log.
+
+mod common;
+mod node;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use pagefeed_projector::api::{serve, ApiOptions, ApiState, ApiToken, Live};
+use reqwest::StatusCode;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "pf-test-token-5b8e0c1d9a";
+
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    auth: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
+    let mut req = client.get(url).timeout(Duration::from_secs(10));
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    let resp = req.send().await.unwrap();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (resp.status(), challenge, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_route_needs_the_token() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (_dir, store) = fresh();
+    apply(&store, &numbered(1, &history()));
+    let live = Arc::new(Live::new("a"));
+    live.publish(&store).unwrap();
+    let options = ApiOptions {
+        token: ApiToken::new(TOKEN),
+        ..ApiOptions::default()
+    };
+    let state = ApiState::new(Arc::new(store), live, options).unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, state, shutdown.clone()));
+    let client = reqwest::Client::new();
+
+    let wrong = format!("Bearer {}x", &TOKEN[..TOKEN.len() - 1]);
+    let routes = [
+        ("/api/status", StatusCode::OK),
+        ("/api/pages", StatusCode::OK),
+        ("/api/pages/sample.1", StatusCode::OK),
+        ("/api/pages/sample.1/entries", StatusCode::OK),
+        ("/api/entries", StatusCode::OK),
+        ("/api/entries?q=rust", StatusCode::OK),
+        ("/metrics", StatusCode::OK),
+        ("/api/nothing", StatusCode::NOT_FOUND),
+    ];
+    for (route, answered) in routes {
+        let url = format!("{base}{route}");
+        for auth in [
+            None,
+            Some(wrong.as_str()),
+            Some(TOKEN),
+            Some(&format!("Basic {TOKEN}")),
+            Some("Bearer "),
+        ] {
+            let (status, challenge, body) = get(&client, &url, auth).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} with {auth:?}");
+            assert_eq!(challenge.as_deref(), Some("Bearer"), "{route}");
+            assert!(body.contains("\"error\""), "{route}: {body}");
+            assert!(!body.contains(&TOKEN[3..]), "{route}: the token in {body}");
+        }
+        for scheme in ["Bearer", "bearer"] {
+            let auth = format!("{scheme} {TOKEN}");
+            let (status, _, body) = get(&client, &url, Some(&auth)).await;
+            assert_eq!(status, answered, "{route}: {body}");
+        }
+    }
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+/// The real binary, its token in a file (as systemd's credentials give
+/// it), on loopback: 401 without the token, 200 with it, and the token is
+/// nowhere in its log, even at debug level.
+#[tokio::test]
+async fn the_binary_reads_its_token_from_a_file_and_never_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, config, _cfg, _js) = node::with_streams_and_config_file(dir.path())
+        .await
+        .unwrap();
+    let token_file = dir.path().join("api-token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let http = node::free_http().unwrap();
+    let log_path = dir.path().join("projector.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path().join("node"))
+        .args(["--node", "a", "--http", &http.to_string()])
+        .arg("--api-token-file")
+        .arg(&token_file)
+        .env("RUST_LOG", "debug")
+        .env_remove("PAGEFEED_API_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let client = node::http_client();
+    let url = format!("http://{http}/api/status");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        if let Ok(resp) = client.get(&url).send().await {
+            break resp.status();
+        }
+        assert!(Instant::now() < deadline, "the node never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = get(&client, &url, Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = get(&client, &url, Some("Bearer nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("projector started"), "{logged}");
+    assert!(
+        !logged.contains(TOKEN),
+        "the token is in the log:\n{logged}"
+    );
+}
