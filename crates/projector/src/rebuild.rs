@@ -3,9 +3,14 @@
 //! sequence the stream had when the rebuild started, then swaps the fresh
 //! file in and points the node's consumer right after it.
 //!
-//! Reading and applying overlap: an ordered consumer (no acks, re-created by
-//! the client on a gap) feeds batches through a short channel to a blocking
-//! thread that applies them, so the network and redb each keep a core busy.
+//! Reading and applying overlap: an ephemeral consumer (no acks, re-created
+//! after a gap, as an ordered consumer is) feeds batches through a short
+//! channel to a blocking thread that applies them, so the network and redb
+//! each keep a core busy. Batches and pull requests are bounded by bytes as
+//! well as by count ([`crate::batch`]): the rebuild holds at most
+//! [`READ_AHEAD`] + 2 batches and one and a half pull requests, whatever the
+//! stream holds. (An ordered consumer of async-nats pulls 500 messages at a
+//! time with no byte bound: 500 MB of megabyte events.)
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -13,25 +18,25 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use bytes::Bytes;
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use pagefeed_events::streams::{ensure_streams, events_replay, until_provisioned};
+use pagefeed_events::streams::{ensure_streams, events_replay_from, until_provisioned};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::batch::{pull_bytes, Batch, Delivered, MAX_BATCH};
 use crate::replicate::recreate_consumer;
 use crate::store::Store;
 use crate::{open_store, store_path};
 
-/// Events applied in one write transaction while rebuilding: larger than
-/// live batches, since nobody waits for the first ones.
-const REBUILD_BATCH: usize = 10_000;
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 4;
+/// Errors in a row from the message stream before the consumer is
+/// re-created.
+const ERRORS_BEFORE_RECREATE: u32 = 3;
 /// With nothing delivered for this long, what the stream still holds up to
 /// the target is gone (aged out during the rebuild): the rebuild ends there
 /// and the node catches up from its file when it runs.
@@ -125,14 +130,15 @@ pub async fn rebuild(
     );
 
     let started = Instant::now();
-    let (tx, rx) = mpsc::channel::<Vec<(u64, Bytes)>>(READ_AHEAD);
+    let (tx, rx) = mpsc::channel::<Batch>(READ_AHEAD);
     let total = target_seq.saturating_sub(first_seq.saturating_sub(1));
     let applier = tokio::task::spawn_blocking(move || apply_all(fresh, rx, first_seq, total));
     let read = if state.messages == 0 {
         drop(tx);
         Ok(true)
     } else {
-        read_until(&stream, target_seq, tx, &shutdown).await
+        let pull = pull_bytes(client.server_info().max_payload);
+        read_until(&stream, pull, target_seq, tx, &shutdown).await
     };
     let (fresh, events) = applier.await??;
     let completed = read?;
@@ -174,83 +180,120 @@ pub async fn rebuild(
     }))
 }
 
-/// Reads the stream from its start with an ordered consumer and sends
-/// batches until `target` has been sent. `Ok(false)` if `shutdown` came
-/// first.
+/// Reads the stream from its start and sends batches until `target` has
+/// been sent, with pull requests of `pull` bytes. The consumer is
+/// re-created right after the last message read when a delivery is lost (a
+/// gap in the consumer's sequence), or the message stream fails or ends.
+/// `Ok(false)` if `shutdown` came first.
 async fn read_until(
     stream: &jetstream::stream::Stream,
+    pull: usize,
     target: u64,
-    tx: mpsc::Sender<Vec<(u64, Bytes)>>,
+    tx: mpsc::Sender<Batch>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let consumer = stream.create_consumer(events_replay()).await?;
-    let mut messages = consumer.messages().await?;
-    let mut batch = Vec::with_capacity(REBUILD_BATCH);
-    loop {
-        let next = tokio::select! {
-            m = tokio::time::timeout(IDLE_END, messages.next()) => m,
-            () = shutdown.cancelled() => return Ok(false),
-        };
-        let msg = match next {
-            Ok(Some(Ok(msg))) => msg,
-            Ok(Some(Err(e))) => {
-                // The ordered consumer re-creates itself on gaps; what
-                // reaches here is worth a line, not the end of the rebuild.
-                warn!(error = %e, "reading the stream failed; going on");
+    let mut batch = Batch::default();
+    // The last sequence read: a consumer is created right after it.
+    let mut last = 0u64;
+    let mut consumer_name: Option<String> = None;
+    let completed = 'consumer: loop {
+        if let Some(name) = consumer_name.take() {
+            // Unused consumers go by themselves; this is only sooner.
+            let _ = stream.delete_consumer(&name).await;
+        }
+        let mut consumer = stream.create_consumer(events_replay_from(last + 1)).await?;
+        consumer_name = Some(consumer.info().await?.name.clone());
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(MAX_BATCH)
+            .max_bytes_per_batch(pull)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await?;
+        let mut delivered = 0u64;
+        let mut errors = 0;
+        loop {
+            let next = tokio::select! {
+                m = tokio::time::timeout(IDLE_END, messages.next()) => m,
+                () = shutdown.cancelled() => break 'consumer false,
+            };
+            let msg = match next {
+                Ok(Some(Ok(msg))) => msg,
+                Ok(Some(Err(e))) => {
+                    errors += 1;
+                    warn!(error = %e, errors, "reading the stream failed");
+                    if errors >= ERRORS_BEFORE_RECREATE {
+                        continue 'consumer;
+                    }
+                    continue;
+                }
+                Ok(None) => {
+                    warn!(from = last + 1, "the stream of events ended; reading again");
+                    continue 'consumer;
+                }
+                Err(_) => {
+                    warn!(
+                        target,
+                        "nothing more was delivered for {IDLE_END:?}: the rest up to the target \
+                         has left the stream; the node catches up from here when it runs"
+                    );
+                    break 'consumer true;
+                }
+            };
+            errors = 0;
+            let Some(d) = Delivered::from_jetstream(msg) else {
+                warn!("a message without JetStream metadata; skipped");
                 continue;
-            }
-            Ok(None) => anyhow::bail!("the stream of events ended unexpectedly"),
-            Err(_) => {
+            };
+            if d.consumer_seq != delivered + 1 {
                 warn!(
-                    target,
-                    "nothing more was delivered for {IDLE_END:?}: the rest up to the target has \
-                     left the stream; the node catches up from here when it runs"
+                    from = last + 1,
+                    "a delivery was lost (consumer sequence {} after {delivered}); reading again",
+                    d.consumer_seq
                 );
-                break;
+                continue 'consumer;
             }
-        };
-        let seq = match msg.info() {
-            Ok(info) => info.stream_sequence,
-            Err(e) => {
-                warn!(error = %e, "a message without JetStream metadata; skipped");
+            delivered = d.consumer_seq;
+            let seq = d.message.seq;
+            if seq > target {
+                break 'consumer true;
+            }
+            if seq <= last {
                 continue;
             }
-        };
-        if seq > target {
-            break;
-        }
-        batch.push((seq, msg.payload.clone()));
-        if seq == target {
-            break;
-        }
-        if batch.len() >= REBUILD_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(REBUILD_BATCH));
-            if tx.send(full).await.is_err() {
+            last = seq;
+            batch.push(d.message);
+            if seq == target {
+                break 'consumer true;
+            }
+            if batch.is_full() && tx.send(std::mem::take(&mut batch)).await.is_err() {
                 // The applier stopped: its error is what the caller reports.
-                return Ok(true);
+                break 'consumer true;
             }
         }
+    };
+    if let Some(name) = consumer_name {
+        let _ = stream.delete_consumer(&name).await;
     }
-    if !batch.is_empty() {
+    if completed && !batch.is_empty() {
         let _ = tx.send(batch).await;
     }
-    Ok(true)
+    Ok(completed)
 }
 
 /// The applier thread: applies every batch it receives, drawing progress.
 fn apply_all(
     store: Store,
-    mut rx: mpsc::Receiver<Vec<(u64, Bytes)>>,
+    mut rx: mpsc::Receiver<Batch>,
     first_seq: u64,
     total: u64,
 ) -> anyhow::Result<(Store, u64)> {
     let mut progress = Progress::new(total);
     let mut events = 0u64;
     while let Some(batch) = rx.blocking_recv() {
-        let refs: Vec<(u64, &[u8])> = batch.iter().map(|(s, p)| (*s, p.as_ref())).collect();
-        let stats = store.apply_batch(&refs)?;
+        let stats = store.apply_batch(&batch.logged())?;
         events += (stats.applied + stats.rejected) as u64;
-        if let Some((last, _)) = batch.last() {
+        if let Some(last) = batch.last_seq() {
             progress.at(last.saturating_sub(first_seq) + 1);
         }
     }
