@@ -22,6 +22,8 @@ pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// has been read, so at most one and a half of this is in flight or
 /// buffered in the client.
 pub const PULL_BYTES: usize = 8 * 1024 * 1024;
+/// Payloads larger than this are copied out of the client's read buffer.
+const COPY_ABOVE: usize = 64 * 1024;
 /// Room for a message's subject, headers and reply subject beyond the
 /// server's `max_payload`.
 const MESSAGE_OVERHEAD: usize = 64 * 1024;
@@ -71,11 +73,22 @@ impl Delivered {
                 published,
             )
         };
+        let payload = msg.message.payload;
+        // A payload is a slice of the allocation the client read it into,
+        // which stays whole while any slice of it lives: a large one is
+        // copied, so that a batch holds its payloads and no more (the peak
+        // RSS of the flood test: 95-111 MB catching up without the copy,
+        // 77 MB with it).
+        let payload = if payload.len() > COPY_ABOVE {
+            Bytes::copy_from_slice(&payload)
+        } else {
+            payload
+        };
         Some(Delivered {
             message: Message {
                 seq,
                 published,
-                payload: msg.message.payload,
+                payload,
             },
             pending,
             consumer_seq,

@@ -33,7 +33,7 @@ use crate::store::Store;
 use crate::{open_store, store_path};
 
 /// Batches read ahead of the one being applied.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 2;
 /// Errors in a row from the message stream before the consumer is
 /// re-created.
 const ERRORS_BEFORE_RECREATE: u32 = 3;

@@ -117,7 +117,10 @@ async fn a_node_rebuilt_after_a_purge_equals_the_live_one() -> anyhow::Result<()
     // What follows retention is stored after the cutoff and stays.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Utc::now().timestamp() < cutoff {
-        anyhow::ensure!(Instant::now() < deadline, "the clock did not pass the cutoff");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the clock did not pass the cutoff"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let after = vec![

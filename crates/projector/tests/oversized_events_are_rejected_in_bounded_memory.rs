@@ -197,9 +197,7 @@ async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::
         projector(&["rebuild"], &config, &data).args(["--node", "n"]),
         &dir.path().join("rebuild.log"),
     )?;
-    let (exit, rebuild_peak) = rebuild
-        .wait_watching_rss(Duration::from_secs(180))
-        .await?;
+    let (exit, rebuild_peak) = rebuild.wait_watching_rss(Duration::from_secs(180)).await?;
     eprintln!("rebuild: peak RSS {rebuild_peak} KiB");
     assert!(
         exit.success(),

@@ -143,14 +143,20 @@ fn times_are_bounded_by_when_the_stream_stored_the_event() {
     assert_eq!(page2.failure.unwrap().at, at(published));
     let entries = store.page_entries("sample.1", 10).unwrap();
     let future = entries.iter().find(|e| e.id == "future").unwrap();
-    assert_eq!((future.first_seen, future.last_seen), (at(published), at(published)));
+    assert_eq!(
+        (future.first_seen, future.last_seen),
+        (at(published), at(published))
+    );
     // The entry's own timestamp is what the page shows: kept as it is.
     assert_eq!(future.timestamp, Some(at("2100-01-01T00:00:00Z")));
     let past = entries.iter().find(|e| e.id == "past").unwrap();
     assert_eq!(past.first_seen, at("2026-11-01T00:00:00Z"));
 
     // So the next retention after the message's time takes them all.
-    apply(&store, &numbered(5, &[retention("sample", "2026-11-21T00:00:00Z")]));
+    apply(
+        &store,
+        &numbered(5, &[retention("sample", "2026-11-21T00:00:00Z")]),
+    );
     let counts = store.counts().unwrap();
     assert_eq!((counts.pages, counts.entries), (0, 0));
 }
