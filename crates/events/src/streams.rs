@@ -143,7 +143,8 @@ pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer:
 
 /// A replay of all of `PAGEFEED_EVENTS` from its first retained message: an
 /// ordered consumer (ephemeral, no acks, re-created by the client on a gap),
-/// as `rebuild` and the benchmark's raw read use it.
+/// as the benchmark's raw read uses it. Its pulls are bounded by count only
+/// (500 messages): `rebuild` reads [`events_replay_from`] instead.
 pub fn events_replay() -> consumer::pull::OrderedConfig {
     consumer::pull::OrderedConfig {
         filter_subject: EVENTS_SUBJECTS.to_owned(),
