@@ -37,6 +37,9 @@ const READ_AHEAD: usize = 2;
 /// Errors in a row from the message stream before the consumer is
 /// re-created.
 const ERRORS_BEFORE_RECREATE: u32 = 3;
+/// Attempts in a row to create the consumer (0.1 s, 0.2 s, … apart: about
+/// 20 s in all) before the rebuild gives up.
+const CREATE_ATTEMPTS: u32 = 20;
 /// With nothing delivered for this long, what the stream still holds up to
 /// the target is gone (aged out during the rebuild): the rebuild ends there
 /// and the node catches up from its file when it runs.
@@ -196,20 +199,41 @@ async fn read_until(
     // The last sequence read: a consumer is created right after it.
     let mut last = 0u64;
     let mut consumer_name: Option<String> = None;
+    let mut failures = 0;
     let completed = 'consumer: loop {
         if let Some(name) = consumer_name.take() {
             // Unused consumers go by themselves; this is only sooner.
             let _ = stream.delete_consumer(&name).await;
         }
-        let mut consumer = stream.create_consumer(events_replay_from(last + 1)).await?;
-        consumer_name = Some(consumer.info().await?.name.clone());
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(MAX_BATCH)
-            .max_bytes_per_batch(pull)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await?;
+        let created = async {
+            let consumer = stream.create_consumer(events_replay_from(last + 1)).await?;
+            let name = consumer.cached_info().name.clone();
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(MAX_BATCH)
+                .max_bytes_per_batch(pull)
+                .heartbeat(Duration::from_secs(5))
+                .messages()
+                .await?;
+            Ok::<_, anyhow::Error>((name, messages))
+        };
+        let mut messages = match created.await {
+            Ok((name, messages)) => {
+                consumer_name = Some(name);
+                failures = 0;
+                messages
+            }
+            Err(e) if failures < CREATE_ATTEMPTS => {
+                failures += 1;
+                warn!(error = %e, failures, "cannot read the stream; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(100) * failures) => {}
+                    () = shutdown.cancelled() => break 'consumer false,
+                }
+                continue 'consumer;
+            }
+            Err(e) => return Err(e.context("cannot read the stream")),
+        };
         let mut delivered = 0u64;
         let mut errors = 0;
         loop {
