@@ -7,8 +7,9 @@
 //! in batches on the node's apply thread while the next batch gathers, the
 //! applied sequence committing with them. Batches and pull requests are
 //! bounded by bytes as well as by count ([`crate::batch`]), so a node holds
-//! a few of them at most, whatever the stream holds. A node that stops for good
-//! disappears from NATS after `idle` (the consumer's inactive threshold).
+//! a few of them at most, whatever the stream holds. A node that stops for
+//! good disappears from NATS after `idle` (the consumer's inactive
+//! threshold).
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -142,10 +143,10 @@ enum Next {
 /// [`FLOOD_LINGER`] when events arrive fast, see [`FLOOD_START`]), or is
 /// full, and the applier is free to take it; it keeps growing, up to
 /// [`MAX_BATCH`] events or [`crate::batch::MAX_BATCH_BYTES`], while the
-/// applier is busy. A quiet stream is thus applied
-/// within milliseconds, and a node behind applies its backlog in full
-/// batches, where the cost of a commit and of each gram's postings row is
-/// spread over the most events (group commit).
+/// applier is busy. A quiet stream is thus applied within milliseconds, and
+/// a node behind applies its backlog in full batches, where the cost of a
+/// commit and of each gram's postings row is spread over the most events
+/// (group commit).
 async fn gather(
     messages: &mut pull::Stream,
     tx: &mpsc::Sender<Batch>,
