@@ -27,13 +27,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::batch::{pull_bytes, Batch, Delivered, MAX_BATCH};
+use crate::batch::{pull_bytes, Batch, Delivered};
 use crate::replicate::recreate_consumer;
 use crate::store::Store;
 use crate::{open_store, store_path};
 
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
+/// Messages a pull request asks for (besides its byte bound): reading is
+/// faster than applying, so what is asked for waits in the client, and
+/// 10,000 (as live) held 18 MB more at the peak of a rebuild of 300,000
+/// events (130-135 MB, against 113-116 MB with the ordered consumer's 500).
+const PULL_MESSAGES: usize = 1_000;
 /// Errors in a row from the message stream before the consumer is
 /// re-created.
 const ERRORS_BEFORE_RECREATE: u32 = 3;
@@ -210,7 +215,7 @@ async fn read_until(
             let name = consumer.cached_info().name.clone();
             let messages = consumer
                 .stream()
-                .max_messages_per_batch(MAX_BATCH)
+                .max_messages_per_batch(PULL_MESSAGES)
                 .max_bytes_per_batch(pull)
                 .heartbeat(Duration::from_secs(5))
                 .messages()
