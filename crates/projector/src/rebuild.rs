@@ -39,16 +39,22 @@ const READ_AHEAD: usize = 2;
 /// 10,000 (as live) held 18 MB more at the peak of a rebuild of 300,000
 /// events (130-135 MB, against 113-116 MB with the ordered consumer's 500).
 const PULL_MESSAGES: usize = 1_000;
-/// Errors in a row from the message stream before the consumer is
-/// re-created.
-const ERRORS_BEFORE_RECREATE: u32 = 3;
-/// Attempts in a row to create the consumer (0.1 s, 0.2 s, … apart: about
-/// 20 s in all) before the rebuild gives up.
-const CREATE_ATTEMPTS: u32 = 20;
-/// With nothing delivered for this long, what the stream still holds up to
-/// the target is gone (aged out during the rebuild): the rebuild ends there
-/// and the node catches up from its file when it runs.
+/// The server's heartbeat while a pull request waits: two missed, and the
+/// consumer is re-created (a server restart takes it away, silently).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// Attempts in a row to read the stream that read nothing (the consumer
+/// could not be created, or failed at once), 0.25 s, 0.5 s, … up to 5 s
+/// apart (about 100 s in all), before the rebuild gives up.
+const CREATE_ATTEMPTS: u32 = 30;
+/// The longest an attempt to create the consumer may take.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
+/// With nothing delivered for this long, the consumer is re-created if the
+/// stream still holds events up to the target (a server restart took the
+/// consumer away); if it does not (they aged out during the rebuild), or
+/// after [`IDLE_ROUNDS`] such rounds in a row, the rebuild ends there and
+/// the node catches up from its file when it runs.
 const IDLE_END: Duration = Duration::from_secs(10);
+const IDLE_ROUNDS: u32 = 6;
 /// How often plain progress lines are printed when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
@@ -191,7 +197,8 @@ pub async fn rebuild(
 /// Reads the stream from its start and sends batches until `target` has
 /// been sent, with pull requests of `pull` bytes. The consumer is
 /// re-created right after the last message read when a delivery is lost (a
-/// gap in the consumer's sequence), or the message stream fails or ends.
+/// gap in the consumer's sequence), or the message stream fails (as an
+/// ordered consumer re-creates itself) or ends.
 /// `Ok(false)` if `shutdown` came first.
 async fn read_until(
     stream: &jetstream::stream::Stream,
@@ -205,10 +212,29 @@ async fn read_until(
     let mut last = 0u64;
     let mut consumer_name: Option<String> = None;
     let mut failures = 0;
+    let mut idle_rounds = 0;
     let completed = 'consumer: loop {
+        // After attempts that read nothing, a pause, longer each time.
+        if failures > 0 {
+            if failures > CREATE_ATTEMPTS {
+                anyhow::bail!(
+                    "cannot read the stream: {CREATE_ATTEMPTS} attempts in a row read nothing"
+                );
+            }
+            let delay = (Duration::from_millis(250) * failures).min(Duration::from_secs(5));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => break 'consumer false,
+            }
+        }
         if let Some(name) = consumer_name.take() {
-            // Unused consumers go by themselves; this is only sooner.
-            let _ = stream.delete_consumer(&name).await;
+            // Unused consumers go by themselves; this is only sooner, and
+            // off the read (after a reconnect the request may go unanswered
+            // until it times out).
+            let stream = stream.clone();
+            tokio::spawn(async move {
+                let _ = stream.delete_consumer(&name).await;
+            });
         }
         let created = async {
             let consumer = stream.create_consumer(events_replay_from(last + 1)).await?;
@@ -217,30 +243,29 @@ async fn read_until(
                 .stream()
                 .max_messages_per_batch(PULL_MESSAGES)
                 .max_bytes_per_batch(pull)
-                .heartbeat(Duration::from_secs(5))
+                .heartbeat(HEARTBEAT)
                 .messages()
                 .await?;
             Ok::<_, anyhow::Error>((name, messages))
         };
-        let mut messages = match created.await {
+        // A request sent just as the connection dropped is never answered:
+        // a short wait, and the next attempt goes on the new connection.
+        let created = match tokio::time::timeout(CREATE_TIMEOUT, created).await {
+            Ok(created) => created,
+            Err(_) => Err(anyhow::anyhow!("no answer within {CREATE_TIMEOUT:?}")),
+        };
+        let mut messages = match created {
             Ok((name, messages)) => {
                 consumer_name = Some(name);
-                failures = 0;
                 messages
             }
-            Err(e) if failures < CREATE_ATTEMPTS => {
+            Err(e) => {
                 failures += 1;
                 warn!(error = %e, failures, "cannot read the stream; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(100) * failures) => {}
-                    () = shutdown.cancelled() => break 'consumer false,
-                }
                 continue 'consumer;
             }
-            Err(e) => return Err(e.context("cannot read the stream")),
         };
         let mut delivered = 0u64;
-        let mut errors = 0;
         loop {
             let next = tokio::select! {
                 m = tokio::time::timeout(IDLE_END, messages.next()) => m,
@@ -249,18 +274,37 @@ async fn read_until(
             let msg = match next {
                 Ok(Some(Ok(msg))) => msg,
                 Ok(Some(Err(e))) => {
-                    errors += 1;
-                    warn!(error = %e, errors, "reading the stream failed");
-                    if errors >= ERRORS_BEFORE_RECREATE {
-                        continue 'consumer;
-                    }
-                    continue;
+                    // The consumer is gone, or no server answers, or it
+                    // missed heartbeats: a new one right after the last
+                    // event read.
+                    warn!(error = %e, from = last + 1, "reading the stream failed; reading again");
+                    failures += u32::from(delivered == 0);
+                    continue 'consumer;
                 }
                 Ok(None) => {
                     warn!(from = last + 1, "the stream of events ended; reading again");
+                    failures += u32::from(delivered == 0);
                     continue 'consumer;
                 }
                 Err(_) => {
+                    idle_rounds += 1;
+                    let holds_more = match stream.get_info().await {
+                        Ok(info) => {
+                            info.state.messages > 0
+                                && info.state.first_sequence <= target
+                                && info.state.last_sequence > last
+                        }
+                        // No answer: try a new consumer (retried if need be).
+                        Err(_) => true,
+                    };
+                    if holds_more && idle_rounds < IDLE_ROUNDS {
+                        warn!(
+                            from = last + 1,
+                            "nothing was delivered for {IDLE_END:?}, though the stream holds more \
+                             up to the target; reading again"
+                        );
+                        continue 'consumer;
+                    }
                     warn!(
                         target,
                         "nothing more was delivered for {IDLE_END:?}: the rest up to the target \
@@ -269,7 +313,8 @@ async fn read_until(
                     break 'consumer true;
                 }
             };
-            errors = 0;
+            idle_rounds = 0;
+            failures = 0;
             let Some(d) = Delivered::from_jetstream(msg) else {
                 warn!("a message without JetStream metadata; skipped");
                 continue;
