@@ -1,5 +1,6 @@
 //! Two schedulers running at once (high availability) for several intervals:
-//! JetStream stores each (page, slot) task once, and each retention event once.
+//! JetStream stores each (page, slot) task once, and each retention event
+//! (the site's, and that of every other site) once.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,5 +54,14 @@ async fn two_schedulers_for_three_intervals_give_each_task_once() -> anyhow::Res
         .filter(|m| m.subject == "pagefeed.events.retention.ha")
         .count();
     assert_eq!(retention, 1, "one retention event for the retention slot");
+    let others = stored(&js, EVENTS_STREAM)
+        .await?
+        .into_iter()
+        .filter(|m| m.subject == "pagefeed.events.retention.ALL")
+        .count();
+    assert_eq!(
+        others, 1,
+        "one retention event of the other sites for the retention slot"
+    );
     Ok(())
 }

@@ -26,7 +26,7 @@ use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::events_replay;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
-use pagefeed_projector::store::Store;
+use pagefeed_projector::store::{Logged, Store};
 use pagefeed_testkit::nats::{free_port, NatsServer};
 use pagefeed_testkit::sample_site::{expected_entries, SampleSiteOptions};
 use tokio_util::sync::CancellationToken;
@@ -679,8 +679,17 @@ fn apply_in_process(
         store.without_search_index()
     };
     let started = Instant::now();
+    // Stored "now", after every time the events claim (as in a live stream).
+    let published = chrono::Utc::now();
     for chunk in payloads.chunks(batch) {
-        let batch: Vec<(u64, &[u8])> = chunk.iter().map(|(s, p)| (*s, p.as_ref())).collect();
+        let batch: Vec<Logged> = chunk
+            .iter()
+            .map(|(seq, payload)| Logged {
+                seq: *seq,
+                published,
+                payload,
+            })
+            .collect();
         store.apply_batch(&batch)?;
     }
     Ok(started.elapsed())

@@ -85,12 +85,43 @@ pub struct FetchFailed {
 /// Delete a site's entries first observed before `cutoff`, and its pages last
 /// crawled before `cutoff` (design invariant 4). The scheduler computes the
 /// cutoff, so every replica deletes the same things at the same point.
+///
+/// With `site` [`ALL_SITES`] it covers every site except those in `except`
+/// (the configured ones, each with its own retention event), so that the
+/// pages and entries of a site no longer (or never) configured are deleted
+/// too. A replica's times are bounded by when JetStream stored the event
+/// that brought them, so whatever an event claims, every row is covered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retention {
+    /// A site name, or [`ALL_SITES`].
     pub site: String,
     pub cutoff: DateTime<Utc>,
     /// The site's retention window in seconds, for operators reading the log.
     pub keep_secs: u64,
+    /// With [`ALL_SITES`], the sites left out. Absent from the JSON when
+    /// empty, so a one-site retention reads as it always has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+}
+
+/// The `site` of a retention event that covers every site but its `except`
+/// list.
+pub const ALL_SITES: &str = "*";
+
+/// The last token of the subject of a retention event for [`ALL_SITES`]
+/// (`*` is a wildcard in a subject): upper case, so no site name (`[a-z0-9_-]+`)
+/// can take it, and under `pagefeed.events.retention.>` with the others.
+pub const ALL_SITES_TOKEN: &str = "ALL";
+
+impl Retention {
+    /// Whether the event deletes rows of `site`.
+    pub fn covers(&self, site: &str) -> bool {
+        if self.site == ALL_SITES {
+            !self.except.iter().any(|s| s == site)
+        } else {
+            self.site == site
+        }
+    }
 }
 
 /// Why a payload is not an event (or a task) this code understands.
@@ -140,6 +171,7 @@ impl Event {
 
     pub fn subject(&self) -> String {
         match (self, self.page()) {
+            (Event::Retention(r), _) if r.site == ALL_SITES => retention_subject(ALL_SITES_TOKEN),
             (Event::Retention(r), _) => retention_subject(&r.site),
             (_, Some(page)) => event_subject(self.type_name(), page),
             (_, None) => format!("pagefeed.events.{}", self.type_name()),
@@ -383,6 +415,13 @@ mod tests {
                 site: "sample".into(),
                 cutoff: at("2026-11-17T00:00:00Z"),
                 keep_secs: 7 * 86400,
+                except: Vec::new(),
+            }),
+            Event::Retention(Retention {
+                site: ALL_SITES.into(),
+                cutoff: at("2026-11-10T00:00:00Z"),
+                keep_secs: 14 * 86400,
+                except: vec!["sample".into(), "other".into()],
             }),
             Event::FetchFailed(FetchFailed {
                 page: "sample.13".parse().unwrap(),
@@ -427,6 +466,43 @@ mod tests {
             assert_eq!(in_order::decode(twice.as_bytes()), None, "{twice}");
             assert!(Event::decode(twice.as_bytes()).is_err(), "{twice}");
         }
+    }
+
+    #[test]
+    fn a_one_site_retention_reads_and_writes_as_in_v1() {
+        let v1 = br#"{"v":1,"type":"retention","site":"sample","cutoff":"2026-11-17T00:00:00Z","keep_secs":604800}"#;
+        let Ok(Event::Retention(r)) = Event::decode(v1) else {
+            panic!("a v1 retention event decodes")
+        };
+        assert!(r.except.is_empty());
+        assert_eq!(Event::Retention(r.clone()).encode(), v1.to_vec());
+        assert_eq!(
+            Event::Retention(r).subject(),
+            "pagefeed.events.retention.sample"
+        );
+    }
+
+    #[test]
+    fn a_retention_of_every_other_site_names_them() {
+        let r = Retention {
+            site: ALL_SITES.into(),
+            cutoff: at("2026-11-10T00:00:00Z"),
+            keep_secs: 14 * 86400,
+            except: vec!["sample".into(), "other".into()],
+        };
+        assert!(r.covers("gone") && !r.covers("sample") && !r.covers("other"));
+        let one = Retention {
+            site: "sample".into(),
+            except: Vec::new(),
+            ..r.clone()
+        };
+        assert!(one.covers("sample") && !one.covers("gone"));
+        let event = Event::Retention(r);
+        let json: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
+        assert_eq!(json["site"], "*");
+        assert_eq!(json["except"], serde_json::json!(["sample", "other"]));
+        assert_eq!(event.subject(), "pagefeed.events.retention.ALL");
+        assert_eq!(event.msg_id(), "retention:*:1794268800");
     }
 
     #[test]

@@ -92,7 +92,12 @@ fn failure(f: &FetchFailed) -> Result<(), OverLimit> {
 }
 
 fn retention(r: &Retention) -> Result<(), OverLimit> {
-    check("site", r.site.len(), MAX_SITE_BYTES)
+    check("site", r.site.len(), MAX_SITE_BYTES)?;
+    check("except", r.except.len(), MAX_RETENTION_SITES)?;
+    for site in &r.except {
+        check("except", site.len(), MAX_SITE_BYTES)?;
+    }
+    Ok(())
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -132,6 +137,30 @@ mod tests {
             .check_limits()
             .unwrap_err();
         assert_eq!((err.field, err.bytes), ("text", MAX_TEXT_BYTES + 1));
+    }
+
+    #[test]
+    fn a_retention_names_a_bounded_list_of_short_sites() {
+        let retention = |except: Vec<String>| {
+            Event::Retention(Retention {
+                site: crate::event::ALL_SITES.into(),
+                cutoff: Utc::now(),
+                keep_secs: 0,
+                except,
+            })
+        };
+        assert_eq!(
+            retention(vec!["s".into(); MAX_RETENTION_SITES]).check_limits(),
+            Ok(())
+        );
+        let err = retention(vec!["s".into(); MAX_RETENTION_SITES + 1])
+            .check_limits()
+            .unwrap_err();
+        assert_eq!(err.field, "except");
+        let err = retention(vec!["s".repeat(MAX_SITE_BYTES + 1)])
+            .check_limits()
+            .unwrap_err();
+        assert_eq!((err.field, err.bytes), ("except", MAX_SITE_BYTES + 1));
     }
 
     #[test]

@@ -143,11 +143,37 @@ pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer:
 
 /// A replay of all of `PAGEFEED_EVENTS` from its first retained message: an
 /// ordered consumer (ephemeral, no acks, re-created by the client on a gap),
-/// as `rebuild` and the benchmark's raw read use it.
+/// as the benchmark's raw read uses it. Its pulls are bounded by count only
+/// (500 messages): `rebuild` reads [`events_replay_from`] instead.
 pub fn events_replay() -> consumer::pull::OrderedConfig {
     consumer::pull::OrderedConfig {
         filter_subject: EVENTS_SUBJECTS.to_owned(),
         deliver_policy: DeliverPolicy::All,
+        ..Default::default()
+    }
+}
+
+/// A replay of `PAGEFEED_EVENTS` from sequence `start` (from its first
+/// retained message when `start` is 0 or 1) for one reader that keeps its
+/// own position, as `rebuild` does: what an ordered consumer is (ephemeral,
+/// no acks, in memory, on one replica; the reader re-creates it after a
+/// gap), but read with pull requests bounded by bytes, which an ordered
+/// consumer's are not. The server removes it once unused for five minutes.
+pub fn events_replay_from(start: u64) -> consumer::pull::Config {
+    consumer::pull::Config {
+        description: Some("pagefeed replay (rebuild)".to_owned()),
+        deliver_policy: if start <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        },
+        ack_policy: AckPolicy::None,
+        filter_subject: EVENTS_SUBJECTS.to_owned(),
+        inactive_threshold: Duration::from_secs(300),
+        num_replicas: 1,
+        memory_storage: true,
         ..Default::default()
     }
 }

@@ -5,8 +5,11 @@
 //! file's applied sequence + 1 (the consumer itself is defined with the
 //! rest of the topology, in `pagefeed_events::streams`). Events are applied
 //! in batches on the node's apply thread while the next batch gathers, the
-//! applied sequence committing with them; a node that stops for good
-//! disappears from NATS after `idle` (the consumer's inactive threshold).
+//! applied sequence committing with them. Batches and pull requests are
+//! bounded by bytes as well as by count ([`crate::batch`]), so a node holds
+//! a few of them at most, whatever the stream holds. A node that stops for
+//! good disappears from NATS after `idle` (the consumer's inactive
+//! threshold).
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -21,10 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::batch::{pull_bytes, Batch, Delivered, MAX_BATCH};
 use crate::store::{ApplyStats, Store, StoreError};
-
-/// Most events applied in one write transaction (as in `rebuild`).
-const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -91,6 +92,7 @@ pub async fn replicate(
         let messages = consumer
             .stream()
             .max_messages_per_batch(MAX_BATCH)
+            .max_bytes_per_batch(pull_bytes(js.client().server_info().max_payload))
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -140,10 +142,11 @@ enum Next {
 /// once it has waited [`BATCH_LINGER`] since its first message (or
 /// [`FLOOD_LINGER`] when events arrive fast, see [`FLOOD_START`]), or is
 /// full, and the applier is free to take it; it keeps growing, up to
-/// [`MAX_BATCH`], while the applier is busy. A quiet stream is thus applied
-/// within milliseconds, and a node behind applies its backlog in full
-/// batches, where the cost of a commit and of each gram's postings row is
-/// spread over the most events (group commit).
+/// [`MAX_BATCH`] events or [`crate::batch::MAX_BATCH_BYTES`], while the
+/// applier is busy. A quiet stream is thus applied within milliseconds, and
+/// a node behind applies its backlog in full batches, where the cost of a
+/// commit and of each gram's postings row is spread over the most events
+/// (group commit).
 async fn gather(
     messages: &mut pull::Stream,
     tx: &mpsc::Sender<Batch>,
@@ -160,18 +163,21 @@ async fn gather(
     let mut started = tokio::time::Instant::now();
     let mut flood = false;
     loop {
-        let ready = !batch.items.is_empty() && (lingered || batch.items.len() >= MAX_BATCH);
+        let ready = !batch.is_empty() && (lingered || batch.is_full());
         tokio::select! {
-            m = messages.next(), if batch.items.len() < MAX_BATCH => match m {
+            m = messages.next(), if !batch.is_full() => match m {
                 Some(Ok(msg)) => {
                     errors = 0;
-                    if batch.items.is_empty() {
-                        started = tokio::time::Instant::now();
-                        linger.as_mut().reset(started + BATCH_LINGER);
-                        lingered = false;
-                        flood = false;
+                    if let Some(delivered) = Delivered::from_jetstream(msg) {
+                        if batch.is_empty() {
+                            started = tokio::time::Instant::now();
+                            linger.as_mut().reset(started + BATCH_LINGER);
+                            lingered = false;
+                            flood = false;
+                        }
+                        batch.pending = delivered.pending;
+                        batch.push(delivered.message);
                     }
-                    batch.push(msg);
                 }
                 Some(Err(e)) => {
                     errors += 1;
@@ -184,8 +190,8 @@ async fn gather(
                 }
                 None => return Next::Recreate,
             },
-            () = &mut linger, if !batch.items.is_empty() && !lingered => {
-                if !flood && batch.items.len() >= FLOOD_START {
+            () = &mut linger, if !batch.is_empty() && !lingered => {
+                if !flood && batch.len() >= FLOOD_START {
                     flood = true;
                     linger.as_mut().reset(started + FLOOD_LINGER);
                 } else {
@@ -203,27 +209,6 @@ async fn gather(
     }
 }
 
-/// Events gathered for one transaction: (stream sequence, payload), the
-/// rest of each message (subjects, headers) dropped as it arrives.
-#[derive(Default)]
-struct Batch {
-    items: Vec<(u64, bytes::Bytes)>,
-    /// Messages of the stream after the last one, as the server reported
-    /// with it (the lag).
-    pending: u64,
-}
-
-impl Batch {
-    fn push(&mut self, msg: jetstream::Message) {
-        // Every JetStream delivery has its metadata in the reply subject.
-        let Ok((seq, pending)) = msg.info().map(|i| (i.stream_sequence, i.pending)) else {
-            return;
-        };
-        self.pending = pending;
-        self.items.push((seq, msg.message.payload));
-    }
-}
-
 /// One thread applies every batch of a node (redb is synchronous). One
 /// thread rather than the blocking pool: each pool thread that ran a batch
 /// kept that batch's memory in its own allocator arena, which made a node's
@@ -233,7 +218,7 @@ struct Applier {
 }
 
 type ApplyJob = (
-    Vec<(u64, bytes::Bytes)>,
+    Batch,
     oneshot::Sender<Result<(ApplyStats, u64), StoreError>>,
 );
 
@@ -248,7 +233,7 @@ impl Applier {
                 loop {
                     // A quiet stream's last batches are synced once it has
                     // been quiet for as long as a batch may stay unsynced.
-                    let (items, reply) = match queue.recv_timeout(store.sync_every()) {
+                    let (batch, reply) = match queue.recv_timeout(store.sync_every()) {
                         Ok(job) => job,
                         Err(RecvTimeoutError::Timeout) => {
                             if std::mem::take(&mut unsynced) {
@@ -260,10 +245,8 @@ impl Applier {
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    let refs: Vec<(u64, &[u8])> =
-                        items.iter().map(|(s, p)| (*s, p.as_ref())).collect();
                     let result = store
-                        .apply_batch(&refs)
+                        .apply_batch(&batch.logged())
                         .and_then(|stats| Ok((stats, store.applied_seq()?)));
                     unsynced = true;
                     let _ = reply.send(result);
@@ -272,10 +255,10 @@ impl Applier {
         Ok(Applier { jobs })
     }
 
-    async fn apply(&self, items: Vec<(u64, bytes::Bytes)>) -> anyhow::Result<(ApplyStats, u64)> {
+    async fn apply(&self, batch: Batch) -> anyhow::Result<(ApplyStats, u64)> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((items, reply))
+            .send((batch, reply))
             .map_err(|_| anyhow::anyhow!("the apply thread stopped"))?;
         let result = answer
             .await
@@ -287,11 +270,12 @@ impl Applier {
 /// Applies one batch on the node's apply thread.
 async fn apply(applier: &Applier, batch: Batch) -> anyhow::Result<BatchReport> {
     let started = Instant::now();
-    let (stats, applied_seq) = applier.apply(batch.items).await?;
+    let pending = batch.pending;
+    let (stats, applied_seq) = applier.apply(batch).await?;
     Ok(BatchReport {
         stats,
         applied_seq,
-        pending: batch.pending,
+        pending,
         commit: started.elapsed(),
     })
 }

@@ -4,6 +4,18 @@
 //! sequence S is a function of the events up to S (design invariant 1); the
 //! clock decides only when a commit is synced to disk.
 //!
+//! # What an event may claim
+//!
+//! A payload over [`limits::MAX_EVENT_BYTES`] is rejected undecoded, and an
+//! event over any field limit ([`Event::check_limits`]) is rejected too, so
+//! no row is bigger than those limits allow (design invariant 6). Every time
+//! that retention compares is at most the time JetStream stored the event
+//! that brought it ([`Logged::published`]), which every replica reads alike:
+//! an entry's `first_seen` and `last_seen`, a page's `last_crawled`, a
+//! failure's `at`. An event dated in 2100 is thus kept as of when it was
+//! published, and the retention events that follow delete it before its
+//! message leaves the stream, as they delete every other row (invariant 4).
+//!
 //! # Tables and key encodings
 //!
 //! | table         | key                                  | value                 |
@@ -79,7 +91,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
+use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention, ALL_SITES};
+use pagefeed_events::limits;
 use pagefeed_events::subject::is_token;
 use pagefeed_events::Event;
 use redb::{
@@ -95,7 +108,9 @@ use crate::postings::{self, Cursor, Merged, Posting};
 use integer_encoding::VarInt as _;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
-pub const SCHEMA_VERSION: u64 = 10;
+/// 11: times bounded by the message's (an older file may hold later ones,
+/// so it is rebuilt).
+pub const SCHEMA_VERSION: u64 = 11;
 
 /// The longest a committed batch stays unsynced by default (see
 /// [`Store::apply_batch`] and [`Store::set_sync_every`]).
@@ -280,6 +295,17 @@ pub struct Rejected {
     pub reason: String,
     /// The payload as lossy UTF-8, cut to [`REJECTED_PAYLOAD_MAX`] bytes.
     pub payload: String,
+}
+
+/// A message of `PAGEFEED_EVENTS` as the store applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged<'a> {
+    /// Its stream sequence.
+    pub seq: u64,
+    /// When JetStream stored it (`msg.info()?.published`): the same on every
+    /// replica, and the latest instant its event's times are taken to be.
+    pub published: DateTime<Utc>,
+    pub payload: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -520,11 +546,12 @@ impl Store {
         applied_in(&self.db.begin_read()?)
     }
 
-    /// Applies a batch of (stream sequence, raw payload) in one write
-    /// transaction, together with the last sequence. Sequences at or below
-    /// the applied one are skipped (at-least-once delivery, exactly-once
-    /// effect). A payload that does not decode, or an event that cannot be
-    /// applied, is recorded in `rejected` and the batch goes on.
+    /// Applies a batch of messages in one write transaction, together with
+    /// the last sequence. Sequences at or below the applied one are skipped
+    /// (at-least-once delivery, exactly-once effect). A payload over
+    /// [`limits::MAX_EVENT_BYTES`] (not decoded), one that does not decode,
+    /// an event over the limits, or one that cannot be applied, is recorded
+    /// in `rejected` and the batch goes on.
     ///
     /// The commit is synced to disk ([`Durability::Immediate`]) when the last
     /// synced one is [`Store::sync_every`] old, else left to the next synced commit
@@ -535,7 +562,7 @@ impl Store {
     /// file's sequence + 1), so nothing is lost and nothing applied twice.
     /// Syncing every commit made a batch of a dozen events take 12 ms, most
     /// of the end-to-end lag at 1,000 events/s.
-    pub fn apply_batch(&self, batch: &[(u64, &[u8])]) -> Result<ApplyStats, StoreError> {
+    pub fn apply_batch(&self, batch: &[Logged<'_>]) -> Result<ApplyStats, StoreError> {
         let mut stats = ApplyStats::default();
         let mut txn = self.db.begin_write()?;
         let sync = self.lock_durable_at().elapsed() >= self.sync_every;
@@ -548,14 +575,30 @@ impl Store {
             let mut t = Tables::open(&txn)?;
             t.search_index = self.search_index;
             let mut last = t.meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0);
-            for &(seq, payload) in batch {
+            for &Logged {
+                seq,
+                published,
+                payload,
+            } in batch
+            {
                 if seq <= last {
                     stats.skipped += 1;
                     continue;
                 }
-                let outcome = match Event::decode(payload) {
-                    Ok(event) => t.apply(event)?,
-                    Err(e) => Err(format!("undecodable: {e}")),
+                let outcome = if payload.len() > limits::MAX_EVENT_BYTES {
+                    Err(format!(
+                        "too large: the payload is {} bytes, over the limit of {}",
+                        payload.len(),
+                        limits::MAX_EVENT_BYTES
+                    ))
+                } else {
+                    match Event::decode(payload) {
+                        Ok(event) => match event.check_limits() {
+                            Ok(()) => t.apply(event, published)?,
+                            Err(e) => Err(format!("over the limits: {e}")),
+                        },
+                        Err(e) => Err(format!("undecodable: {e}")),
+                    }
                 };
                 match outcome {
                     Ok(()) => stats.applied += 1,
@@ -1160,13 +1203,17 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Applies one event: `Err` from storage aborts the batch, the inner
-    /// `Err` rejects this event only.
-    fn apply(&mut self, event: Event) -> Result<Result<(), Refusal>, StoreError> {
+    /// Applies one event, published at `published`: `Err` from storage
+    /// aborts the batch, the inner `Err` rejects this event only.
+    fn apply(
+        &mut self,
+        event: Event,
+        published: DateTime<Utc>,
+    ) -> Result<Result<(), Refusal>, StoreError> {
         match event {
-            Event::PageCrawled(p) | Event::PageUnchanged(p) => self.put_page(&p).map(Ok),
-            Event::EntryObserved(e) => self.put_entry(e).map(Ok),
-            Event::FetchFailed(f) => self.fail_page(&f).map(Ok),
+            Event::PageCrawled(p) | Event::PageUnchanged(p) => self.put_page(&p, published).map(Ok),
+            Event::EntryObserved(e) => self.put_entry(e, published).map(Ok),
+            Event::FetchFailed(f) => self.fail_page(&f, published).map(Ok),
             Event::Retention(r) => self.retention(&r),
         }
     }
@@ -1176,13 +1223,13 @@ impl<'t> Tables<'t> {
         row.map(|v| from_json("pages", v.value())).transpose()
     }
 
-    fn put_page(&mut self, p: &PageRecord) -> Result<(), StoreError> {
+    fn put_page(&mut self, p: &PageRecord, published: DateTime<Utc>) -> Result<(), StoreError> {
         let key = p.page.to_string();
         let row = PageView {
             key: key.clone(),
             url: p.url.clone(),
             title: p.title.clone(),
-            last_crawled: p.crawled_at,
+            last_crawled: p.crawled_at.min(published),
             status: p.status,
             failure: None,
             entries: p.entries,
@@ -1190,13 +1237,14 @@ impl<'t> Tables<'t> {
         self.write_page(&key, &to_json(&row))
     }
 
-    fn fail_page(&mut self, f: &FetchFailed) -> Result<(), StoreError> {
+    fn fail_page(&mut self, f: &FetchFailed, published: DateTime<Utc>) -> Result<(), StoreError> {
         let key = f.page.to_string();
+        let at = f.failed_at.min(published);
         let failure = Failure {
             reason: f.reason.clone(),
             detail: f.detail.clone(),
             status: f.status,
-            at: f.failed_at,
+            at,
         };
         let row = match self.get_page(&key)? {
             Some(page) => PageView {
@@ -1207,7 +1255,7 @@ impl<'t> Tables<'t> {
                 key: key.clone(),
                 url: f.url.clone(),
                 title: String::new(),
-                last_crawled: f.failed_at,
+                last_crawled: at,
                 status: 0,
                 failure: Some(failure),
                 entries: 0,
@@ -1221,15 +1269,16 @@ impl<'t> Tables<'t> {
     /// insert returns the row it replaced: only then is the entry merged
     /// with its old row and written again. A new entry costs one B-tree
     /// operation here instead of a read and a write.
-    fn put_entry(&mut self, e: EntryObserved) -> Result<(), StoreError> {
+    fn put_entry(&mut self, e: EntryObserved, published: DateTime<Utc>) -> Result<(), StoreError> {
+        let seen = e.observed_at.min(published);
         let mut new = EntryView {
             id: e.id,
             page: e.page.to_string(),
             text: e.text,
             timestamp: e.timestamp,
             link: e.link,
-            first_seen: e.observed_at,
-            last_seen: e.observed_at,
+            first_seen: seen,
+            last_seen: seen,
         };
         let row = new.row();
         let key = (new.page.as_str(), new.id.as_str());
@@ -1508,51 +1557,100 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Deletes the site's entries first seen before the cutoff and its pages
-    /// last crawled before it, scanning only the site's key range.
+    /// Deletes the entries first seen before the cutoff and the pages last
+    /// crawled before it, of the site, or of every site but the `except`
+    /// ones: only the key ranges of those sites are scanned
+    /// ([`retention_ranges`]).
     fn retention(&mut self, r: &Retention) -> Result<Result<(), Refusal>, StoreError> {
-        if !is_token(&r.site) {
-            return Ok(Err(format!("retention: \"{}\" is not a site name", r.site)));
-        }
-        let prefix = format!("{}.", r.site);
+        let ranges = match retention_ranges(r) {
+            Ok(ranges) => ranges,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let mut old_entries = Vec::new();
-        for item in self.entries.range((prefix.as_str(), "")..)? {
-            let (k, v) = item?;
-            if !k.value().0.starts_with(&prefix) {
-                break;
+        let mut old_pages = Vec::new();
+        for (from, to) in &ranges {
+            let (from, to) = (from.as_str(), to.as_deref());
+            let entries = match to {
+                Some(to) => self.entries.range((from, "")..(to, ""))?,
+                None => self.entries.range((from, "")..)?,
+            };
+            for item in entries {
+                let (k, v) = item?;
+                let (page, id) = k.value();
+                let entry = EntryView::from_row(page, id, v.value())?;
+                if entry.first_seen < r.cutoff {
+                    old_entries.push(entry);
+                }
             }
-            let (page, id) = k.value();
-            let entry = EntryView::from_row(page, id, v.value())?;
-            if entry.first_seen < r.cutoff {
-                old_entries.push(entry);
+            let pages = match to {
+                Some(to) => self.pages.range(from..to)?,
+                None => self.pages.range(from..)?,
+            };
+            for item in pages {
+                let (_, v) = item?;
+                let page: PageView = from_json("pages", v.value())?;
+                if page.last_crawled < r.cutoff {
+                    old_pages.push(page.key);
+                }
             }
         }
         for e in &old_entries {
             self.unindex(e)?;
             self.delete_entry(&e.page, &e.id)?;
         }
-        let mut old_pages = Vec::new();
-        for item in self.pages.range(prefix.as_str()..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(&prefix) {
-                break;
-            }
-            let page: PageView = from_json("pages", v.value())?;
-            if page.last_crawled < r.cutoff {
-                old_pages.push(page.key);
-            }
-        }
         for key in &old_pages {
             self.delete_page(key)?;
         }
         tracing::debug!(
             site = %r.site,
+            except = r.except.len(),
             entries = old_entries.len(),
             pages = old_pages.len(),
             "retention applied"
         );
         Ok(Ok(()))
     }
+}
+
+/// The ranges of page keys (`"site.id"`, also the first part of an entry's
+/// key) a retention event covers, `[from, to)` (`to` `None`: to the end),
+/// in order: the site's, `"site."` up to `"site/"` (`/` follows `.`), or,
+/// for [`ALL_SITES`], the whole key space but those of the `except` sites.
+/// A site name has no dot, so the keys from `"site."` to `"site/"` are
+/// exactly the site's.
+fn retention_ranges(r: &Retention) -> Result<Vec<(String, Option<String>)>, Refusal> {
+    let site_range = |site: &str| (format!("{site}."), format!("{site}/"));
+    if r.site != ALL_SITES {
+        if !is_token(&r.site) {
+            return Err(format!("retention: \"{}\" is not a site name", r.site));
+        }
+        if !r.except.is_empty() {
+            return Err(format!(
+                "retention: `except` goes with site \"{ALL_SITES}\" only, not \"{}\"",
+                r.site
+            ));
+        }
+        let (from, to) = site_range(&r.site);
+        return Ok(vec![(from, Some(to))]);
+    }
+    if let Some(bad) = r.except.iter().find(|s| !is_token(s)) {
+        return Err(format!("retention: except \"{bad}\" is not a site name"));
+    }
+    // Sorted by their keys' prefixes (which is not the names' order: "a-b."
+    // sorts before "a.").
+    let mut skipped: Vec<(String, String)> = r.except.iter().map(|s| site_range(s)).collect();
+    skipped.sort_unstable();
+    skipped.dedup();
+    let mut ranges = Vec::with_capacity(skipped.len() + 1);
+    let mut from = String::new();
+    for (start, end) in skipped {
+        if from < start {
+            ranges.push((from, Some(start)));
+        }
+        from = end;
+    }
+    ranges.push((from, None));
+    Ok(ranges)
 }
 
 /// The entry an index row points to. A dangling index row is a bug in the
@@ -1848,6 +1946,61 @@ mod tests {
         let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
         assert!(cut.len() <= REJECTED_PAYLOAD_MAX && cut.len() > REJECTED_PAYLOAD_MAX - 3);
         assert_eq!(truncated_lossy(b"\xffok", 10), "\u{fffd}ok");
+    }
+
+    fn retention(site: &str, except: &[&str]) -> Retention {
+        Retention {
+            site: site.into(),
+            cutoff: "2026-11-01T00:00:00Z".parse().unwrap(),
+            keep_secs: 0,
+            except: except.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn covered(ranges: &[(String, Option<String>)], key: &str) -> bool {
+        ranges.iter().any(|(from, to)| {
+            from.as_str() <= key && to.as_ref().is_none_or(|to| key < to.as_str())
+        })
+    }
+
+    #[test]
+    fn a_retention_of_every_other_site_skips_their_key_ranges() {
+        let r = retention(ALL_SITES, &["b", "a", "a-b", "a"]);
+        let ranges = retention_ranges(&r).unwrap();
+        let owned = |from: &str, to: Option<&str>| (from.to_owned(), to.map(str::to_owned));
+        assert_eq!(
+            ranges,
+            [
+                owned("", Some("a-b.")),
+                owned("a-b/", Some("a.")),
+                owned("a/", Some("b.")),
+                owned("b/", None),
+            ],
+            "\"a-b.\" sorts before \"a.\""
+        );
+        for key in [
+            "a.1", "a.zz", "a-b.7", "b.1", "a-c.1", "a_b.1", "aa.1", "ab.1", "0.1", "bb.1", "c.9",
+            "_.1", "-.1", "z.z",
+        ] {
+            let site = key.split_once('.').unwrap().0;
+            assert_eq!(covered(&ranges, key), r.covers(site), "{key}");
+        }
+        let none = retention_ranges(&retention(ALL_SITES, &[])).unwrap();
+        assert_eq!(none, [owned("", None)]);
+        let one = retention_ranges(&retention("a", &[])).unwrap();
+        assert_eq!(one, [owned("a.", Some("a/"))]);
+        assert!(covered(&one, "a.1") && !covered(&one, "a-b.1") && !covered(&one, "aa.1"));
+    }
+
+    #[test]
+    fn a_retention_that_names_no_site_is_refused() {
+        assert!(retention_ranges(&retention("a.b", &[])).is_err());
+        assert!(
+            retention_ranges(&retention("a", &["b"])).is_err(),
+            "except goes with *"
+        );
+        assert!(retention_ranges(&retention(ALL_SITES, &["ok", "a.b"])).is_err());
+        assert!(retention_ranges(&retention(ALL_SITES, &[""])).is_err());
     }
 
     #[test]

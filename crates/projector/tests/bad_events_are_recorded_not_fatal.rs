@@ -80,3 +80,40 @@ fn rejected_rows_stay_out_of_the_digest_and_are_pruned_by_sequence() {
     assert_eq!(left, [3]);
     assert_eq!(saw_garbage.prune_rejected(3).unwrap(), 0);
 }
+
+#[test]
+fn events_over_the_limits_are_rejected_and_later_events_apply() {
+    use pagefeed_events::limits::{MAX_EVENT_BYTES, MAX_TEXT_BYTES};
+    let (_dir, store) = fresh();
+    let long_text = "渋".repeat(MAX_TEXT_BYTES / 3 + 1);
+    let over_text = entry("sample.1", "long", &long_text, None, "2026-11-01T00:00:00Z");
+    // A valid event, padded with whitespace (valid JSON) past the payload
+    // limit: refused for its size alone, before it is decoded.
+    let mut padded = entry("sample.1", "padded", "short", None, "2026-11-01T00:00:00Z").encode();
+    padded.resize(MAX_EVENT_BYTES + 1, b' ');
+    assert!(pagefeed_events::Event::decode(&padded).is_ok());
+    let later = entry("sample.1", "a", "hello", None, "2026-11-01T00:00:00Z").encode();
+    let batch = vec![(1, over_text.encode()), (2, padded), (3, later)];
+    let stats = apply(&store, &batch);
+    assert_eq!((stats.applied, stats.rejected), (1, 2));
+    let ids: Vec<String> = store
+        .page_entries("sample.1", 5)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, ["a"]);
+    let rejected = store.rejected(10).unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert!(
+        rejected[0].1.reason.contains("`text`"),
+        "{:?}",
+        rejected[0].1.reason
+    );
+    assert!(
+        rejected[1].1.reason.contains("too large"),
+        "{:?}",
+        rejected[1].1.reason
+    );
+    assert_eq!(rejected[1].1.payload.len(), 4096, "kept truncated");
+}

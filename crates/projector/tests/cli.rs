@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use pagefeed_events::event::{EntryObserved, Event};
-use pagefeed_projector::store::Store;
+use pagefeed_projector::store::{Logged, Store};
 use pagefeed_projector::store_path;
 
 #[test]
@@ -22,7 +22,13 @@ fn digest_prints_the_applied_sequence_and_the_digest() {
     });
     let expected = {
         let store = Store::open(&path).unwrap();
-        store.apply_batch(&[(7, &event.encode())]).unwrap();
+        let payload = event.encode();
+        let logged = Logged {
+            seq: 7,
+            published: "2026-11-24T03:00:01Z".parse().unwrap(),
+            payload: &payload,
+        };
+        store.apply_batch(&[logged]).unwrap();
         store.digest().unwrap()
     };
     let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))

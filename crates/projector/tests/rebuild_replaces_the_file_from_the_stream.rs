@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
-use pagefeed_projector::store::Store;
+use pagefeed_projector::store::{Logged, Store};
 use pagefeed_projector::{store_path, Options};
 use tokio_util::sync::CancellationToken;
 
@@ -50,10 +50,14 @@ async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
     {
         let stale = Store::open(&store_path(&b))?;
         let junk: Vec<Vec<u8>> = page_events(99, 3).iter().map(|e| e.encode()).collect();
-        let batch: Vec<(u64, &[u8])> = junk
+        let batch: Vec<Logged> = junk
             .iter()
             .enumerate()
-            .map(|(i, p)| (i as u64 + 1, p.as_slice()))
+            .map(|(i, p)| Logged {
+                seq: i as u64 + 1,
+                published: chrono::Utc::now(),
+                payload: p.as_slice(),
+            })
             .collect();
         stale.apply_batch(&batch)?;
     }

@@ -105,6 +105,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
         site: "sample".into(),
         cutoff: "2020-01-01T00:00:00Z".parse()?,
         keep_secs: 86_400,
+        except: Vec::new(),
     });
     publish_all(
         &js,

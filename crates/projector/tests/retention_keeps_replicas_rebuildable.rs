@@ -116,3 +116,81 @@ fn a_replica_rebuilt_after_the_cut_equals_one_that_ran_all_along() {
     assert_eq!(all_along.recompute_digest().unwrap(), (seq, digest));
     assert_eq!(all_along.counts().unwrap(), rebuilt.counts().unwrap());
 }
+
+#[test]
+fn times_are_bounded_by_when_the_stream_stored_the_event() {
+    let (_dir, store) = fresh();
+    let published = "2026-11-20T00:00:00Z";
+    let events = [
+        crawled("sample.1", "from the future", "2100-01-01T00:00:00Z"),
+        entry(
+            "sample.1",
+            "future",
+            "a post from 2100",
+            Some("2100-01-01T00:00:00Z"),
+            "2100-01-01T00:00:00Z",
+        ),
+        entry("sample.1", "past", "older", None, "2026-11-01T00:00:00Z"),
+        failed("sample.2", "2100-01-01T00:00:00Z"),
+    ];
+    apply_published(&store, &numbered(1, &events), published);
+    assert_eq!(
+        store.page("sample.1").unwrap().unwrap().last_crawled,
+        at(published)
+    );
+    let page2 = store.page("sample.2").unwrap().unwrap();
+    assert_eq!(page2.last_crawled, at(published));
+    assert_eq!(page2.failure.unwrap().at, at(published));
+    let entries = store.page_entries("sample.1", 10).unwrap();
+    let future = entries.iter().find(|e| e.id == "future").unwrap();
+    assert_eq!(
+        (future.first_seen, future.last_seen),
+        (at(published), at(published))
+    );
+    // The entry's own timestamp is what the page shows: kept as it is.
+    assert_eq!(future.timestamp, Some(at("2100-01-01T00:00:00Z")));
+    let past = entries.iter().find(|e| e.id == "past").unwrap();
+    assert_eq!(past.first_seen, at("2026-11-01T00:00:00Z"));
+
+    // So the next retention after the message's time takes them all.
+    apply(
+        &store,
+        &numbered(5, &[retention("sample", "2026-11-21T00:00:00Z")]),
+    );
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.pages, counts.entries), (0, 0));
+}
+
+#[test]
+fn a_retention_of_every_other_site_deletes_theirs_only() {
+    let (_dir, store) = fresh();
+    let old = "2026-10-01T00:00:00Z";
+    let events = [
+        crawled("sample.1", "configured", old),
+        entry("sample.1", "s", "configured", None, old),
+        crawled("gone.1", "removed site", old),
+        entry("gone.1", "g", "removed site", None, old),
+        entry("gone-b.1", "gb", "a site sorting before gone.", None, old),
+        entry("a.1", "a", "first of all", None, old),
+        failed("zzz.9", old),
+        entry("other.1", "o", "also configured", None, old),
+        entry("gone.2", "new", "recent", None, "2026-11-05T00:00:00Z"),
+    ];
+    apply(&store, &numbered(1, &events));
+    let wildcard = retention_of_others(&["sample", "other"], "2026-11-01T00:00:00Z");
+    let stats = apply(&store, &numbered(10, &[wildcard]));
+    assert_eq!((stats.applied, stats.rejected), (1, 0));
+    let pages: Vec<String> = store.pages().unwrap().into_iter().map(|p| p.key).collect();
+    assert_eq!(pages, ["sample.1"]);
+    let mut ids: Vec<String> = store
+        .newest_entries(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["new", "o", "s"]);
+    assert!(store.search("removed", 10).unwrap().is_empty());
+    let (seq, digest) = store.digest().unwrap();
+    assert_eq!(store.recompute_digest().unwrap(), (seq, digest));
+}

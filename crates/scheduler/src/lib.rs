@@ -1,9 +1,10 @@
 //! The scheduler: every interval it publishes each site's crawl tasks to
 //! `PAGEFEED_TASKS`, and every `retention_every` each site's retention event
-//! to `PAGEFEED_EVENTS`. Ticks fall on wall-clock slot boundaries and message
-//! ids derive from (page, slot), so a second scheduler for high availability
-//! publishes nothing twice. Publishing waits for JetStream's acks and retries
-//! through disconnects and server restarts.
+//! to `PAGEFEED_EVENTS`, with one more for every site the config does not
+//! name. Ticks fall on wall-clock slot boundaries and message ids derive from
+//! (page, slot), so a second scheduler for high availability publishes
+//! nothing twice. Publishing waits for JetStream's acks and retries through
+//! disconnects and server restarts.
 
 pub mod plan;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream;
 use chrono::Utc;
+use pagefeed_events::event::{Event, ALL_SITES};
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
 use pagefeed_events::{Config, Site};
@@ -19,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::plan::{retention_for_slot, tasks_for_slot, Slots};
+use crate::plan::{retention_for_slot, retention_of_other_sites, tasks_for_slot, Slots};
 
 /// Runs the scheduler until `shutdown` is cancelled.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -41,7 +43,29 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         let crawl = tick.clone();
         loops.spawn(async move { crawl.crawl_loop(site_for_tasks).await });
         let site_for_retention = site.clone();
-        loops.spawn(async move { tick.retention_loop(site_for_retention).await });
+        loops.spawn(async move {
+            let name = site_for_retention.name.clone();
+            tick.retention_loop(&name, |slots, index| {
+                retention_for_slot(&site_for_retention, slots, index)
+            })
+            .await
+        });
+    }
+    if !cfg.sites.is_empty() {
+        // With no site configured there is no retention to go by: nothing
+        // is deleted rather than everything.
+        let tick = Schedule {
+            js: js.clone(),
+            cfg: cfg.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let others = cfg.clone();
+        loops.spawn(async move {
+            tick.retention_loop(ALL_SITES, |slots, index| {
+                retention_of_other_sites(&others, slots, index)
+            })
+            .await
+        });
     }
     let mut outcome = Ok(());
     while let Some(joined) = loops.join_next().await {
@@ -128,17 +152,23 @@ impl Schedule {
         }
     }
 
-    /// Publishes the site's retention event at each retention boundary.
-    async fn retention_loop(&self, site: Site) -> anyhow::Result<()> {
+    /// Publishes a retention event (`event` of the slot) at each retention
+    /// boundary: one site's, or that of every site but the configured ones
+    /// (`site` is then `*`).
+    async fn retention_loop(
+        &self,
+        site: &str,
+        event: impl Fn(Slots, i64) -> Event,
+    ) -> anyhow::Result<()> {
         let slots = Slots::new(self.cfg.scheduler.retention_every);
         loop {
             let index = slots.index_at(Utc::now());
-            let event = retention_for_slot(&site, slots, index);
+            let event = event(slots, index);
             let Some(duplicates) = self.publish(&[Outgoing::from(&event)]).await? else {
                 return Ok(());
             };
-            if let pagefeed_events::Event::Retention(r) = &event {
-                info!(site = %site.name, cutoff = %r.cutoff, duplicate = duplicates > 0, "retention published");
+            if let Event::Retention(r) = &event {
+                info!(site = %site, cutoff = %r.cutoff, duplicate = duplicates > 0, "retention published");
             }
             if !self.sleep_until(slots.start(index + 1)).await {
                 return Ok(());

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use pagefeed_events::config::Pages;
-use pagefeed_events::event::{Event, Retention};
-use pagefeed_events::{PageKey, Site, Task};
+use pagefeed_events::event::{Event, Retention, ALL_SITES};
+use pagefeed_events::{Config, PageKey, Site, Task};
 
 /// Slot arithmetic for a period of whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,30 @@ pub fn retention_for_slot(site: &Site, slots: Slots, index: i64) -> Event {
         site: site.name.clone(),
         cutoff: DateTime::from_timestamp(cutoff, 0).unwrap_or_default(),
         keep_secs,
+        except: Vec::new(),
+    })
+}
+
+/// The retention event of every site `cfg` does not name, for retention
+/// slot `index`: delete what was observed before the slot's start minus the
+/// longest retention of the configured sites, so that the pages and entries
+/// of a site removed from the configuration (or never in it) leave the
+/// replicas before their events leave the stream (design invariant 4). The
+/// configured sites are listed sorted, so two schedulers publish the same
+/// payload whatever order their configs list them in.
+pub fn retention_of_other_sites(cfg: &Config, slots: Slots, index: i64) -> Event {
+    let keep_secs = cfg.longest_retention().as_secs();
+    let cutoff = slots
+        .start(index)
+        .saturating_sub(i64::try_from(keep_secs).unwrap_or(i64::MAX));
+    let mut except: Vec<String> = cfg.sites.iter().map(|s| s.name.clone()).collect();
+    except.sort_unstable();
+    except.dedup();
+    Event::Retention(Retention {
+        site: ALL_SITES.to_owned(),
+        cutoff: DateTime::from_timestamp(cutoff, 0).unwrap_or_default(),
+        keep_secs,
+        except,
     })
 }
 
@@ -167,5 +191,32 @@ mod tests {
         };
         assert_eq!(r.cutoff.timestamp(), 490_000 * 3600 - 7 * 86400);
         assert_eq!(r.keep_secs, 7 * 86400);
+        assert!(r.except.is_empty());
+    }
+
+    #[test]
+    fn other_sites_go_after_the_longest_retention() {
+        let site = |name: &str, retention: &str| {
+            format!(
+                "[[site]]\nname = \"{name}\"\nurl = \"http://x/?id={{id}}\"\nids = {{ first = 1, last = 2 }}\n\
+                 interval = \"10s\"\nretention = \"{retention}\"\n[site.extract]\nentry = \"div\"\n"
+            )
+        };
+        let text = format!("{}{}", site("zeta", "30d"), site("alpha", "7d"));
+        let cfg = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let slots = Slots::new(Duration::from_secs(3600));
+        let event = retention_of_other_sites(&cfg, slots, 490_000);
+        assert_eq!(event, retention_of_other_sites(&cfg, slots, 490_000));
+        assert_eq!(
+            event.msg_id(),
+            format!("retention:*:{}", 490_000 * 3600 - 30 * 86400)
+        );
+        let Event::Retention(r) = event else {
+            panic!("not a retention event")
+        };
+        assert_eq!(r.site, "*");
+        assert_eq!(r.except, ["alpha", "zeta"]);
+        assert_eq!(r.cutoff.timestamp(), 490_000 * 3600 - 30 * 86400);
+        assert!(r.covers("gone") && !r.covers("alpha") && !r.covers("zeta"));
     }
 }

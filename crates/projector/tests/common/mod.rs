@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention};
 use pagefeed_events::Event;
-use pagefeed_projector::store::Store;
+use pagefeed_projector::store::{Logged, Store};
 use tempfile::TempDir;
 
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -57,8 +57,23 @@ pub fn retention(site: &str, cutoff: &str) -> Event {
         site: site.into(),
         cutoff: at(cutoff),
         keep_secs: 7 * 86400,
+        except: Vec::new(),
     })
 }
+
+/// The retention of every site but `except`.
+pub fn retention_of_others(except: &[&str], cutoff: &str) -> Event {
+    Event::Retention(Retention {
+        site: pagefeed_events::event::ALL_SITES.into(),
+        cutoff: at(cutoff),
+        keep_secs: 7 * 86400,
+        except: except.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+/// When the tests' events were stored in the stream, unless a test says
+/// otherwise: after every time the events claim, so that they keep them.
+pub const PUBLISHED: &str = "2026-12-31T00:00:00Z";
 
 /// Events numbered from `first` as (sequence, payload).
 pub fn numbered(first: u64, events: &[Event]) -> Vec<(u64, Vec<u8>)> {
@@ -69,9 +84,27 @@ pub fn numbered(first: u64, events: &[Event]) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
+/// Applies `batch` as stored at [`PUBLISHED`].
 pub fn apply(store: &Store, batch: &[(u64, Vec<u8>)]) -> pagefeed_projector::store::ApplyStats {
-    let borrowed: Vec<(u64, &[u8])> = batch.iter().map(|(s, p)| (*s, p.as_slice())).collect();
-    store.apply_batch(&borrowed).unwrap()
+    apply_published(store, batch, PUBLISHED)
+}
+
+/// Applies `batch` as stored in the stream at `published`.
+pub fn apply_published(
+    store: &Store,
+    batch: &[(u64, Vec<u8>)],
+    published: &str,
+) -> pagefeed_projector::store::ApplyStats {
+    let published = at(published);
+    let logged: Vec<Logged> = batch
+        .iter()
+        .map(|(seq, payload)| Logged {
+            seq: *seq,
+            published,
+            payload: payload.as_slice(),
+        })
+        .collect();
+    store.apply_batch(&logged).unwrap()
 }
 
 pub fn fresh() -> (TempDir, Store) {
