@@ -144,6 +144,7 @@ async fn each_service_runs_as_its_own_user_and_may_do_nothing_else() -> anyhow::
         site: "forged".into(),
         cutoff: "2100-01-01T00:00:00Z".parse()?,
         keep_secs: 0,
+        except: Vec::new(),
     })
     .subject();
     for (user, stream, subject) in [

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use pagefeed_events::event::EntryObserved;
 use pagefeed_events::Event;
-use pagefeed_projector::store::Store;
+use pagefeed_projector::store::{Logged, Store};
 use pagefeed_projector::store_path;
 
 mod node;
@@ -70,7 +70,16 @@ fn fill(data: &Path) {
                 (seq - 1, e.encode())
             })
             .collect();
-        let batch: Vec<(u64, &[u8])> = payloads.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+        // Stored in the stream after every time the events claim.
+        let published = "2026-12-31T00:00:00Z".parse().unwrap();
+        let batch: Vec<Logged> = payloads
+            .iter()
+            .map(|(seq, payload)| Logged {
+                seq: *seq,
+                published,
+                payload,
+            })
+            .collect();
         store.apply_batch(&batch).unwrap();
     }
 }
