@@ -142,6 +142,26 @@ where
     }
 }
 
+/// Waits until the fetchers' consumer has nothing pending and nothing
+/// unacked: every task published so far is settled.
+pub async fn wait_tasks_settled(js: &jetstream::Context, timeout: Duration) -> anyhow::Result<()> {
+    wait_for(timeout, "every task to be acked", || async {
+        let consumer: Result<jetstream::consumer::PullConsumer, _> = js
+            .get_consumer_from_stream(
+                pagefeed_events::streams::FETCHERS_CONSUMER,
+                pagefeed_events::subject::TASKS_STREAM,
+            )
+            .await;
+        // Not there yet: no fetcher has started.
+        let Ok(mut consumer) = consumer else {
+            return Ok(None);
+        };
+        let info = consumer.info().await?;
+        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
+    })
+    .await
+}
+
 /// A JetStream context on a plain client.
 pub async fn jetstream_at(url: &str) -> anyhow::Result<jetstream::Context> {
     let client = async_nats::connect(url).await?;

@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use pagefeed_e2e::{config_with, jetstream_at, publish_tasks, stored_events, wait_for};
+use pagefeed_e2e::{
+    config_with, jetstream_at, publish_tasks, stored_events, wait_for, wait_tasks_settled,
+};
 use pagefeed_events::event::Event;
 use pagefeed_testkit::nats::NatsServer;
 use support::{failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
@@ -57,17 +59,7 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
     );
 
     // The task was acked, so nothing comes back to loop on.
-    wait_for(Duration::from_secs(10), "the task to be acked", || async {
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-            .get_consumer_from_stream(
-                pagefeed_events::streams::FETCHERS_CONSUMER,
-                pagefeed_events::subject::TASKS_STREAM,
-            )
-            .await?;
-        let info = consumer.info().await?;
-        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
-    })
-    .await?;
+    wait_tasks_settled(&js, Duration::from_secs(10)).await?;
     assert_eq!(origin.count(), 1, "the page was fetched once");
     let events = stored_events(&js).await?;
     let records = events

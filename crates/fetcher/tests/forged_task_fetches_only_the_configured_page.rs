@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use pagefeed_e2e::{config_with, jetstream_at, stored_events, wait_for};
+use pagefeed_e2e::{config_with, jetstream_at, stored_events, wait_for, wait_tasks_settled};
 use pagefeed_events::{PageKey, Task};
 use pagefeed_testkit::nats::NatsServer;
 use support::{crawled, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
@@ -127,17 +127,7 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     );
 
     // Every task was settled: nothing is left to redeliver.
-    wait_for(Duration::from_secs(10), "the tasks to be acked", || async {
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-            .get_consumer_from_stream(
-                pagefeed_events::streams::FETCHERS_CONSUMER,
-                pagefeed_events::subject::TASKS_STREAM,
-            )
-            .await?;
-        let info = consumer.info().await?;
-        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
-    })
-    .await?;
+    wait_tasks_settled(&js, Duration::from_secs(10)).await?;
 
     stop.cancel();
     fetcher.await??;

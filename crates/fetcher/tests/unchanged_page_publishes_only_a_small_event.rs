@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::PullConsumer;
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
+use pagefeed_e2e::{
+    config_with, id_site, jetstream_at, publish_tasks, stored_events, wait_for, wait_tasks_settled,
+};
 use pagefeed_events::event::Event;
-use pagefeed_events::streams::FETCHERS_CONSUMER;
-use pagefeed_events::subject::TASKS_STREAM;
 use pagefeed_events::Config;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{posting_period, Clock, SampleSite, SampleSiteOptions};
@@ -28,20 +27,20 @@ async fn crawl_with_a_fresh_fetcher(
         let events = stored_events(js).await?;
         Ok((events.len() >= count).then_some(events))
     })
-    .await?;
+    .await;
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => {
+            // What did come, to tell a slow crawl from a different one.
+            let seen = stored_events(js).await?;
+            let tail: Vec<String> = seen.iter().skip(20).map(|e| format!("{e:?}")).collect();
+            anyhow::bail!("{e}: {} events, after the 20th: {tail:#?}", seen.len());
+        }
+    };
     // Stopped only once the task is acked too: stopped between its events
     // and its ack, a fetcher hands the task back, and the next crawl would
     // start with it (or wait out its ack_wait, if the hand-back was lost).
-    wait_for(Duration::from_secs(30), "the task to be acked", || async {
-        let stream = js.get_stream(TASKS_STREAM).await?;
-        let mut consumer: PullConsumer = stream
-            .get_consumer(FETCHERS_CONSUMER)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let info = consumer.info().await?;
-        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
-    })
-    .await?;
+    wait_tasks_settled(js, Duration::from_secs(30)).await?;
     shutdown.cancel();
     fetcher.await??;
     Ok(events)
