@@ -184,8 +184,8 @@ impl Event {
             v: EVENT_VERSION,
             event: self,
         };
-        // Strings, integers and timestamps always serialise.
-        serde_json::to_vec(&envelope).unwrap_or_default()
+        serde_json::to_vec(&envelope)
+            .expect("an event (strings, integers and timestamps) always serialises")
     }
 
     /// The `Nats-Msg-Id`, derived from content so that the same observation

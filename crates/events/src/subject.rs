@@ -92,11 +92,6 @@ pub fn task_subject(page: &PageKey) -> String {
     format!("pagefeed.tasks.{}.{}", page.site, page.id)
 }
 
-/// `pagefeed.tasks.<site>.>`: every task of one site.
-pub fn site_tasks_filter(site: &str) -> String {
-    format!("pagefeed.tasks.{site}.>")
-}
-
 /// `pagefeed.events.<type>.<site>.<id>`
 pub fn event_subject(event_type: &str, page: &PageKey) -> String {
     format!("pagefeed.events.{event_type}.{}.{}", page.site, page.id)
@@ -112,12 +107,6 @@ pub fn retention_subject(site: &str) -> String {
 /// JetStream stores the task once.
 pub fn task_msg_id(page: &PageKey, slot_start: i64) -> String {
     format!("task:{page}:{slot_start}")
-}
-
-/// The `Nats-Msg-Id` of a site's retention event for the slot starting at
-/// `slot_start` (unix seconds).
-pub fn retention_msg_id(site: &str, slot_start: i64) -> String {
-    format!("retention:{site}:{slot_start}")
 }
 
 #[cfg(test)]

@@ -47,8 +47,7 @@ impl Task {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        // A struct of strings and integers always serialises.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(self).expect("a task (strings and integers) always serialises")
     }
 
     /// Decodes a task, refusing other schema versions and types.
