@@ -250,8 +250,8 @@ impl Event {
 /// Decoding an event as [`Event::encode`] writes it, `"v"` and `"type"`
 /// first, in one pass: the rest of the object is read straight into the
 /// type's struct. The general path reads the payload twice (the version and
-/// type, then the body): 0.97 µs an entry where the body alone takes 0.68,
-/// on every replica for every event. Anything else (another order, another
+/// type, then the body), on every replica for every event (its cost:
+/// docs/BENCHMARKS.md, "Projector"). Anything else (another order, another
 /// version, `"v"` or `"type"` twice, a key or type with escapes, a field
 /// that does not fit) gives `None`, and the general path decodes or refuses
 /// it with its own error.

@@ -54,8 +54,8 @@ pub struct ApiOptions {
     /// Threads for the reads of pages and entries (see [`crate::reads`]).
     /// Each thread that allocates keeps a malloc arena of its own: few
     /// threads keep a node's memory bounded (a search for one common
-    /// character reads tens of megabytes of postings; with four threads a
-    /// node that served 1,000 searches peaked at 223 MB).
+    /// character reads tens of megabytes of postings; docs/BENCHMARKS.md,
+    /// "Projector", has the peaks measured).
     pub read_threads: usize,
     /// Requests of pages and entries in flight at once; past it they are
     /// refused at once with 503 (load shedding), never queued.

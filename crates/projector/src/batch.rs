@@ -76,9 +76,8 @@ impl Delivered {
         let payload = msg.message.payload;
         // A payload is a slice of the allocation the client read it into,
         // which stays whole while any slice of it lives: a large one is
-        // copied, so that a batch holds its payloads and no more (the peak
-        // RSS of the flood test: 95-111 MB catching up without the copy,
-        // 77 MB with it).
+        // copied, so that a batch holds its payloads and no more
+        // (docs/BENCHMARKS.md, "Bounded events").
         let payload = if payload.len() > COPY_ABOVE {
             Bytes::copy_from_slice(&payload)
         } else {

@@ -10,7 +10,7 @@
 //! well as by count ([`crate::batch`]): the rebuild holds at most
 //! [`READ_AHEAD`] + 2 batches and one and a half pull requests, whatever the
 //! stream holds. (An ordered consumer of async-nats pulls 500 messages at a
-//! time with no byte bound: 500 MB of megabyte events.)
+//! time with no byte bound.)
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -35,9 +35,9 @@ use crate::{open_store, store_path};
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
 /// Messages a pull request asks for (besides its byte bound): reading is
-/// faster than applying, so what is asked for waits in the client, and
-/// 10,000 (as live) held 18 MB more at the peak of a rebuild of 300,000
-/// events (130-135 MB, against 113-116 MB with the ordered consumer's 500).
+/// faster than applying, so what is asked for waits in the client: 10,000
+/// (as live) raised a rebuild's peak memory (docs/BENCHMARKS.md, "Bounded
+/// events").
 const PULL_MESSAGES: usize = 1_000;
 /// The server's heartbeat while a pull request waits: two missed, and the
 /// consumer is re-created (a server restart takes it away, silently).

@@ -32,10 +32,10 @@ const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// A batch that has this many events when [`BATCH_LINGER`] runs out is
 /// arriving at 10,000 events/s or more (a backlog, or a flood): it waits up
 /// to [`FLOOD_LINGER`] from its first message to fill to [`MAX_BATCH`], the
-/// way a Kafka consumer waits `fetch.max.wait.ms` for `fetch.min.bytes`. A
-/// batch of 10,000 costs about 12 % less per event than one of 3,000 (one
-/// postings row per gram and one commit per batch); a steady stream slower
-/// than that is still applied within [`BATCH_LINGER`].
+/// way a Kafka consumer waits `fetch.max.wait.ms` for `fetch.min.bytes`: a
+/// large batch costs less per event (one postings row per gram and one
+/// commit per batch; docs/BENCHMARKS.md, "Projector"); a steady stream
+/// slower than that is still applied within [`BATCH_LINGER`].
 const FLOOD_START: usize = 50;
 const FLOOD_LINGER: Duration = Duration::from_millis(250);
 /// Errors in a row from the message stream before the consumer is re-created
