@@ -1,9 +1,9 @@
 //! What the projector's scenario tests share: a fresh nats-server with the
 //! streams, events to publish, a node run in-process until its file has
-//! applied a sequence (progress read through NATS: one process holds a redb
-//! file, and the node's consumer's ack floor reaches `seq` once the batch
-//! holding it has committed), and a node that keeps running while a test
-//! does things around it, watched through its real HTTP API.
+//! applied a sequence (progress read from the node's `/api/status`: one
+//! process holds a redb file, and the status says what it has committed),
+//! and a node that keeps running while a test does things around it,
+//! watched through its real HTTP API.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
