@@ -1,0 +1,314 @@
+//! The one TOML file every pagefeed service reads: NATS connection, scheduling
+//! and the site definitions. Loading validates everything a service would
+//! otherwise trip over later, and every error names the file, the site and the
+//! field, so a bad config never publishes anything.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::limits;
+
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use raw::parse_raw;
+use validate::validate;
+
+/// The process exit code for a configuration the services refuse to run with.
+pub const EXIT_BAD_CONFIG: i32 = 2;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+    pub nats: NatsConfig,
+    pub scheduler: SchedulerConfig,
+    pub fetcher: FetcherConfig,
+    pub sites: Vec<Site>,
+}
+
+/// How to reach NATS and how to lay out the streams there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    /// One URL or several separated by commas (a cluster's seed servers).
+    pub url: String,
+    /// JetStream replicas for every stream: 1 on one node, 3 on a cluster.
+    pub replicas: usize,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// A `.creds` file (JWT + nkey seed).
+    pub creds: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for the server's TLS certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate and key (PEM), for servers that verify clients.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    pub tls_required: bool,
+    /// How long a published task may wait in `PAGEFEED_TASKS` before it expires.
+    pub task_ttl: Duration,
+}
+
+/// Settings of the scheduler itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// How often each site's retention event is published.
+    pub retention_every: Duration,
+}
+
+/// Settings of the fetchers: how hard to crawl, how to behave on the web,
+/// how long to insist on a failing page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetcherConfig {
+    /// In-flight fetches per process (the original's "Parallels").
+    pub concurrency: usize,
+    /// Sent with every request; names pagefeed so site owners know who calls.
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    /// Whole request, body included.
+    pub timeout: Duration,
+    /// A body larger than this ends the task as `too_large`.
+    pub max_body_bytes: usize,
+    pub max_redirects: usize,
+    /// Requests in flight to one host, per process.
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host, per process.
+    pub per_host_delay: Duration,
+    /// Attempts before a failing task ends as a `fetch_failed` event.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles at each attempt (a longer
+    /// `Retry-After` wins).
+    pub retry_backoff: Duration,
+    /// How long a task may go without an ack (or an in-progress ack) before
+    /// JetStream gives it to another fetcher: how soon the tasks of a killed
+    /// fetcher are taken over.
+    pub ack_wait: Duration,
+    /// Entries kept from one page, in page order; the rest are dropped.
+    pub max_entries: usize,
+    /// An entry's text is cut to this many bytes (on a character boundary).
+    pub max_entry_text_bytes: usize,
+    /// A page's title is cut to this many bytes (on a character boundary).
+    pub max_title_bytes: usize,
+    /// The most one page's decoding, parsing and extraction may take; past
+    /// it the attempt fails as `parse_timeout`.
+    pub parse_deadline: Duration,
+}
+
+/// The most `[fetcher] max_entries` may be: a page's fetch state keeps the
+/// id of every entry (about 35 bytes each in JSON) in one key-value entry,
+/// which must fit in one NATS message ([`limits::MAX_EVENT_BYTES`]).
+pub const MAX_ENTRIES_LIMIT: usize = 20_000;
+
+/// The most `[fetcher] parse_deadline` may be.
+pub const MAX_PARSE_DEADLINE: Duration = Duration::from_secs(600);
+
+impl Default for FetcherConfig {
+    fn default() -> FetcherConfig {
+        FetcherConfig {
+            concurrency: 64,
+            user_agent: format!(
+                "pagefeed/{} (+https://github.com/pagefeed/pagefeed)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 5 * 1024 * 1024,
+            max_redirects: 5,
+            per_host_concurrency: 8,
+            per_host_delay: Duration::ZERO,
+            max_attempts: 5,
+            retry_backoff: Duration::from_secs(1),
+            ack_wait: Duration::from_secs(30),
+            max_entries: 10_000,
+            max_entry_text_bytes: limits::MAX_TEXT_BYTES,
+            max_title_bytes: limits::MAX_TITLE_BYTES,
+            parse_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One watched site: which pages, how often, how long to keep, how to extract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// `[a-z0-9_-]+`; the second token of every subject of this site.
+    pub name: String,
+    pub pages: Pages,
+    /// How many pages one tick schedules (all of them for a page list).
+    pub batch: u64,
+    pub interval: Duration,
+    pub retention: Duration,
+    pub extract: Extract,
+    /// Networks a redirect of this site may lead to, or another host may
+    /// resolve to, although they are not global (loopback, private, ...).
+    /// The site's own hosts are trusted whatever they resolve to.
+    pub allow_networks: Vec<IpNet>,
+}
+
+impl Site {
+    /// The configured URL of page `id`, or `None` if the site has no such
+    /// page: in an id range, `id` is a number within `first..=last` written
+    /// as the scheduler writes it (no sign, no leading zero); in a page list,
+    /// one of the names.
+    pub fn page_url(&self, id: &str) -> Option<String> {
+        match &self.pages {
+            Pages::Ids { url, first, last } => {
+                let n: u64 = id.parse().ok()?;
+                (n.to_string() == id && (*first..=*last).contains(&n))
+                    .then(|| url.replace("{id}", id))
+            }
+            Pages::List(pages) => pages.get(id).cloned(),
+        }
+    }
+
+    /// Every URL that names the site's hosts: the id range's URL (its host
+    /// holds no `{id}`) or each listed page.
+    pub fn host_urls(&self) -> Vec<String> {
+        match &self.pages {
+            Pages::Ids { url, first, .. } => vec![url.replace("{id}", &first.to_string())],
+            Pages::List(pages) => pages.values().cloned().collect(),
+        }
+    }
+}
+
+/// The scheme and authority of `url` (`https://host:port`), where `{id}`
+/// must not go.
+fn origin_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '\\', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
+}
+
+/// The pages of a site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pages {
+    /// A numeric range; `url` holds `{id}` where the id goes.
+    Ids { url: String, first: u64, last: u64 },
+    /// Named pages; the name is the page id.
+    List(BTreeMap<String, String>),
+}
+
+impl Pages {
+    /// How many pages the site has.
+    pub fn len(&self) -> u64 {
+        match self {
+            Pages::Ids { first, last, .. } => last - first + 1,
+            Pages::List(pages) => pages.len() as u64,
+        }
+    }
+
+    /// Whether the site has no page (never true of a validated config).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// CSS selectors (and a timestamp format) that pull a page's entries out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extract {
+    /// Selects the page title; defaults to `title`.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// Selects each entry block.
+    pub entry: String,
+    /// Within an entry: the text; the whole entry when absent.
+    pub text: Option<String>,
+    /// Within an entry: the timestamp text.
+    pub timestamp: Option<String>,
+    /// chrono format of the timestamp text, e.g. `%m月%d日 %H:%M`.
+    pub timestamp_format: Option<String>,
+    /// Within an entry: the link, whose `href` is made absolute.
+    pub link: Option<String>,
+}
+
+fn default_title() -> String {
+    "title".to_owned()
+}
+
+/// A configuration the services refuse, with where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line, when the TOML parser knows it.
+    pub line: Option<usize>,
+    /// The site's name (or `#N` when it has none yet).
+    pub site: Option<String>,
+    /// Dotted path of the field inside the site (or the file, for top-level fields).
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad config {}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        if let Some(site) = &self.site {
+            write!(f, ": site \"{site}\"")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        // A URL in the message may carry credentials (`nats://u:pw@host`).
+        write!(f, ": {}", crate::redact::redact_urls(&self.message))
+    }
+}
+
+/// Fields whose values are secrets: an error about one never shows its value.
+const SECRET_FIELDS: [&str; 2] = ["nats.password", "nats.token"];
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            site: None,
+            field: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates config text; `path` is used for messages and to
+    /// resolve relative file names (creds, certificates).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw = parse_raw(path, text)?;
+        validate(path, raw)
+    }
+
+    /// The longest retention of any site: what `PAGEFEED_EVENTS` must keep, plus a margin.
+    pub fn longest_retention(&self) -> Duration {
+        self.sites
+            .iter()
+            .map(|s| s.retention)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The longest scheduling interval of any site.
+    pub fn longest_interval(&self) -> Duration {
+        self.sites
+            .iter()
+            .map(|s| s.interval)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The site of that name.
+    pub fn site(&self, name: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.name == name)
+    }
+}

@@ -1,0 +1,330 @@
+use super::*;
+
+const GOOD: &str = r#"
+[nats]
+url = "nats://127.0.0.1:4222"
+replicas = 1
+
+[[site]]
+name = "sample"
+url = "http://127.0.0.1:8700/recent_page_feed?page_id={id}"
+ids = { first = 1, last = 500 }
+batch = 100
+interval = "10s"
+retention = "7d"
+[site.extract]
+title = "title"
+entry = "div.feedEntry"
+text = "p.comment"
+timestamp = "li.timeStamp"
+timestamp_format = "%m月%d日 %H:%M"
+link = "li.viewLink a"
+
+[[site]]
+name = "blogs"
+pages = { rust = "https://blog.rust-lang.org/", nats = "https://nats.io/blog/" }
+interval = "1h"
+retention = "30d"
+[site.extract]
+entry = "article"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("pagefeed.toml"), text)
+}
+
+#[test]
+fn good_config_parses() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.sites.len(), 2);
+    assert_eq!(cfg.sites[0].batch, 100);
+    assert_eq!(cfg.sites[0].interval, Duration::from_secs(10));
+    assert_eq!(cfg.sites[0].retention, Duration::from_secs(7 * 86400));
+    assert_eq!(cfg.sites[1].batch, 2);
+    assert_eq!(cfg.longest_retention(), Duration::from_secs(30 * 86400));
+}
+
+#[test]
+fn the_committed_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pagefeed.example.toml");
+    let cfg = Config::load(&path).unwrap();
+    assert!(cfg.site("sample").is_some());
+}
+
+#[test]
+fn unknown_key_in_a_site_names_site_and_field() {
+    let text = GOOD.replace("batch = 100", "batch = 100\nbatchsize = 3");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("batchsize"), "{e}");
+    let shown = e.to_string();
+    assert!(shown.contains("pagefeed.toml"), "{shown}");
+    assert!(shown.contains("site \"sample\""), "{shown}");
+    assert!(shown.contains("unknown field `batchsize`"), "{shown}");
+}
+
+#[test]
+fn unknown_key_in_extract_names_the_nested_field() {
+    let text = GOOD.replace("entry = \"article\"", "entry = \"article\"\ntitel = \"h1\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("blogs"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("extract.titel"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key_is_refused() {
+    let e = parse(&format!("verbose = true\n{GOOD}")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("verbose"), "{e}");
+    assert_eq!(e.site, None);
+}
+
+#[test]
+fn bad_selector_names_site_and_field() {
+    let text = GOOD.replace("entry = \"div.feedEntry\"", "entry = \"div..feedEntry[\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("extract.entry"), "{e}");
+    assert!(e.message.contains("bad CSS selector"), "{e}");
+}
+
+#[test]
+fn bad_duration_names_site_and_field() {
+    let text = GOOD.replace("interval = \"1h\"", "interval = \"every hour\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("blogs"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("interval"), "{e}");
+    assert!(e.message.contains("invalid duration"), "{e}");
+    assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn zero_duration_is_refused() {
+    let text = GOOD.replace("retention = \"7d\"", "retention = \"0s\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("retention"), "{e}");
+}
+
+#[test]
+fn empty_id_range_names_site_and_field() {
+    let text = GOOD.replace("first = 1, last = 500", "first = 500, last = 1");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("ids"), "{e}");
+    assert!(e.message.contains("empty id range"), "{e}");
+}
+
+#[test]
+fn duplicate_site_name_is_refused() {
+    let text = GOOD.replace("name = \"blogs\"", "name = \"sample\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("name"), "{e}");
+    assert!(e.message.contains("duplicate site name"), "{e}");
+}
+
+#[test]
+fn bad_site_name_is_refused() {
+    let text = GOOD.replace("name = \"blogs\"", "name = \"My Blogs\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("name"), "{e}");
+}
+
+#[test]
+fn url_without_id_placeholder_is_refused() {
+    let text = GOOD.replace("page_id={id}", "page_id=1");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("url"), "{e}");
+}
+
+#[test]
+fn non_http_url_is_refused() {
+    let text = GOOD.replace("https://nats.io/blog/", "ftp://nats.io/blog/");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.site.as_deref(), Some("blogs"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("pages.nats"), "{e}");
+}
+
+#[test]
+fn toml_syntax_error_gives_the_line() {
+    let e = parse("[nats]\nurl = \n").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
+fn bad_timestamp_format_is_refused() {
+    let text = GOOD.replace("%m月%d日 %H:%M", "%m月%d日 %Q");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("extract.timestamp_format"), "{e}");
+}
+
+#[test]
+fn fetcher_settings_have_defaults_and_are_checked() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.fetcher, FetcherConfig::default());
+    assert!(cfg.fetcher.user_agent.starts_with("pagefeed/"));
+    let text = format!("[fetcher]\nconcurrency = 8\nper_host_delay = \"0s\"\n{GOOD}");
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.fetcher.concurrency, 8);
+    assert_eq!(cfg.fetcher.per_host_delay, Duration::ZERO);
+    let e = parse(&format!("[fetcher]\nconcurrency = 0\n{GOOD}")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("fetcher.concurrency"), "{e}");
+    let e = parse(&format!("[fetcher]\ntimeout = \"soon\"\n{GOOD}")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("fetcher.timeout"), "{e}");
+}
+
+#[test]
+fn extraction_caps_have_defaults_and_are_checked() {
+    let d = parse(GOOD).unwrap().fetcher;
+    assert_eq!(d.max_entries, 10_000);
+    assert_eq!(d.max_entry_text_bytes, limits::MAX_TEXT_BYTES);
+    assert_eq!(d.max_title_bytes, limits::MAX_TITLE_BYTES);
+    assert_eq!(d.parse_deadline, Duration::from_secs(10));
+
+    let text = format!(
+        "[fetcher]\nmax_entries = 50\nmax_entry_text_bytes = 1000\n\
+         max_title_bytes = 100\nparse_deadline = \"250ms\"\n{GOOD}"
+    );
+    let f = parse(&text).unwrap().fetcher;
+    assert_eq!(
+        (f.max_entries, f.max_entry_text_bytes, f.max_title_bytes),
+        (50, 1000, 100)
+    );
+    assert_eq!(f.parse_deadline, Duration::from_millis(250));
+
+    let refused = [
+        ("max_entries = 0", "fetcher.max_entries"),
+        ("max_entries = 20001", "fetcher.max_entries"),
+        ("max_entry_text_bytes = 0", "fetcher.max_entry_text_bytes"),
+        (
+            "max_entry_text_bytes = 65537",
+            "fetcher.max_entry_text_bytes",
+        ),
+        ("max_title_bytes = 0", "fetcher.max_title_bytes"),
+        ("max_title_bytes = 4097", "fetcher.max_title_bytes"),
+        ("parse_deadline = \"0s\"", "fetcher.parse_deadline"),
+        ("parse_deadline = \"soon\"", "fetcher.parse_deadline"),
+        ("parse_deadline = \"11m\"", "fetcher.parse_deadline"),
+        ("max_entries = -1", "fetcher.max_entries"),
+    ];
+    for (line, field) in refused {
+        let e = parse(&format!("[fetcher]\n{line}\n{GOOD}")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{line}: {e}");
+        assert!(e.to_string().contains(field), "{line}: {e}");
+    }
+}
+
+#[test]
+fn batch_larger_than_the_range_is_the_whole_range() {
+    let text = GOOD.replace("batch = 100", "batch = 1000");
+    assert_eq!(parse(&text).unwrap().sites[0].batch, 500);
+}
+
+#[test]
+fn allow_networks_are_cidrs() {
+    let cfg = parse(GOOD).unwrap();
+    assert!(cfg.sites[0].allow_networks.is_empty());
+    let text = GOOD.replace(
+        "batch = 100",
+        "batch = 100\nallow_networks = [\"127.0.0.0/8\", \"10.1.0.0/16\", \"fd00::/8\"]",
+    );
+    let nets = &parse(&text).unwrap().sites[0].allow_networks;
+    assert_eq!(nets.len(), 3);
+    assert!(nets[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+    for bad in [
+        "\"10.1.0.0\"",
+        "\"intranet\"",
+        "\"10.1.2.0/8\"",
+        "\"10.0.0.0/33\"",
+    ] {
+        let text = GOOD.replace(
+            "batch = 100",
+            &format!("batch = 100\nallow_networks = [{bad}]"),
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{bad}: {e}");
+        assert_eq!(e.field.as_deref(), Some("allow_networks"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn page_urls_come_from_the_config() {
+    let cfg = parse(GOOD).unwrap();
+    let ids = &cfg.sites[0];
+    assert_eq!(
+        ids.page_url("42").as_deref(),
+        Some("http://127.0.0.1:8700/recent_page_feed?page_id=42")
+    );
+    for bad in ["0", "501", "042", "+42", "-1", "4 2", "x", ""] {
+        assert_eq!(ids.page_url(bad), None, "{bad}");
+    }
+    let list = &cfg.sites[1];
+    assert_eq!(
+        list.page_url("rust").as_deref(),
+        Some("https://blog.rust-lang.org/")
+    );
+    assert_eq!(list.page_url("go"), None);
+}
+
+#[test]
+fn the_id_goes_in_the_path_or_query_not_the_host() {
+    let text = GOOD.replace(
+        "http://127.0.0.1:8700/recent_page_feed?page_id={id}",
+        "https://p{id}.example.com/",
+    );
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("url"), "{e}");
+    assert!(e.message.contains("not the host"), "{e}");
+}
+
+#[test]
+fn urls_are_shown_without_credentials() {
+    let text = GOOD.replace("https://nats.io/blog/", "ftp://me:secret@nats.io/blog/");
+    let e = parse(&text).unwrap_err();
+    assert!(!e.to_string().contains("secret"), "{e}");
+    let text = GOOD
+        .replace("page_id={id}", "page_id=1")
+        .replace("http://", "http://me:secret@");
+    let e = parse(&text).unwrap_err();
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
+
+#[test]
+fn relative_creds_resolve_against_the_config_dir() {
+    let text = GOOD.replace("replicas = 1", "replicas = 1\ncreds = \"user.creds\"");
+    let cfg = Config::parse(Path::new("/etc/pagefeed/pagefeed.toml"), &text).unwrap();
+    assert_eq!(
+        cfg.nats.creds.as_deref(),
+        Some(Path::new("/etc/pagefeed/user.creds"))
+    );
+}
+
+#[test]
+fn a_secret_is_never_shown_in_an_error() {
+    for (bad, secret) in [
+        ("password = 9876543210", "9876543210"),
+        ("token = 9876543210", "9876543210"),
+        ("password = [\"hunter2-secret\"]", "hunter2-secret"),
+    ] {
+        let text = GOOD.replace(
+            "replicas = 1",
+            &format!("replicas = 1\nuser = \"u\"\n{bad}"),
+        );
+        let shown = parse(&text).unwrap_err().to_string();
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("nats."), "names the field: {shown}");
+    }
+    let text = GOOD.replace(
+        "https://blog.rust-lang.org/",
+        "ftp://reader:hunter2-secret@blog.rust-lang.org/",
+    );
+    let shown = parse(&text).unwrap_err().to_string();
+    assert!(!shown.contains("hunter2-secret"), "{shown}");
+    assert!(shown.contains("blog.rust-lang.org/"), "{shown}");
+}
+
+#[test]
+fn a_user_without_a_password_is_refused() {
+    let text = GOOD.replace("replicas = 1", "replicas = 1\nuser = \"u\"");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("nats.password"), "{e}");
+}

@@ -1,0 +1,462 @@
+//! From the file as written ([`super::raw`]) to a [`Config`]: every check a
+//! service would otherwise trip over later (ranges, selectors, formats,
+//! networks, what goes together), one function a concept, each error naming
+//! the file, the site and the field.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::raw::{RawConfig, RawFetcher, RawIds, RawNats, RawScheduler, RawSite};
+use super::{
+    origin_of, Config, ConfigError, Extract, FetcherConfig, NatsConfig, Pages, SchedulerConfig,
+    Site, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
+};
+use crate::limits::{self, MAX_URL_BYTES};
+use crate::redact::redact_url;
+use crate::subject::is_token;
+
+/// Where an error is: the file, and the site when it is one's field.
+struct At<'a> {
+    file: &'a Path,
+    site: Option<&'a str>,
+}
+
+impl At<'_> {
+    fn err(&self, field: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: None,
+            site: self.site.map(str::to_owned),
+            field: (!field.is_empty()).then(|| field.to_owned()),
+            message,
+        }
+    }
+}
+
+pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    let at = At {
+        file: path,
+        site: None,
+    };
+    let nats = nats(&at, raw.nats.unwrap_or_default())?;
+    let scheduler = scheduler(&at, raw.scheduler)?;
+    let fetcher = fetcher_config(raw.fetcher).map_err(|(field, message)| at.err(field, message))?;
+    if raw.site.is_empty() {
+        return Err(at.err(
+            "site",
+            "no [[site]] is defined: there is nothing to watch".to_owned(),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut sites = Vec::with_capacity(raw.site.len());
+    for (i, s) in raw.site.into_iter().enumerate() {
+        sites.push(site(path, i, s, &mut names)?);
+    }
+    let longest_interval = sites.iter().map(|s| s.interval).max().unwrap_or_default();
+    if nats.task_ttl < longest_interval {
+        return Err(at.err(
+            "nats.task_ttl",
+            format!(
+                "{} is shorter than the longest site interval ({}): tasks would expire before the next tick",
+                humantime::format_duration(nats.task_ttl),
+                humantime::format_duration(longest_interval)
+            ),
+        ));
+    }
+    Ok(Config {
+        path: path.to_owned(),
+        nats,
+        scheduler,
+        fetcher,
+        sites,
+    })
+}
+
+/// `[nats]`: relative file names resolve against the config's directory.
+fn nats(at: &At, nats: RawNats) -> Result<NatsConfig, ConfigError> {
+    let replicas = nats.replicas.unwrap_or(1);
+    if !(1..=5).contains(&replicas) {
+        return Err(at.err(
+            "nats.replicas",
+            format!("must be between 1 and 5, got {replicas}"),
+        ));
+    }
+    if nats.user.is_some() != nats.password.is_some() {
+        return Err(at.err(
+            "nats.password",
+            "`user` and `password` go together".to_owned(),
+        ));
+    }
+    if nats.tls_cert.is_some() != nats.tls_key.is_some() {
+        return Err(at.err(
+            "nats.tls_key",
+            "`tls_cert` and `tls_key` go together".to_owned(),
+        ));
+    }
+    let base = at.file.parent().unwrap_or(Path::new("."));
+    let resolve = |p: Option<std::path::PathBuf>| p.map(|p| base.join(p));
+    Ok(NatsConfig {
+        url: nats
+            .url
+            .unwrap_or_else(|| crate::connect::DEFAULT_URL.to_owned()),
+        replicas,
+        user: nats.user,
+        password: nats.password,
+        token: nats.token,
+        creds: resolve(nats.creds),
+        tls_ca: resolve(nats.tls_ca),
+        tls_cert: resolve(nats.tls_cert),
+        tls_key: resolve(nats.tls_key),
+        tls_required: nats.tls_required,
+        task_ttl: nats.task_ttl.map_or(Duration::from_secs(3600), |d| d.0),
+    })
+}
+
+fn scheduler(at: &At, raw: Option<RawScheduler>) -> Result<SchedulerConfig, ConfigError> {
+    let scheduler = SchedulerConfig {
+        retention_every: raw
+            .and_then(|s| s.retention_every)
+            .map_or(Duration::from_secs(3600), |d| d.0),
+    };
+    if scheduler.retention_every.subsec_nanos() != 0 {
+        return Err(at.err(
+            "scheduler.retention_every",
+            "must be a whole number of seconds".to_owned(),
+        ));
+    }
+    Ok(scheduler)
+}
+
+/// One `[[site]]`, the `index`-th; `names` are those of the sites before it.
+fn site(
+    path: &Path,
+    index: usize,
+    s: RawSite,
+    names: &mut HashSet<String>,
+) -> Result<Site, ConfigError> {
+    let label = if s.name.is_empty() {
+        format!("#{}", index + 1)
+    } else {
+        s.name.clone()
+    };
+    let at = At {
+        file: path,
+        site: Some(&label),
+    };
+    if !is_token(&s.name) {
+        return Err(at.err("name", format!("\"{}\" must match [a-z0-9_-]+", s.name)));
+    }
+    if !names.insert(s.name.clone()) {
+        return Err(at.err(
+            "name",
+            format!(
+                "duplicate site name \"{}\": each site needs its own",
+                s.name
+            ),
+        ));
+    }
+    let pages = pages(&at, s.ids, s.pages, s.url)?;
+    let batch = batch(&at, &pages, s.batch)?;
+    check_extract(&at, &s.extract)?;
+    for (field, duration) in [("interval", s.interval.0), ("retention", s.retention.0)] {
+        if duration.subsec_nanos() != 0 {
+            return Err(at.err(
+                field,
+                format!(
+                    "{} is not a whole number of seconds",
+                    humantime::format_duration(duration)
+                ),
+            ));
+        }
+    }
+    let mut allow_networks = Vec::with_capacity(s.allow_networks.len());
+    for text in &s.allow_networks {
+        allow_networks.push(check_network(text).map_err(|m| at.err("allow_networks", m))?);
+    }
+    Ok(Site {
+        name: s.name,
+        pages,
+        batch,
+        interval: s.interval.0,
+        retention: s.retention.0,
+        extract: s.extract,
+        allow_networks,
+    })
+}
+
+/// A site's pages: an id range with a `url` holding `{id}`, or a page list.
+fn pages(
+    at: &At,
+    ids: Option<RawIds>,
+    list: Option<BTreeMap<String, String>>,
+    url: Option<String>,
+) -> Result<Pages, ConfigError> {
+    match (ids, list, url) {
+        (Some(ids), None, Some(url)) => {
+            if ids.first > ids.last {
+                return Err(at.err(
+                    "ids",
+                    format!(
+                        "empty id range: first = {} is after last = {}",
+                        ids.first, ids.last
+                    ),
+                ));
+            }
+            if !url.contains("{id}") {
+                return Err(at.err(
+                    "url",
+                    format!(
+                        "\"{}\" has no {{id}} for the page id to go into",
+                        redact_url(&url)
+                    ),
+                ));
+            }
+            if origin_of(&url).contains("{id}") {
+                return Err(at.err(
+                    "url",
+                    format!(
+                        "\"{}\": {{id}} goes in the path or the query, not the host \
+                         (the host is what the fetchers trust for the site)",
+                        redact_url(&url)
+                    ),
+                ));
+            }
+            // 20 bytes: the longest id, u64::MAX.
+            check_url(&url, MAX_URL_BYTES.saturating_sub(20)).map_err(|m| at.err("url", m))?;
+            Ok(Pages::Ids {
+                url,
+                first: ids.first,
+                last: ids.last,
+            })
+        }
+        (Some(_), None, None) => Err(at.err(
+            "url",
+            "an id range needs a `url` with {id} in it".to_owned(),
+        )),
+        (None, Some(pages), None) => {
+            if pages.is_empty() {
+                return Err(at.err("pages", "the page list is empty".to_owned()));
+            }
+            for (id, url) in &pages {
+                if !is_token(id) {
+                    return Err(at.err(
+                        &format!("pages.{id}"),
+                        format!("page name \"{id}\" must match [a-z0-9_-]+"),
+                    ));
+                }
+                check_url(url, MAX_URL_BYTES).map_err(|m| at.err(&format!("pages.{id}"), m))?;
+            }
+            Ok(Pages::List(pages))
+        }
+        (None, Some(_), Some(_)) => Err(at.err(
+            "url",
+            "`url` goes with `ids`; a page list carries its own URLs".to_owned(),
+        )),
+        (Some(_), Some(_), _) => Err(at.err(
+            "pages",
+            "give either `ids` (with `url`) or `pages`, not both".to_owned(),
+        )),
+        (None, None, _) => Err(at.err(
+            "ids",
+            "a site needs `ids = { first, last }` with `url`, or `pages = { name = url }`"
+                .to_owned(),
+        )),
+    }
+}
+
+/// How many pages a tick schedules: `batch` of an id range (at most all of
+/// it), or the whole page list.
+fn batch(at: &At, pages: &Pages, batch: Option<u64>) -> Result<u64, ConfigError> {
+    match (pages, batch) {
+        (_, Some(0)) => Err(at.err("batch", "must be at least 1".to_owned())),
+        (Pages::Ids { .. }, Some(b)) => Ok(b.min(pages.len())),
+        (Pages::Ids { .. }, None) | (Pages::List(_), None) => Ok(pages.len()),
+        (Pages::List(_), Some(_)) => Err(at.err(
+            "batch",
+            "a page list is crawled whole every interval; `batch` is for id ranges".to_owned(),
+        )),
+    }
+}
+
+/// The selectors parse, and the timestamp comes with a valid format.
+fn check_extract(at: &At, extract: &Extract) -> Result<(), ConfigError> {
+    for (field, selector) in [
+        ("extract.title", Some(&extract.title)),
+        ("extract.entry", Some(&extract.entry)),
+        ("extract.text", extract.text.as_ref()),
+        ("extract.timestamp", extract.timestamp.as_ref()),
+        ("extract.link", extract.link.as_ref()),
+    ] {
+        if let Some(selector) = selector {
+            scraper::Selector::parse(selector).map_err(|e| {
+                at.err(
+                    field,
+                    format!("bad CSS selector \"{selector}\": {}", selector_reason(&e)),
+                )
+            })?;
+        }
+    }
+    if extract.timestamp.is_some() != extract.timestamp_format.is_some() {
+        return Err(at.err(
+            "extract.timestamp_format",
+            "`timestamp` and `timestamp_format` go together".to_owned(),
+        ));
+    }
+    if let Some(format) = &extract.timestamp_format {
+        check_timestamp_format(format).map_err(|m| at.err("extract.timestamp_format", m))?;
+    }
+    Ok(())
+}
+
+/// scraper's reason on one line, without its "report this to the developer"
+/// boilerplate, which would send users to the wrong place: `div[[` gives
+/// "no qualified name in attribute selector".
+fn selector_reason(e: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind;
+    match e {
+        SelectorErrorKind::UnexpectedSelectorParseError(kind) => {
+            // The kind's name in words: `UnsupportedPseudoClassOrElement(..)`
+            // becomes "unsupported pseudo class or element".
+            let name = format!("{kind:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or_default();
+            let mut words = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    words.push(' ');
+                }
+                words.extend(c.to_lowercase());
+            }
+            if words.is_empty() {
+                "invalid selector syntax".to_owned()
+            } else {
+                words
+            }
+        }
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static str, String)> {
+    let d = FetcherConfig::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let at_least_one = |field: &'static str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err((field, "must be at least 1".to_owned())),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let user_agent = raw.user_agent.unwrap_or(d.user_agent);
+    if user_agent.trim().is_empty() {
+        return Err(("fetcher.user_agent", "must not be empty".to_owned()));
+    }
+    let max_attempts = match raw.max_attempts {
+        Some(0) => return Err(("fetcher.max_attempts", "must be at least 1".to_owned())),
+        Some(n) => n,
+        None => d.max_attempts,
+    };
+    let between =
+        |field: &'static str, value: Option<usize>, default: usize, max: usize| match value {
+            Some(v) if !(1..=max).contains(&v) => {
+                Err((field, format!("must be between 1 and {max}, got {v}")))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+    let max_entries = between(
+        "fetcher.max_entries",
+        raw.max_entries,
+        d.max_entries,
+        MAX_ENTRIES_LIMIT,
+    )?;
+    let max_entry_text_bytes = between(
+        "fetcher.max_entry_text_bytes",
+        raw.max_entry_text_bytes,
+        d.max_entry_text_bytes,
+        limits::MAX_TEXT_BYTES,
+    )?;
+    let max_title_bytes = between(
+        "fetcher.max_title_bytes",
+        raw.max_title_bytes,
+        d.max_title_bytes,
+        limits::MAX_TITLE_BYTES,
+    )?;
+    let parse_deadline = raw.parse_deadline.map_or(d.parse_deadline, |t| t.0);
+    if parse_deadline > MAX_PARSE_DEADLINE {
+        return Err((
+            "fetcher.parse_deadline",
+            format!(
+                "must be at most {}: a page that takes longer holds a parser",
+                humantime::format_duration(MAX_PARSE_DEADLINE)
+            ),
+        ));
+    }
+    Ok(FetcherConfig {
+        concurrency: at_least_one("fetcher.concurrency", raw.concurrency, d.concurrency)?,
+        user_agent,
+        connect_timeout: raw.connect_timeout.map_or(d.connect_timeout, |t| t.0),
+        timeout: raw.timeout.map_or(d.timeout, |t| t.0),
+        max_body_bytes: at_least_one(
+            "fetcher.max_body_bytes",
+            raw.max_body_bytes,
+            d.max_body_bytes,
+        )?,
+        max_redirects: raw.max_redirects.unwrap_or(d.max_redirects),
+        per_host_concurrency: at_least_one(
+            "fetcher.per_host_concurrency",
+            raw.per_host_concurrency,
+            d.per_host_concurrency,
+        )?,
+        per_host_delay: raw.per_host_delay.map_or(d.per_host_delay, |t| t.0),
+        max_attempts,
+        retry_backoff: raw.retry_backoff.map_or(d.retry_backoff, |t| t.0),
+        ack_wait: raw.ack_wait.map_or(d.ack_wait, |t| t.0),
+        max_entries,
+        max_entry_text_bytes,
+        max_title_bytes,
+        parse_deadline,
+    })
+}
+
+fn check_url(url: &str, max_len: usize) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!(
+            "\"{}\" is not an http:// or https:// URL",
+            redact_url(url)
+        ));
+    }
+    if url.len() > max_len {
+        return Err(format!(
+            "the URL is {} bytes long, over the limit of {max_len}",
+            url.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A network in CIDR notation, with no bit set after the prefix (a typo
+/// such as `10.1.2.0/8` would allow far more than it seems to).
+fn check_network(text: &str) -> Result<IpNet, String> {
+    let net: IpNet = text.parse().map_err(|_| {
+        format!("\"{text}\" is not a network in CIDR notation; write it like \"10.1.0.0/16\" or \"fd00::/8\"")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "\"{text}\" has address bits set after the /{}: write \"{}\"",
+            net.prefix_len(),
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn check_timestamp_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        Err(format!("\"{format}\" is not a valid strftime format"))
+    } else {
+        Ok(())
+    }
+}
