@@ -5,7 +5,6 @@
 //! to go on, and requests are under a timeout, concurrency limits and an
 //! optional bearer token.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{BoxError, Json, Router};
 use data_encoding::BASE64URL_NOPAD;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -128,17 +128,15 @@ pub struct ReplicaStatus {
 
 /// What the replication loop knows and the store does not: shared with the
 /// API through an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Live {
     pub node: String,
     /// The last sequence of `PAGEFEED_EVENTS` as last seen by this node.
     pub stream_last_seq: AtomicU64,
     /// Events applied (not rejected, not skipped) since this process started.
     pub events_applied: AtomicU64,
-    /// Committed batches since this process started.
-    pub batch_commits: AtomicU64,
-    /// Total time spent committing those batches, in nanoseconds.
-    pub batch_commit_nanos: AtomicU64,
+    /// How long the batches committed since this process started took.
+    pub batch_commit: Histogram,
     /// The replica as of the last [`Live::publish`].
     replica: RwLock<ReplicaStatus>,
 }
@@ -147,15 +145,16 @@ impl Live {
     pub fn new(node: impl Into<String>) -> Live {
         Live {
             node: node.into(),
-            ..Live::default()
+            stream_last_seq: AtomicU64::new(0),
+            events_applied: AtomicU64::new(0),
+            batch_commit: crate::metrics::commit_time_histogram(),
+            replica: RwLock::default(),
         }
     }
 
     /// Records one committed batch that took `d` and applied `events`.
     pub fn record_commit(&self, d: Duration, events: u64) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.batch_commits.fetch_add(1, Ordering::Relaxed);
-        self.batch_commit_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.batch_commit.observe(d.as_secs_f64());
         self.events_applied.fetch_add(events, Ordering::Relaxed);
     }
 
@@ -625,70 +624,13 @@ async fn entries(
 
 /// From what the replication loop published, like the status.
 async fn metrics(State(state): State<ApiState>) -> Response {
-    let live = &state.live;
-    let replica = live.replica();
-    let applied = replica.applied_seq;
-    let stream_last = live.stream_last_seq.load(Ordering::Relaxed);
-    let commits = live.batch_commits.load(Ordering::Relaxed);
-    let commit_secs =
-        Duration::from_nanos(live.batch_commit_nanos.load(Ordering::Relaxed)).as_secs_f64();
-    let node = escape_label(&live.node);
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (suffix, value) in samples {
-            let _ = writeln!(out, "{name}{suffix}{{node=\"{node}\"}} {value}");
+    match crate::metrics::render(&state.live) {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding the metrics failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
-    };
-    metric(
-        "pagefeed_projector_applied_seq",
-        "gauge",
-        "Last stream sequence applied to the replica.",
-        &[("", applied.to_string())],
-    );
-    metric(
-        "pagefeed_projector_lag",
-        "gauge",
-        "Stream sequences not yet applied (stream last sequence - applied sequence).",
-        &[("", stream_last.saturating_sub(applied).to_string())],
-    );
-    metric(
-        "pagefeed_projector_events_applied_total",
-        "counter",
-        "Events applied by this process.",
-        &[("", live.events_applied.load(Ordering::Relaxed).to_string())],
-    );
-    metric(
-        "pagefeed_projector_rejected_total",
-        "counter",
-        "Payloads recorded as rejected in the replica.",
-        &[("", replica.rejected.to_string())],
-    );
-    metric(
-        "pagefeed_projector_batch_commit_seconds",
-        "summary",
-        "Time to commit one batch of events.",
-        &[
-            ("_sum", commit_secs.to_string()),
-            ("_count", commits.to_string()),
-        ],
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
-}
-
-/// Escapes a Prometheus label value.
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    }
 }
 
 async fn not_found() -> ApiError {

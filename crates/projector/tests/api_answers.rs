@@ -242,13 +242,17 @@ async fn metrics_are_prometheus_text() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let text = resp.text().await.unwrap();
+    // A family's name, which a counter's samples follow with `_total`.
     for name in [
         "pagefeed_projector_applied_seq",
         "pagefeed_projector_lag",
-        "pagefeed_projector_events_applied_total",
-        "pagefeed_projector_rejected_total",
+        "pagefeed_projector_events_applied",
+        "pagefeed_projector_rejected",
         "pagefeed_projector_batch_commit_seconds",
     ] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
@@ -261,6 +265,7 @@ async fn metrics_are_prometheus_text() {
         "pagefeed_projector_rejected_total{node=\"node-a\"} 1",
         "pagefeed_projector_batch_commit_seconds_sum{node=\"node-a\"} 0.005",
         "pagefeed_projector_batch_commit_seconds_count{node=\"node-a\"} 1",
+        "# EOF",
     ] {
         assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
     }
