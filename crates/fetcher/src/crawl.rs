@@ -2,7 +2,7 @@
 //! task's own URL is never fetched), fetch it (conditionally, politely, with
 //! the site's address policy), decode and extract off the async threads,
 //! compare with the page's last crawl, and say what is news. Publishing and
-//! acking are `work.rs`'s.
+//! acking are `tasks.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use tracing::info;
 
 use crate::decode::decode;
 use crate::extract::{ExtractError, Extractor, Limits, Page};
+use crate::fetch_state::{FetchState, PageState};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
-use crate::state::{FetchState, PageState};
 
 /// Why an attempt failed, in the terms of a `fetch_failed` event.
 #[derive(Debug, Clone, PartialEq, Eq)]

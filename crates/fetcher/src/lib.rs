@@ -7,13 +7,13 @@ pub mod crawl;
 pub mod deadline;
 pub mod decode;
 pub mod extract;
+pub mod extract_command;
+pub mod fetch_state;
 pub mod http;
 pub mod parse;
 pub mod policy;
 pub mod politeness;
-pub mod state;
-pub mod work;
-pub mod workbench;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::crawl::Crawler;
-use crate::state::FetchState;
-use crate::work::{pull_loop, Worker};
+use crate::fetch_state::FetchState;
+use crate::tasks::{pull_loop, Worker};
 
 /// Crawls until `shutdown` is cancelled, with at most `concurrency` fetches in
 /// flight (default: `fetcher.concurrency` from the config).

@@ -1,10 +1,8 @@
-//! Sharing the crawl: pull tasks from the one durable consumer every fetcher
-//! process shares, run at most `concurrency` at once, and settle each task
-//! only once its story is told: events acked by JetStream, then the task
-//! acked; or a negative ack with a back-off; or, after the last attempt (the
-//! first, for a failure that cannot change: a bad task, a blocked address,
-//! an event too large to publish), a `fetch_failed` event and then the ack.
-//! Nothing ends silently.
+//! Tasks from the one durable consumer every fetcher process shares: pull
+//! them, run at most `concurrency` at once, and settle each one only once its
+//! story is told (the events acked by JetStream, then the task; or a negative
+//! ack with a back-off; or a `fetch_failed` event, then the ack). Nothing
+//! ends silently.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::crawl::{Crawled, Crawler, Failure};
-use crate::state::FetchState;
+use crate::fetch_state::FetchState;
 
 /// Errors in a row from the message stream after which the consumer is
 /// looked up (or created) again: after a reconnect a consumer that no longer
