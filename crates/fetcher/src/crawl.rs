@@ -1,15 +1,18 @@
 //! One task, start to end of its work: find the page's configured URL (a
 //! task's own URL is never fetched), fetch it (conditionally, politely, with
 //! the site's address policy), decode and extract off the async threads,
-//! compare with the page's last crawl, and say what is news. Publishing and
-//! acking are `tasks.rs`'s.
+//! compare with the page's last crawl, and say what is news: the events to
+//! publish, the `fetch_failed` that ends a task, and the fetch state recorded
+//! once the events are acked. Publishing and acking are `tasks.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
-use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use pagefeed_events::event::{EntryObserved, Event, FetchFailed, PageRecord};
+use pagefeed_events::limits::{truncate_to, MAX_DETAIL_BYTES};
 use pagefeed_events::redact::redact_url;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
@@ -111,6 +114,33 @@ impl Crawler {
             parsers: Arc::new(Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
+        })
+    }
+
+    /// Records what `crawled` saw of `page`, for its next crawl. Call it only
+    /// once JetStream has acked the crawl's events: a crash before then means
+    /// a recrawl, whose entries de-duplicate by message id.
+    pub async fn record(&self, page: &PageKey, crawled: &Crawled) -> Result<(), kv::PutError> {
+        self.state.put(page, &crawled.state).await
+    }
+
+    /// The `fetch_failed` event that ends the task of `page` after `attempts`
+    /// attempts.
+    pub fn failed(&self, page: &PageKey, failure: &Failure, attempts: u32) -> Event {
+        let mut detail = failure.detail.clone();
+        truncate_to(&mut detail, MAX_DETAIL_BYTES);
+        let url = self
+            .page_url(page)
+            .map(|url| redact_url(&url).into_owned())
+            .unwrap_or_default();
+        Event::FetchFailed(FetchFailed {
+            page: page.clone(),
+            url,
+            failed_at: Utc::now(),
+            reason: failure.reason.to_owned(),
+            detail,
+            status: failure.status,
+            attempts,
         })
     }
 

@@ -46,14 +46,12 @@ pub async fn run(
     let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
         return Ok(());
     };
-    let state = FetchState::new(kv);
-    let crawler = Crawler::new(&cfg, state.clone())?;
+    let crawler = Crawler::new(&cfg, FetchState::new(kv))?;
     info!(concurrency, sites = cfg.sites.len(), "fetcher started");
     let worker = Arc::new(Worker {
         js,
         cfg,
         crawler,
-        state,
         shutdown,
     });
     let outcome = pull_loop(worker, concurrency).await;

@@ -8,12 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
-use chrono::Utc;
 use futures::StreamExt as _;
-use pagefeed_events::event::{Event, FetchFailed};
-use pagefeed_events::limits::{truncate_to, MAX_DETAIL_BYTES, MAX_EVENT_BYTES};
+use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
-use pagefeed_events::redact::redact_url;
 use pagefeed_events::streams::ensure_fetchers_consumer;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
@@ -22,7 +19,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use crate::crawl::{Crawled, Crawler, Failure};
-use crate::fetch_state::FetchState;
 
 /// Errors in a row from the message stream after which the consumer is
 /// looked up (or created) again: after a reconnect a consumer that no longer
@@ -34,7 +30,6 @@ pub struct Worker {
     pub js: jetstream::Context,
     pub cfg: Config,
     pub crawler: Crawler,
-    pub state: FetchState,
     pub shutdown: CancellationToken,
 }
 
@@ -240,9 +235,8 @@ impl Worker {
             }
             Err(e) => return self.unpublished(page, e),
         }
-        // Recorded only after the events are safe: a crash in between means
-        // a recrawl whose entries de-duplicate by message id.
-        if let Err(e) = self.state.put(page, &crawled.state).await {
+        // Recorded only after the events are acked.
+        if let Err(e) = self.crawler.record(page, &crawled).await {
             warn!(page = %page, error = %e, "events published but fetch state not saved");
         }
         info!(
@@ -272,22 +266,7 @@ impl Worker {
             );
             return Settle::Retry(delay);
         }
-        let mut detail = failure.detail;
-        truncate_to(&mut detail, MAX_DETAIL_BYTES);
-        let url = self
-            .crawler
-            .page_url(page)
-            .map(|url| redact_url(&url).into_owned())
-            .unwrap_or_default();
-        let event = Event::FetchFailed(FetchFailed {
-            page: page.clone(),
-            url,
-            failed_at: Utc::now(),
-            reason: failure.reason.to_owned(),
-            detail: detail.clone(),
-            status: failure.status,
-            attempts: attempt,
-        });
+        let event = self.crawler.failed(page, &failure, attempt);
         let told = match event.check_limits() {
             Ok(()) => self.publish(&[Outgoing::from(&event)]).await,
             Err(over) => Err(PublishAllError::Refused {
@@ -315,7 +294,7 @@ impl Worker {
             page = %page,
             attempts = attempt,
             reason = failure.reason,
-            detail = %detail,
+            detail = %failure.detail,
             "fetch failed"
         );
         Settle::Ack
