@@ -8,6 +8,7 @@ pub mod deadline;
 pub mod decode;
 pub mod extract;
 pub mod extract_command;
+pub mod failure;
 pub mod fetch_state;
 pub mod http;
 pub mod parse;

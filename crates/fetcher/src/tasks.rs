@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::crawl::{Crawled, Crawler, Failure};
+use crate::crawl::{Crawled, Crawler};
+use crate::failure::{Failure, FailureReason};
 
 /// Errors in a row from the message stream after which the consumer is
 /// looked up (or created) again: after a reconnect a consumer that no longer
@@ -161,7 +162,8 @@ impl Worker {
             Ok(task) => task,
             Err(e) => {
                 if let Some(page) = subject_page.filter(|p| self.crawler.page_url(p).is_ok()) {
-                    let failure = Failure::permanent("bad_task", format!("undecodable task: {e}"));
+                    let failure =
+                        Failure::new(FailureReason::BadTask, format!("undecodable task: {e}"));
                     return Some(Job::Refuse { page, failure });
                 }
                 // Not ours to crawl (published by hand, or a newer schema).
@@ -178,8 +180,8 @@ impl Worker {
             return None;
         };
         if page != task.page {
-            let failure = Failure::permanent(
-                "bad_task",
+            let failure = Failure::new(
+                FailureReason::BadTask,
                 format!("the subject names page {page}, the task page {}", task.page),
             );
             return Some(Job::Refuse { page, failure });
@@ -214,7 +216,7 @@ impl Worker {
             if let Some(over) = over {
                 let detail = format!("event {} not published: {over}", msg.msg_id);
                 return self
-                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .failed(page, attempt, Failure::new(FailureReason::TooLarge, detail))
                     .await;
             }
         }
@@ -230,7 +232,7 @@ impl Worker {
             }) => {
                 let detail = format!("event {msg_id} ({bytes} bytes) refused by NATS: {reason}");
                 return self
-                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .failed(page, attempt, Failure::new(FailureReason::TooLarge, detail))
                     .await;
             }
             Err(e) => return self.unpublished(page, e),
@@ -248,9 +250,11 @@ impl Worker {
         Settle::Ack
     }
 
+    /// A failed attempt: tried again after a back-off if the failure is
+    /// transient and attempts are left; otherwise told as `fetch_failed`.
     async fn failed(&self, page: &PageKey, attempt: u32, failure: Failure) -> Settle {
         let max = self.cfg.fetcher.max_attempts;
-        if !failure.permanent && attempt < max {
+        if !failure.is_permanent() && attempt < max {
             let delay = retry_delay(
                 self.cfg.fetcher.retry_backoff,
                 attempt,
@@ -260,7 +264,7 @@ impl Worker {
             debug!(
                 page = %page,
                 attempt,
-                reason = failure.reason,
+                reason = %failure.reason,
                 retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "attempt failed; retrying"
             );
@@ -282,7 +286,7 @@ impl Worker {
                 // loop on it, and say so here.
                 error!(
                     page = %page,
-                    reason = failure.reason,
+                    reason = %failure.reason,
                     error = %e,
                     "fetch_failed not published; task terminated"
                 );
@@ -293,7 +297,7 @@ impl Worker {
         warn!(
             page = %page,
             attempts = attempt,
-            reason = failure.reason,
+            reason = %failure.reason,
             detail = %failure.detail,
             "fetch failed"
         );
