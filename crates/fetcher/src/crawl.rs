@@ -25,7 +25,7 @@ use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
 
 /// What a successful crawl produced: the events to publish, then the state
-/// to record once they are acked.
+/// that [`Crawler::record`] keeps once they are acked.
 #[derive(Debug, Clone)]
 pub struct Crawled {
     pub events: Vec<Event>,
