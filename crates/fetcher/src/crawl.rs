@@ -1,15 +1,16 @@
 //! One task, start to end of its work: find the page's configured URL (a
 //! task's own URL is never fetched), fetch it (conditionally, politely, with
 //! the site's address policy), decode and extract off the async threads,
-//! compare with the page's last crawl, and say what is news. Publishing and
-//! acking are `work.rs`'s.
+//! compare with the page's last crawl, and say what is news: the events to
+//! publish, the `fetch_failed` that ends a task, and the fetch state recorded
+//! once the events are acked. Publishing and acking are `tasks.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
+use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
-use pagefeed_events::event::{EntryObserved, Event, PageRecord};
+use pagefeed_events::event::{EntryObserved, Event, FetchFailed, PageRecord};
 use pagefeed_events::redact::redact_url;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
@@ -17,50 +18,14 @@ use tracing::info;
 
 use crate::decode::decode;
 use crate::extract::{ExtractError, Extractor, Limits, Page};
+use crate::failure::{Failure, FailureReason};
+use crate::fetch_state::{FetchState, PageState};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
-use crate::state::{FetchState, PageState};
-
-/// Why an attempt failed, in the terms of a `fetch_failed` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// `timeout`, `dns`, `connect`, `http_status`, `too_large`,
-    /// `too_many_redirects`, `blocked_redirect`, `blocked_address`,
-    /// `bad_url`, `undecodable`, `no_entries`, `parse_timeout`, `bad_task`,
-    /// `unknown_site`, `unknown_page`, `state`, `other`.
-    pub reason: &'static str,
-    pub detail: String,
-    pub status: Option<u16>,
-    /// The server asked to wait this long (429/503 `Retry-After`).
-    pub retry_after: Option<Duration>,
-    /// Another attempt would fail the same way (a bad task, a blocked
-    /// address, an event too large to publish): the task ends now.
-    pub permanent: bool,
-}
-
-impl Failure {
-    fn new(reason: &'static str, detail: impl Into<String>) -> Failure {
-        Failure {
-            reason,
-            detail: detail.into(),
-            status: None,
-            retry_after: None,
-            permanent: false,
-        }
-    }
-
-    /// A failure that ends the task after this attempt.
-    pub fn permanent(reason: &'static str, detail: impl Into<String>) -> Failure {
-        Failure {
-            permanent: true,
-            ..Failure::new(reason, detail)
-        }
-    }
-}
 
 /// What a successful crawl produced: the events to publish, then the state
-/// to record once they are acked.
+/// that [`Crawler::record`] keeps once they are acked.
 #[derive(Debug, Clone)]
 pub struct Crawled {
     pub events: Vec<Event>,
@@ -114,6 +79,31 @@ impl Crawler {
         })
     }
 
+    /// Records what `crawled` saw of `page`, for its next crawl. Call it only
+    /// once JetStream has acked the crawl's events: a crash before then means
+    /// a recrawl, whose entries de-duplicate by message id.
+    pub async fn record(&self, page: &PageKey, crawled: &Crawled) -> Result<(), kv::PutError> {
+        self.state.put(page, &crawled.state).await
+    }
+
+    /// The `fetch_failed` event that ends the task of `page` after `attempts`
+    /// attempts.
+    pub fn failed(&self, page: &PageKey, failure: &Failure, attempts: u32) -> Event {
+        let url = self
+            .page_url(page)
+            .map(|url| redact_url(&url).into_owned())
+            .unwrap_or_default();
+        Event::FetchFailed(FetchFailed {
+            page: page.clone(),
+            url,
+            failed_at: Utc::now(),
+            reason: failure.reason.as_str().to_owned(),
+            detail: failure.detail.clone(),
+            status: failure.reason.status(),
+            attempts,
+        })
+    }
+
     /// The configured URL of `page`: the only URL a task for it may fetch.
     pub fn page_url(&self, page: &PageKey) -> Result<String, Failure> {
         self.locate(page).map(|(_, url)| url)
@@ -122,14 +112,14 @@ impl Crawler {
     /// The page's site and configured URL.
     fn locate(&self, page: &PageKey) -> Result<(&SiteCrawler, String), Failure> {
         let site = self.sites.get(page.site()).ok_or_else(|| {
-            Failure::permanent(
-                "unknown_site",
+            Failure::new(
+                FailureReason::UnknownSite,
                 format!("no site \"{}\" in this fetcher's config", page.site()),
             )
         })?;
         let url = site.site.page_url(page.id()).ok_or_else(|| {
-            Failure::permanent(
-                "unknown_page",
+            Failure::new(
+                FailureReason::UnknownPage,
                 format!(
                     "site \"{}\" has no page \"{}\" in this fetcher's config",
                     page.site(),
@@ -155,11 +145,12 @@ impl Crawler {
             );
         }
         let extractor = Arc::clone(&site.extractor);
-        let previous = self
-            .state
-            .get(&task.page)
-            .await
-            .map_err(|e| Failure::new("state", format!("cannot read the fetch state: {e}")))?;
+        let previous = self.state.get(&task.page).await.map_err(|e| {
+            Failure::new(
+                FailureReason::State,
+                format!("cannot read the fetch state: {e}"),
+            )
+        })?;
         // Validators only make sense for the URL they came from.
         let validators = previous
             .as_ref()
@@ -183,18 +174,18 @@ impl Crawler {
                     page_key, &shown, previous, status, validators, now,
                 )),
                 // Validators without a record cannot happen; be safe anyway.
-                None => Err(Failure::new("other", "304 without a previous crawl")),
+                None => Err(Failure::new(
+                    FailureReason::Other,
+                    "304 without a previous crawl",
+                )),
             },
             Ok(Outcome::Fetched(fetched)) => {
                 let status = fetched.status;
                 let validators = fetched.validators.clone();
                 let page_url = fetched.url.clone();
-                let parser = self
-                    .parsers
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Failure::new("other", format!("the parsers stopped: {e}")))?;
+                let parser = self.parsers.clone().acquire_owned().await.map_err(|e| {
+                    Failure::new(FailureReason::Other, format!("the parsers stopped: {e}"))
+                })?;
                 // The parse checks its own deadline; this one only guards
                 // against a parse that fails to. The permit stays with the
                 // parse, so a parse given up on still counts until it ends.
@@ -214,22 +205,18 @@ impl Crawler {
                     .await
                     .map_err(|_| {
                         Failure::new(
-                            "parse_timeout",
+                            FailureReason::ParseTimeout,
                             format!("the parse went on past twice parse_deadline ({guard:?})"),
                         )
                     })?
-                    .map_err(|e| Failure::new("other", format!("the parser stopped: {e}")))??;
+                    .map_err(|e| {
+                        Failure::new(FailureReason::Other, format!("the parser stopped: {e}"))
+                    })??;
                 Ok(news(
                     page_key, &shown, previous, page, status, validators, now,
                 ))
             }
-            Err(e) => Err(Failure {
-                reason: e.reason(),
-                detail: e.detail(),
-                status: e.status(),
-                retry_after: e.retry_after(),
-                permanent: e.is_blocked(),
-            }),
+            Err(e) => Err(Failure::from(e)),
         }
     }
 }
@@ -247,18 +234,20 @@ fn parse(
     let decoded = decode(body, content_type);
     match extractor.extract_within(&decoded.text, page_url, now, &deadline) {
         Ok(page) => Ok(page),
-        Err(e @ ExtractError::Timeout { .. }) => Err(Failure::new(e.reason(), e.detail())),
+        Err(e @ ExtractError::Timeout { .. }) => {
+            Err(Failure::new(FailureReason::from(&e), e.detail()))
+        }
         Err(e @ ExtractError::NoEntries { .. }) => {
             // Mostly replacement characters: the bytes were not text in the
             // charset the page claimed (or not text at all).
             let replaced = decoded.text.chars().filter(|&c| c == '\u{FFFD}').count();
             if decoded.had_errors && replaced * 20 > decoded.text.chars().count() {
                 Err(Failure::new(
-                    "undecodable",
+                    FailureReason::Undecodable,
                     format!("the body does not decode as {}", decoded.encoding),
                 ))
             } else {
-                Err(Failure::new("no_entries", e.to_string()))
+                Err(Failure::new(FailureReason::NoEntries, e.to_string()))
             }
         }
     }

@@ -27,6 +27,7 @@ use serde::Serialize;
 use tracing::{debug, info};
 
 use crate::deadline::{Deadline, Expired};
+use crate::failure::FailureReason;
 use crate::parse::{parse_document, MAX_OPEN_ELEMENTS};
 
 /// Nodes visited between two looks at the clock while looking for matches.
@@ -121,10 +122,7 @@ pub enum ExtractError {
 impl ExtractError {
     /// The reason code of a `fetch_failed` event.
     pub fn reason(&self) -> &'static str {
-        match self {
-            ExtractError::NoEntries { .. } => "no_entries",
-            ExtractError::Timeout { .. } => "parse_timeout",
-        }
+        FailureReason::from(self).as_str()
     }
 
     /// The message, within [`MAX_DETAIL_BYTES`].

@@ -17,6 +17,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::failure::FailureReason;
 use crate::policy::{AddressPolicy, Blocked};
 
 /// How a fetch behaves.
@@ -144,18 +145,7 @@ impl FetchError {
     /// `too_many_redirects`, `blocked_redirect`, `blocked_address`,
     /// `bad_url`, `other`.
     pub fn reason(&self) -> &'static str {
-        match self {
-            FetchError::BadUrl { .. } => "bad_url",
-            FetchError::Timeout { .. } => "timeout",
-            FetchError::Dns { .. } => "dns",
-            FetchError::Connect { .. } => "connect",
-            FetchError::HttpStatus { .. } => "http_status",
-            FetchError::TooLarge { .. } => "too_large",
-            FetchError::TooManyRedirects { .. } => "too_many_redirects",
-            FetchError::BlockedRedirect { .. } => "blocked_redirect",
-            FetchError::BlockedAddress { .. } => "blocked_address",
-            FetchError::Other { .. } => "other",
-        }
+        FailureReason::from(self).as_str()
     }
 
     /// The HTTP status, when the server answered with an error status.
@@ -186,32 +176,11 @@ impl FetchError {
         }
     }
 
-    /// Whether trying again later may succeed: timeouts, network errors,
-    /// 408, 429 and 5xx. A 404, a bad URL or an oversized page will not change.
+    /// Whether trying again later may succeed, as [`FailureReason`] decides:
+    /// timeouts, network errors, 408, 429 and 5xx. A 404, a bad URL, a
+    /// blocked address or an oversized page will not change.
     pub fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Timeout { .. }
-            | FetchError::Dns { .. }
-            | FetchError::Connect { .. }
-            | FetchError::Other { .. } => true,
-            FetchError::HttpStatus { status, .. } => {
-                *status == 408 || *status == 429 || *status >= 500
-            }
-            FetchError::BadUrl { .. }
-            | FetchError::TooLarge { .. }
-            | FetchError::TooManyRedirects { .. }
-            | FetchError::BlockedRedirect { .. }
-            | FetchError::BlockedAddress { .. } => false,
-        }
-    }
-
-    /// Whether the address policy refused: the same fetch gets the same
-    /// answer, so the task ends after this attempt.
-    pub fn is_blocked(&self) -> bool {
-        matches!(
-            self,
-            FetchError::BlockedRedirect { .. } | FetchError::BlockedAddress { .. }
-        )
+        FailureReason::from(self).is_transient()
     }
 }
 

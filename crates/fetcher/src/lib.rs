@@ -7,13 +7,14 @@ pub mod crawl;
 pub mod deadline;
 pub mod decode;
 pub mod extract;
+pub mod extract_command;
+pub mod failure;
+pub mod fetch_state;
 pub mod http;
 pub mod parse;
 pub mod policy;
 pub mod politeness;
-pub mod state;
-pub mod work;
-pub mod workbench;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -24,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::crawl::Crawler;
-use crate::state::FetchState;
-use crate::work::{pull_loop, Worker};
+use crate::fetch_state::FetchState;
+use crate::tasks::{pull_loop, Worker};
 
 /// Crawls until `shutdown` is cancelled, with at most `concurrency` fetches in
 /// flight (default: `fetcher.concurrency` from the config).
@@ -46,14 +47,12 @@ pub async fn run(
     let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
         return Ok(());
     };
-    let state = FetchState::new(kv);
-    let crawler = Crawler::new(&cfg, state.clone())?;
+    let crawler = Crawler::new(&cfg, FetchState::new(kv))?;
     info!(concurrency, sites = cfg.sites.len(), "fetcher started");
     let worker = Arc::new(Worker {
         js,
         cfg,
         crawler,
-        state,
         shutdown,
     });
     let outcome = pull_loop(worker, concurrency).await;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
 use pagefeed_events::{NatsArgs, EXIT_BAD_CONFIG};
-use pagefeed_fetcher::workbench::{self, Source, UnknownSite};
+use pagefeed_fetcher::extract_command::{self, Source, UnknownSite};
 use tokio_util::sync::CancellationToken;
 
 /// Fetches pagefeed's pages and extracts their entries.
@@ -86,7 +86,7 @@ async fn main() {
         },
         (None, None) => unreachable!("clap requires --url or --file"),
     };
-    let result = workbench::run(&cfg, &extract.site, source).await;
+    let result = extract_command::run(&cfg, &extract.site, source).await;
     if let Err(e) = &result {
         if e.is::<UnknownSite>() {
             eprintln!("{e}");

@@ -1,6 +1,9 @@
 //! Every way the sample site fails ends as a `fetch_failed` event with the
-//! right reason, after exactly `max_attempts` attempts; `Retry-After` is
-//! honoured between attempts; a page that recovers ends as a crawl.
+//! right reason: a permanent failure (404, an oversized page, no entries, a
+//! redirect loop) after one attempt, one request; a transient one (5xx, 429,
+//! a timeout, a refused connection) after exactly `max_attempts`.
+//! `Retry-After` is honoured between attempts; a page that recovers ends as a
+//! crawl.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,15 +41,16 @@ async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg, None, shutdown.child_token()));
 
-    let failing: [(u64, &str, Option<u16>); 8] = [
-        (13, "http_status", Some(404)),
-        (14, "http_status", Some(500)),
-        (15, "http_status", Some(429)),
-        (16, "http_status", Some(503)),
-        (17, "timeout", None),
-        (18, "too_large", Some(200)),
-        (23, "no_entries", None),
-        (26, "too_many_redirects", None),
+    // (id, reason, status, attempts): a permanent failure is not retried.
+    let failing: [(u64, &str, Option<u16>, u32); 8] = [
+        (13, "http_status", Some(404), 1),
+        (14, "http_status", Some(500), 3),
+        (15, "http_status", Some(429), 3),
+        (16, "http_status", Some(503), 3),
+        (17, "timeout", None, 3),
+        (18, "too_large", None, 1),
+        (23, "no_entries", None, 1),
+        (26, "too_many_redirects", None, 1),
     ];
     let started = Instant::now();
     publish_tasks(
@@ -77,23 +81,26 @@ async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    for (id, reason, status) in failing {
+    for (id, reason, status, attempts) in failing {
         let f = failed
             .get(&format!("sample.{id}"))
             .unwrap_or_else(|| panic!("no fetch_failed for id {id}: {failed:?}"));
         assert_eq!(f.reason, reason, "id {id}: {f:?}");
-        if reason == "http_status" {
-            assert_eq!(f.status, status, "id {id}");
-        }
-        assert_eq!(f.attempts, 3, "id {id}");
+        assert_eq!(f.status, status, "id {id}");
+        assert_eq!(f.attempts, attempts, "id {id}");
         if id != 26 {
-            assert_eq!(site.requests(id), 3, "id {id} was fetched once per attempt");
+            assert_eq!(
+                site.requests(id),
+                u64::from(attempts),
+                "id {id} was fetched once per attempt"
+            );
         }
     }
     let dead = failed
         .get("dead.1")
         .expect("a fetch_failed for the dead host");
     assert_eq!(dead.reason, "connect", "{dead:?}");
+    assert_eq!(dead.attempts, 3, "a refused connection is retried");
 
     // 429 and 503 said `Retry-After: 1`: two waits of at least a second each,
     // where the back-off alone would have waited 100 ms + 200 ms.

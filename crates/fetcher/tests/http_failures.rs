@@ -57,16 +57,28 @@ async fn fetch_ok(client: &HttpClient, url: &str) -> pagefeed_fetcher::http::Fet
 async fn error_statuses_carry_status_and_retry_after() {
     let site = start().await;
     let client = client();
-    for (kind, status, retry_after) in [
-        (PageKind::NotFound, 404, None),
-        (PageKind::ServerError, 500, None),
-        (PageKind::TooManyRequests, 429, Some(Duration::from_secs(1))),
-        (PageKind::Unavailable, 503, Some(Duration::from_secs(1))),
+    // A 404 will not change; the others may.
+    for (kind, status, retry_after, transient) in [
+        (PageKind::NotFound, 404, None, false),
+        (PageKind::ServerError, 500, None, true),
+        (
+            PageKind::TooManyRequests,
+            429,
+            Some(Duration::from_secs(1)),
+            true,
+        ),
+        (
+            PageKind::Unavailable,
+            503,
+            Some(Duration::from_secs(1)),
+            true,
+        ),
     ] {
         let e = fetch_err(&client, &site.page_url(kind.first_id())).await;
         assert_eq!(e.reason(), "http_status", "{kind:?}: {e}");
         assert_eq!(e.status(), Some(status), "{kind:?}");
         assert_eq!(e.retry_after(), retry_after, "{kind:?}");
+        assert_eq!(e.is_transient(), transient, "{kind:?}");
         assert!(
             e.detail().starts_with(&status.to_string()),
             "{}",

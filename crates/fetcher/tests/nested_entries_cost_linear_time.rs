@@ -2,7 +2,7 @@
 //! attack of issue 12: every entry re-serialised its whole subtree) is
 //! extracted in time comparable to a flat page of the same size, measured in
 //! the same run, and gives only its outermost entries. Both go through
-//! `pagefeed-fetcher extract`'s own path (`workbench::inspect`), with the
+//! `pagefeed-fetcher extract`'s own path (`extract_command::inspect`), with the
 //! config's default caps and deadline.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pagefeed_events::Config;
-use pagefeed_fetcher::workbench::{inspect, Report, Source};
+use pagefeed_fetcher::extract_command::{inspect, Report, Source};
 use pagefeed_testkit::nested_pages::{flat_entries, nested_entries, ENTRY};
 use tempfile::TempDir;
 

@@ -1,7 +1,7 @@
-//! `pagefeed-fetcher extract`: fetches one page (or reads a saved one),
-//! decodes and extracts it with a site's selectors, and prints what was found
-//! as JSON, to tune selectors the way `scrapy parse` does. Nothing is
-//! published.
+//! The `pagefeed-fetcher extract` command: fetches one page (or reads a
+//! saved one), decodes and extracts it with a site's selectors, and prints
+//! what was found as JSON, to tune selectors the way `scrapy parse` does.
+//! Nothing is published.
 
 use std::path::PathBuf;
 

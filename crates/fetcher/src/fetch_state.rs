@@ -1,7 +1,7 @@
-//! What every fetcher process knows of a page's last crawl, kept in the
-//! `pagefeed_fetch_state` key-value bucket so that consecutive crawls of a
-//! page may land on different processes: the validators for a conditional
-//! GET, the title, and the ids of the entries the page showed.
+//! The fetch state: what every fetcher process knows of a page's last
+//! crawl, kept in the `pagefeed_fetch_state` key-value bucket so that
+//! consecutive crawls of a page may land on different processes: the
+//! validators for a conditional GET, the title, and the entry ids.
 
 use async_nats::jetstream::kv;
 use pagefeed_events::PageKey;

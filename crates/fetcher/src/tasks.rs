@@ -1,21 +1,16 @@
-//! Sharing the crawl: pull tasks from the one durable consumer every fetcher
-//! process shares, run at most `concurrency` at once, and settle each task
-//! only once its story is told: events acked by JetStream, then the task
-//! acked; or a negative ack with a back-off; or, after the last attempt (the
-//! first, for a failure that cannot change: a bad task, a blocked address,
-//! an event too large to publish), a `fetch_failed` event and then the ack.
-//! Nothing ends silently.
+//! Tasks from the one durable consumer every fetcher process shares: pull
+//! them, run at most `concurrency` at once, and settle each one only once its
+//! story is told (the events acked by JetStream, then the task; or a negative
+//! ack with a back-off; or a `fetch_failed` event, then the ack). Nothing
+//! ends silently.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
-use chrono::Utc;
 use futures::StreamExt as _;
-use pagefeed_events::event::{Event, FetchFailed};
-use pagefeed_events::limits::{truncate_to, MAX_DETAIL_BYTES, MAX_EVENT_BYTES};
+use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
-use pagefeed_events::redact::redact_url;
 use pagefeed_events::streams::ensure_fetchers_consumer;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
@@ -23,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::crawl::{Crawled, Crawler, Failure};
-use crate::state::FetchState;
+use crate::crawl::{Crawled, Crawler};
+use crate::failure::{Failure, FailureReason};
 
 /// Errors in a row from the message stream after which the consumer is
 /// looked up (or created) again: after a reconnect a consumer that no longer
@@ -36,7 +31,6 @@ pub struct Worker {
     pub js: jetstream::Context,
     pub cfg: Config,
     pub crawler: Crawler,
-    pub state: FetchState,
     pub shutdown: CancellationToken,
 }
 
@@ -168,7 +162,8 @@ impl Worker {
             Ok(task) => task,
             Err(e) => {
                 if let Some(page) = subject_page.filter(|p| self.crawler.page_url(p).is_ok()) {
-                    let failure = Failure::permanent("bad_task", format!("undecodable task: {e}"));
+                    let failure =
+                        Failure::new(FailureReason::BadTask, format!("undecodable task: {e}"));
                     return Some(Job::Refuse { page, failure });
                 }
                 // Not ours to crawl (published by hand, or a newer schema).
@@ -185,8 +180,8 @@ impl Worker {
             return None;
         };
         if page != task.page {
-            let failure = Failure::permanent(
-                "bad_task",
+            let failure = Failure::new(
+                FailureReason::BadTask,
                 format!("the subject names page {page}, the task page {}", task.page),
             );
             return Some(Job::Refuse { page, failure });
@@ -221,7 +216,7 @@ impl Worker {
             if let Some(over) = over {
                 let detail = format!("event {} not published: {over}", msg.msg_id);
                 return self
-                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .failed(page, attempt, Failure::new(FailureReason::TooLarge, detail))
                     .await;
             }
         }
@@ -237,14 +232,13 @@ impl Worker {
             }) => {
                 let detail = format!("event {msg_id} ({bytes} bytes) refused by NATS: {reason}");
                 return self
-                    .failed(page, attempt, Failure::permanent("too_large", detail))
+                    .failed(page, attempt, Failure::new(FailureReason::TooLarge, detail))
                     .await;
             }
             Err(e) => return self.unpublished(page, e),
         }
-        // Recorded only after the events are safe: a crash in between means
-        // a recrawl whose entries de-duplicate by message id.
-        if let Err(e) = self.state.put(page, &crawled.state).await {
+        // Recorded only after the events are acked.
+        if let Err(e) = self.crawler.record(page, &crawled).await {
             warn!(page = %page, error = %e, "events published but fetch state not saved");
         }
         info!(
@@ -256,9 +250,11 @@ impl Worker {
         Settle::Ack
     }
 
+    /// A failed attempt: tried again after a back-off if the failure is
+    /// transient and attempts are left; otherwise told as `fetch_failed`.
     async fn failed(&self, page: &PageKey, attempt: u32, failure: Failure) -> Settle {
         let max = self.cfg.fetcher.max_attempts;
-        if !failure.permanent && attempt < max {
+        if !failure.is_permanent() && attempt < max {
             let delay = retry_delay(
                 self.cfg.fetcher.retry_backoff,
                 attempt,
@@ -268,28 +264,13 @@ impl Worker {
             debug!(
                 page = %page,
                 attempt,
-                reason = failure.reason,
+                reason = %failure.reason,
                 retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "attempt failed; retrying"
             );
             return Settle::Retry(delay);
         }
-        let mut detail = failure.detail;
-        truncate_to(&mut detail, MAX_DETAIL_BYTES);
-        let url = self
-            .crawler
-            .page_url(page)
-            .map(|url| redact_url(&url).into_owned())
-            .unwrap_or_default();
-        let event = Event::FetchFailed(FetchFailed {
-            page: page.clone(),
-            url,
-            failed_at: Utc::now(),
-            reason: failure.reason.to_owned(),
-            detail: detail.clone(),
-            status: failure.status,
-            attempts: attempt,
-        });
+        let event = self.crawler.failed(page, &failure, attempt);
         let told = match event.check_limits() {
             Ok(()) => self.publish(&[Outgoing::from(&event)]).await,
             Err(over) => Err(PublishAllError::Refused {
@@ -305,7 +286,7 @@ impl Worker {
                 // loop on it, and say so here.
                 error!(
                     page = %page,
-                    reason = failure.reason,
+                    reason = %failure.reason,
                     error = %e,
                     "fetch_failed not published; task terminated"
                 );
@@ -316,8 +297,8 @@ impl Worker {
         warn!(
             page = %page,
             attempts = attempt,
-            reason = failure.reason,
-            detail = %detail,
+            reason = %failure.reason,
+            detail = %failure.detail,
             "fetch failed"
         );
         Settle::Ack
