@@ -110,7 +110,10 @@ impl Store {
     }
 }
 
-/// Every table of one write transaction, opened once per batch.
+/// Every table of one write transaction, opened once per batch, and what
+/// the batch leaves to its end: [`Tables::finish_docs`] (in
+/// `search/doc_blocks.rs`), [`Tables::finish_heads`] (`newest.rs`) and
+/// [`Tables::finish_index`] (`search/mod.rs`) write it.
 pub(super) struct Tables<'t> {
     pub(super) meta: Table<'t, &'static str, u64>,
     pub(super) pages: Table<'t, &'static str, &'static str>,

@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 
 impl Store {
     /// (applied sequence, hex state digest), both from one read transaction:
-    /// the digest kept by the writes (see the module documentation).
+    /// the digest kept by the writes (see `docs/projector-store.md`, "The digest").
     pub fn digest(&self) -> Result<(u64, String), StoreError> {
         let txn = self.db.begin_read()?;
         let applied = applied_in(&txn)?;

@@ -1,13 +1,6 @@
-//! Which entry a document number names. A batch numbers the entries it
-//! indexes consecutively, and writes their `(page, entry id)` as one block,
-//! keyed by the block's first number: one row per batch instead of one per
-//! entry (which made the in-process apply 4-6 % faster). A search finds a number's
-//! block as the last one keyed at or below it.
-//!
-//! A block is encoded as its count and the end offset of each name (little
-//! endian `u32`s, so that a name is found without reading the ones before
-//! it), then the names, each the page's length (a varint), the page and the
-//! entry id.
+//! Which entry a document number names: a batch's documents are named in one
+//! block, keyed by its first number (`docs/projector-store.md`, "Document
+//! blocks"), and the block goes once none of them is live.
 
 use integer_encoding::VarInt as _;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -78,9 +71,8 @@ pub fn name(block: &[u8], i: u64) -> Option<(&str, &str)> {
 }
 
 impl Store {
-    /// The blocks of document names the file holds, each with how many of
-    /// its documents are live (see [`crate::docs`]): a block goes once none
-    /// is.
+    /// The blocks of document names the file holds, by first document
+    /// number, each with how many of its documents are live.
     pub fn doc_blocks(&self) -> Result<Vec<(u64, u64)>, StoreError> {
         let txn = self.db.begin_read()?;
         let live = txn.open_table(DOC_BLOCK_LIVE)?;

@@ -10,8 +10,7 @@ pub mod postings;
 use std::time::{Duration, Instant};
 
 use integer_encoding::VarInt as _;
-use redb::ReadableDatabase;
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 use rustc_hash::FxHashMap;
 
 use super::apply::Tables;
@@ -56,7 +55,7 @@ impl Default for SearchBudget {
 
 impl Store {
     /// Entries whose text contains `query`, ignoring case (Unicode
-    /// lowercase), newest first: see "The search index" above.
+    /// lowercase), newest first: see `docs/projector-store.md`, "Searching".
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<EntryView>, StoreError> {
         Ok(self
             .search_after(
