@@ -116,7 +116,7 @@ pub(super) fn stamp(t: DateTime<Utc>) -> Stamp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     pub reason: String,
-    /// The payload as lossy UTF-8, cut to [`REJECTED_PAYLOAD_MAX`] bytes.
+    /// The payload as lossy UTF-8, cut to [`REJECTED_PAYLOAD_MAX`](super::REJECTED_PAYLOAD_MAX) bytes.
     pub payload: String,
 }
 

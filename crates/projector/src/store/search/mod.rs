@@ -1,5 +1,5 @@
 //! The search index: an entry's text is indexed under its grams
-//! ([`grams`]), each gram's postings are kept in segments ([`postings`]),
+//! (`grams.rs`), each gram's postings are kept in segments ([`postings`]),
 //! and a document number names its entry through [`doc_blocks`]
 //! (`docs/projector-store.md`, "The search index").
 
