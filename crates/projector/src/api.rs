@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 
-use crate::postings::Posting;
 use crate::reads::{ReadError, ReadPool};
+use crate::store::search::postings::Posting;
 use crate::store::{
     EntryPos, EntryView, Listed, PageView, SearchBudget, Store, StoreError, Window,
 };

@@ -4,9 +4,7 @@
 
 pub mod api;
 pub mod batch;
-pub mod docs;
 pub mod metrics;
-pub mod postings;
 pub mod reads;
 pub mod rebuild;
 pub mod replicate;

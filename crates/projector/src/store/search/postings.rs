@@ -1,27 +1,6 @@
 //! The search index's posting lists: which entries (by document number) hold
-//! a gram, newest first. A gram's postings are split into segments, each one
-//! redb row, so that a batch of events writes one row per distinct gram
-//! rather than one row per (gram, entry): the difference between applying
-//! thousands and hundreds of thousands of entries per second.
-//!
-//! A posting is `(sort, doc)`: the entry's newest-first sort key (see
-//! `store::desc`, microseconds) and its document number. A segment keeps its
-//! postings in that order, encoded as a count, then for each posting two
-//! varints:
-//!
-//! * the sort key's increase over the previous posting's, tagged in its low
-//!   bits: `…1` whole seconds (most timestamps on the web are: 95 % of the
-//!   benchmark's increases then fit one byte), `…00` microseconds, `10`
-//!   alone an increase too large to shift, in full in a third varint;
-//! * the document number's difference from the previous posting's, zigzag
-//!   encoded (a segment's documents mostly come from one batch, numbered
-//!   close together: two bytes or so).
-//!
-//! 3.1 bytes a posting for the benchmark's entries, against 6.6 for the sort
-//! key's increase and the document number as plain varints. (Numbering a
-//! batch's documents in sort order would make the difference one byte, 2.1
-//! in all, but writing `page_newest` and the document block after the batch rather than
-//! as each entry comes cost 10 % of the apply: tried and dropped.)
+//! a gram, newest first, split into segments of one redb row each. The
+//! segment encoding is in `docs/projector-store.md`, "Postings".
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
