@@ -31,9 +31,10 @@ pub fn render(live: &Arc<Live>) -> Result<String, fmt::Error> {
         Cow::Owned(live.node.clone()),
     )));
     registry.register_collector(Box::new(Figures(live.clone())));
+    // `register` ends the help with a full stop itself; a collector does not.
     registry.register(
         "pagefeed_projector_batch_commit_seconds",
-        "Time to commit one batch of events.",
+        "Time to commit one batch of events",
         live.batch_commit.clone(),
     );
     let mut out = String::new();

@@ -265,6 +265,8 @@ async fn metrics_are_prometheus_text() {
         "pagefeed_projector_rejected_total{node=\"node-a\"} 1",
         "pagefeed_projector_batch_commit_seconds_sum{node=\"node-a\"} 0.005",
         "pagefeed_projector_batch_commit_seconds_count{node=\"node-a\"} 1",
+        "# HELP pagefeed_projector_applied_seq Last stream sequence applied to the replica.",
+        "# HELP pagefeed_projector_batch_commit_seconds Time to commit one batch of events.",
         "# EOF",
     ] {
         assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
