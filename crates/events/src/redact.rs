@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::percent_decode_str;
+
 /// What replaces a URL's credentials.
 pub const MASK: &str = "***";
 
@@ -34,17 +36,10 @@ pub fn redact_urls(text: &str) -> String {
 }
 
 /// `url` without its userinfo (`user:password@`), to be shown in an event,
-/// a log line or an error: a configured URL may carry credentials. The
-/// authority ends at the first `/`, `\`, `?` or `#`, and the userinfo at its
-/// last `@`, as a browser reads them.
+/// a log line or an error: a configured URL may carry credentials.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return Cow::Borrowed(url);
-    };
-    let rest = &url[scheme_end..];
-    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => Cow::Owned(format!("{}{}", &url[..scheme_end], &rest[at + 1..])),
+    match userinfo(url) {
+        Some((_, stripped)) => Cow::Owned(stripped),
         None => Cow::Borrowed(url),
     }
 }
@@ -54,42 +49,29 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 /// `nats://token@host` so). A client is given them as options instead of in
 /// an address that its own logs may print.
 pub fn split_credentials(url: &str) -> (String, Option<(String, Option<String>)>) {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((info, stripped)) = userinfo(url) else {
         return (url.to_owned(), None);
     };
-    let tail = &url[scheme_end + 3..];
-    let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
-    let Some(at) = tail[..end].rfind('@') else {
-        return (url.to_owned(), None);
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let credentials = match info.split_once(':') {
+        Some((user, password)) => (decode(user), Some(decode(password))),
+        None => (decode(info), None),
     };
-    let userinfo = &tail[..at];
-    let credentials = match userinfo.split_once(':') {
-        Some((user, password)) => (percent_decode(user), Some(percent_decode(password))),
-        None => (percent_decode(userinfo), None),
-    };
-    let stripped = format!("{}{}", &url[..scheme_end + 3], &tail[at + 1..]);
     (stripped, Some(credentials))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The userinfo of `url` and the URL without it, if it has one. The
+/// authority ends at the first `/`, `\`, `?` or `#`, and the userinfo at its
+/// last `@`, as a browser reads them.
+fn userinfo(url: &str) -> Option<(&str, String)> {
+    let scheme_end = url.find("://")? + 3;
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    Some((
+        &rest[..at],
+        format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+    ))
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use pagefeed_events::Event;
-use pagefeed_projector::api::{serve, ApiOptions, ApiState, Live};
+use pagefeed_projector::api::{ApiOptions, ApiState, Live};
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
@@ -53,12 +52,7 @@ async fn start(options: ApiOptions) -> Api {
         ..options
     };
     let state = ApiState::new(Arc::new(store), live, options).unwrap();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(listener, state, shutdown.clone()));
+    let (base, shutdown, _server) = serve_api(state).await;
     Api {
         base,
         shutdown,

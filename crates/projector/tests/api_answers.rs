@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use pagefeed_projector::api::{serve, ApiOptions, ApiState, Live};
+use pagefeed_projector::api::{ApiOptions, ApiState, Live};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -70,14 +69,9 @@ impl Api {
         live.record_commit(Duration::from_millis(5), 7);
         live.publish(&store).unwrap();
         let state = ApiState::new(Arc::new(store), live, ApiOptions::default()).unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, state, shutdown.clone()));
+        let (base, shutdown, server) = serve_api(state).await;
         Api {
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             shutdown,
             server,

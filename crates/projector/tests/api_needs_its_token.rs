@@ -5,15 +5,13 @@
 mod common;
 mod node;
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pagefeed_projector::api::{serve, ApiOptions, ApiState, ApiToken, Live};
+use pagefeed_projector::api::{ApiOptions, ApiState, ApiToken, Live};
 use reqwest::StatusCode;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "pf-test-token-5b8e0c1d9a";
 
@@ -46,12 +44,7 @@ async fn every_route_needs_the_token() {
         ..ApiOptions::default()
     };
     let state = ApiState::new(Arc::new(store), live, options).unwrap();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(serve(listener, state, shutdown.clone()));
+    let (base, shutdown, server) = serve_api(state).await;
     let client = reqwest::Client::new();
 
     let wrong = format!("Bearer {}x", &TOKEN[..TOKEN.len() - 1]);

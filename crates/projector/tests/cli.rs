@@ -61,24 +61,7 @@ fn digest_of_a_missing_data_dir_is_an_error() {
 #[test]
 fn a_bad_node_name_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("pagefeed.toml");
-    std::fs::write(
-        &config,
-        pagefeed_e2e::config_text(
-            "nats://127.0.0.1:1",
-            "",
-            "",
-            &[pagefeed_e2e::id_site(
-                "s",
-                "http://127.0.0.1:1/{id}",
-                1,
-                2,
-                1,
-                "1h",
-            )],
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
         .arg("--config")
         .arg(&config)
@@ -91,9 +74,9 @@ fn a_bad_node_name_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--node"));
 }
 
-/// A config the binary accepts, and a `--data` that is a file: a projector
-/// that went past its flag checks would stop there, before it listens.
-fn config_and_unusable_data(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+/// A config the binary accepts (NATS and the site are never reached), in
+/// `dir`.
+fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("pagefeed.toml");
     std::fs::write(
         &config,
@@ -112,6 +95,13 @@ fn config_and_unusable_data(dir: &std::path::Path) -> (std::path::PathBuf, std::
         ),
     )
     .unwrap();
+    config
+}
+
+/// A config the binary accepts, and a `--data` that is a file: a projector
+/// that went past its flag checks would stop there, before it listens.
+fn config_and_unusable_data(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config = write_config(dir);
     let data = dir.join("not-a-dir");
     std::fs::write(&data, "").unwrap();
     (config, data)

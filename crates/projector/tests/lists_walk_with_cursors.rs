@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use pagefeed_events::Event;
-use pagefeed_projector::api::{serve, ApiOptions, ApiState, Live};
+use pagefeed_projector::api::{ApiOptions, ApiState, Live};
 use pagefeed_projector::store::Store;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -35,12 +34,7 @@ impl Api {
         let live = Arc::new(Live::new("a"));
         live.publish(&store).unwrap();
         let state = ApiState::new(store.clone(), live, options).unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, state, shutdown.clone()));
+        let (base, shutdown, _server) = serve_api(state).await;
         Api {
             base,
             client: reqwest::Client::new(),

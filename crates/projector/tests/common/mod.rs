@@ -160,3 +160,25 @@ pub fn history() -> Vec<Event> {
         failed("sample.1", "2026-11-03T00:00:00Z"),
     ]
 }
+
+/// Serves `state`'s API on a free loopback port until the token is
+/// cancelled: its base URL, the token, and the server's task.
+pub async fn serve_api(
+    state: pagefeed_projector::api::ApiState,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(pagefeed_projector::api::serve(
+        listener,
+        state,
+        shutdown.clone(),
+    ));
+    (base, shutdown, server)
+}
