@@ -72,7 +72,10 @@ impl Running {
 /// Runs the scheduler in-process.
 pub fn spawn_scheduler(cfg: Config) -> Running {
     let token = CancellationToken::new();
-    let handle = tokio::spawn(pagefeed_scheduler::run(cfg, token.child_token()));
+    let handle = tokio::spawn(pagefeed_scheduler::run(
+        pagefeed_scheduler::Options { cfg },
+        token.child_token(),
+    ));
     Running { token, handle }
 }
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use pagefeed_cli::NatsArgs;
 use pagefeed_e2e::{config, id_site, spawn_scheduler, stored_tasks, wait_for};
-use pagefeed_events::NatsArgs;
 use pagefeed_testkit::nats::NatsServer;
 
 async fn tasks_arrive(

@@ -2,7 +2,6 @@
 //! `.creds` file or TLS with a custom CA; reconnecting forever; disconnects
 //! logged. Flags and `PAGEFEED_NATS_*` variables override the config file.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,118 +14,38 @@ use crate::redact::split_credentials;
 /// Where a local nats-server listens by default.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
-/// NATS connection overrides shared by every binary.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma separated (overrides `nats.url`).
-    #[arg(
-        id = "nats_url",
-        long = "nats-url",
-        env = "PAGEFEED_NATS_URL",
-        value_name = "URL",
-        global = true
-    )]
-    pub url: Option<String>,
-    /// NATS user (with --nats-password).
-    #[arg(
-        id = "nats_user",
-        long = "nats-user",
-        value_name = "USER",
-        env = "PAGEFEED_NATS_USER",
-        global = true
-    )]
-    pub user: Option<String>,
-    /// NATS password.
-    #[arg(
-        id = "nats_password",
-        value_name = "PASSWORD",
-        long = "nats-password",
-        env = "PAGEFEED_NATS_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
-    pub password: Option<String>,
-    /// NATS token.
-    #[arg(
-        id = "nats_token",
-        value_name = "TOKEN",
-        long = "nats-token",
-        env = "PAGEFEED_NATS_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    pub token: Option<String>,
-    /// NATS credentials file (.creds).
-    #[arg(
-        id = "nats_creds",
-        long = "nats-creds",
-        env = "PAGEFEED_NATS_CREDS",
-        value_name = "FILE",
-        global = true
-    )]
-    pub creds: Option<PathBuf>,
-    /// CA certificate (PEM) that signed the server's TLS certificate.
-    #[arg(
-        id = "nats_ca",
-        long = "nats-ca",
-        env = "PAGEFEED_NATS_CA",
-        value_name = "FILE",
-        global = true
-    )]
-    pub tls_ca: Option<PathBuf>,
-}
-
-impl NatsArgs {
-    /// Applies the overrides that are set, and checks the resulting URL.
-    pub fn apply(&self, cfg: &mut crate::Config) -> Result<(), ConfigError> {
-        let nats = &mut cfg.nats;
-        if let Some(url) = &self.url {
-            nats.url = url.clone();
+/// Checks what a config's `[nats]` says once every override is applied: a
+/// user needs a password (and the reverse), and the URL must parse.
+pub fn check_nats(cfg: &crate::Config) -> Result<(), ConfigError> {
+    let nats = &cfg.nats;
+    let refuse = |field: &str, message: String| ConfigError {
+        file: cfg.path.clone(),
+        line: None,
+        site: None,
+        field: Some(field.to_owned()),
+        message,
+    };
+    // A user without a password would connect anonymously, silently.
+    match (&nats.user, &nats.password) {
+        (Some(_), None) => {
+            return Err(refuse(
+                "nats.password",
+                "a NATS user needs a password (`nats.password`, --nats-password or \
+                 PAGEFEED_NATS_PASSWORD)"
+                    .to_owned(),
+            ))
         }
-        if let Some(user) = &self.user {
-            nats.user = Some(user.clone());
+        (None, Some(_)) => {
+            return Err(refuse(
+                "nats.user",
+                "a NATS password needs a user (`nats.user`, --nats-user or PAGEFEED_NATS_USER)"
+                    .to_owned(),
+            ))
         }
-        if let Some(password) = &self.password {
-            nats.password = Some(password.clone());
-        }
-        if let Some(token) = &self.token {
-            nats.token = Some(token.clone());
-        }
-        if let Some(creds) = &self.creds {
-            nats.creds = Some(creds.clone());
-        }
-        if let Some(ca) = &self.tls_ca {
-            nats.tls_ca = Some(ca.clone());
-        }
-        let refuse = |field: &str, message: String| ConfigError {
-            file: cfg.path.clone(),
-            line: None,
-            site: None,
-            field: Some(field.to_owned()),
-            message,
-        };
-        // A user without a password would connect anonymously, silently.
-        match (&nats.user, &nats.password) {
-            (Some(_), None) => {
-                return Err(refuse(
-                    "nats.password",
-                    "a NATS user needs a password (`nats.password`, --nats-password or \
-                     PAGEFEED_NATS_PASSWORD)"
-                        .to_owned(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(refuse(
-                    "nats.user",
-                    "a NATS password needs a user (`nats.user`, --nats-user or PAGEFEED_NATS_USER)"
-                        .to_owned(),
-                ))
-            }
-            _ => {}
-        }
-        server_addrs(&nats.url).map_err(|message| refuse("nats.url", message))?;
-        Ok(())
+        _ => {}
     }
+    server_addrs(&nats.url).map_err(|message| refuse("nats.url", message))?;
+    Ok(())
 }
 
 /// Parses `nats.url`: one or more URLs separated by commas.

@@ -2,7 +2,6 @@
 //! task types, subject and stream names, message-id derivation, the stream
 //! definitions, the config file format and how to connect to NATS.
 
-pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod event;
@@ -13,8 +12,8 @@ pub mod streams;
 pub mod subject;
 pub mod task;
 
-pub use config::{Config, ConfigError, Site, EXIT_BAD_CONFIG};
-pub use connect::{connect, NatsArgs};
+pub use config::{Config, ConfigError, Site};
+pub use connect::connect;
 pub use event::{DecodeError, Event};
 pub use subject::PageKey;
 pub use task::Task;

@@ -1,7 +1,7 @@
 //! The `pagefeed-fetcher extract` command: fetches one page (or reads a
-//! saved one), decodes and extracts it with a site's selectors, and prints
-//! what was found as JSON, to tune selectors the way `scrapy parse` does.
-//! Nothing is published.
+//! saved one), decodes and extracts it with a site's selectors, and reports
+//! what was found (the binary prints it as JSON), to tune selectors the way
+//! `scrapy parse` does. Nothing is published.
 
 use std::path::PathBuf;
 
@@ -52,16 +52,9 @@ pub struct Report {
     pub count: usize,
 }
 
-/// Inspects the page and prints the [`Report`] as pretty JSON on stdout.
-/// An unknown site is an [`UnknownSite`] error; a failed fetch or a page
-/// without entries is an error too.
-pub async fn run(cfg: &Config, site: &str, source: Source) -> anyhow::Result<()> {
-    let report = inspect(cfg, site, source).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
-}
-
-/// Fetches or reads, decodes and extracts, without printing.
+/// Fetches or reads the page, decodes and extracts it. An unknown site is
+/// an [`UnknownSite`] error; a failed fetch or a page without entries is an
+/// error too.
 pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result<Report> {
     let Some(site_cfg) = cfg.site(site) else {
         return Err(UnknownSite {

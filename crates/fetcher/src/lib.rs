@@ -28,13 +28,17 @@ use crate::crawl::Crawler;
 use crate::fetch_state::FetchState;
 use crate::tasks::{pull_loop, Worker};
 
-/// Crawls until `shutdown` is cancelled, with at most `concurrency` fetches in
-/// flight (default: `fetcher.concurrency` from the config).
-pub async fn run(
-    cfg: Config,
-    concurrency: Option<usize>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// What a fetcher runs with.
+pub struct Options {
+    pub cfg: Config,
+    /// Fetches in flight in this process (default: `fetcher.concurrency`
+    /// from the config).
+    pub concurrency: Option<usize>,
+}
+
+/// Crawls until `shutdown` is cancelled.
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Options { cfg, concurrency } = options;
     let concurrency = concurrency.unwrap_or(cfg.fetcher.concurrency).max(1);
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-fetcher").await?;
     let js = jetstream::new(client.clone());

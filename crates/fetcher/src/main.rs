@@ -3,28 +3,42 @@
 //! (--url URL | --file PATH)` shows what a site's selectors extract from one
 //! page.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
-use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
-use pagefeed_events::{NatsArgs, EXIT_BAD_CONFIG};
-use pagefeed_fetcher::extract_command::{self, Source, UnknownSite};
-use tokio_util::sync::CancellationToken;
+use clap::{Parser, Subcommand};
+use pagefeed_cli::{
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+};
+use pagefeed_fetcher::extract_command::{inspect, Source, UnknownSite};
+use pagefeed_fetcher::Options;
 
 /// Fetches pagefeed's pages and extracts their entries.
 #[derive(Parser)]
-#[command(name = "pagefeed-fetcher", version)]
+#[command(
+    name = "pagefeed-fetcher",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
-    /// The pagefeed config file (TOML).
-    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE", global = true)]
-    config: Option<PathBuf>,
-    /// Fetches in flight in this process (default: `fetcher.concurrency`).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
+    #[command(flatten)]
+    crawl: CrawlArgs,
     #[command(flatten)]
     nats: NatsArgs,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Crawling, what the binary does without a subcommand.
+#[derive(clap::Args)]
+struct CrawlArgs {
+    /// The pagefeed config file (TOML).
+    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE", required = true)]
+    config: Option<PathBuf>,
+    /// Fetches in flight in this process (default: `fetcher.concurrency`).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<NonZeroUsize>,
 }
 
 #[derive(Subcommand)]
@@ -35,6 +49,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ExtractArgs {
+    /// The pagefeed config file (TOML).
+    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE")]
+    config: PathBuf,
     /// The site whose selectors to use.
     #[arg(long, value_name = "NAME")]
     site: String,
@@ -59,39 +76,37 @@ struct SourceArgs {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let Some(config) = args.config else {
-        Args::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "--config FILE is required",
-            )
-            .exit();
-    };
-    let cfg = load_config_or_exit(&config, &args.nats);
-    init_tracing();
-    let Some(Command::Extract(extract)) = args.command else {
-        if args.concurrency == Some(0) {
-            eprintln!("--concurrency must be at least 1");
-            std::process::exit(EXIT_BAD_CONFIG);
+    match args.command {
+        None => {
+            let Some(config) = args.crawl.config else {
+                unreachable!("clap requires --config without a subcommand")
+            };
+            let options = Options {
+                cfg: config_or_exit(&config, &args.nats),
+                concurrency: args.crawl.concurrency.map(NonZeroUsize::get),
+            };
+            init_tracing();
+            exit_with(pagefeed_fetcher::run(options, shutdown_on_signals()).await)
         }
-        let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signals(shutdown.clone()));
-        exit_with(pagefeed_fetcher::run(cfg, args.concurrency, shutdown).await)
-    };
-    let source = match (extract.source.url, extract.source.file) {
-        (Some(url), _) => Source::Url(url),
-        (None, Some(path)) => Source::File {
-            path,
-            base_url: extract.base_url,
-        },
-        (None, None) => unreachable!("clap requires --url or --file"),
-    };
-    let result = extract_command::run(&cfg, &extract.site, source).await;
-    if let Err(e) = &result {
-        if e.is::<UnknownSite>() {
-            eprintln!("{e}");
-            std::process::exit(EXIT_BAD_CONFIG);
+        Some(Command::Extract(extract)) => {
+            let cfg = config_or_exit(&extract.config, &args.nats);
+            init_tracing();
+            let source = match (extract.source.url, extract.source.file) {
+                (Some(url), _) => Source::Url(url),
+                (None, Some(path)) => Source::File {
+                    path,
+                    base_url: extract.base_url,
+                },
+                (None, None) => unreachable!("clap requires --url or --file"),
+            };
+            let report = match inspect(&cfg, &extract.site, source).await {
+                Err(e) if e.is::<UnknownSite>() => refuse(e),
+                other => other,
+            };
+            exit_with(report.and_then(|report| {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            }))
         }
     }
-    exit_with(result)
 }

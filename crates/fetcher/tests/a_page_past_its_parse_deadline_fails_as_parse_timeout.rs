@@ -70,7 +70,13 @@ async fn a_crawl_past_the_deadline_ends_as_a_parse_timeout_failure() -> anyhow::
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg, None, shutdown.child_token()));
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg,
+            concurrency: None,
+        },
+        shutdown.child_token(),
+    ));
     publish_tasks(&js, "big", &url, [1], 0).await?;
 
     let failed = wait_for(Duration::from_secs(120), "the task to fail", || async {

@@ -133,9 +133,9 @@ async fn extract_prints_the_entries_of_a_saved_page_as_json() {
 
     // --url fetches the page itself.
     let out = run(&[
+        "extract",
         "--config",
         path(&config),
-        "extract",
         "--site",
         "sample",
         "--url",

@@ -39,7 +39,13 @@ async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg, None, shutdown.child_token()));
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg,
+            concurrency: None,
+        },
+        shutdown.child_token(),
+    ));
 
     // (id, reason, status, attempts): a permanent failure is not retried.
     let failing: [(u64, &str, Option<u16>, u32); 8] = [

@@ -22,7 +22,13 @@ async fn crawl_with_a_fresh_fetcher(
     count: usize,
 ) -> anyhow::Result<Vec<Event>> {
     let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg.clone(), None, shutdown.clone()));
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg: cfg.clone(),
+            concurrency: None,
+        },
+        shutdown.clone(),
+    ));
     let events = wait_for(Duration::from_secs(30), "the crawl's events", || async {
         let events = stored_events(js).await?;
         Ok((events.len() >= count).then_some(events))

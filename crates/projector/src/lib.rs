@@ -200,7 +200,7 @@ async fn close(mut store: Arc<Store>) {
 /// `digest --data DIR`: the applied sequence and the digest of the state,
 /// after checking the digest kept by the writes against one summed from
 /// every row (a difference means the file was damaged).
-pub async fn print_digest(data: &Path) -> anyhow::Result<()> {
+pub async fn checked_digest(data: &Path) -> anyhow::Result<(u64, String)> {
     let path = store_path(data);
     if !path.exists() {
         anyhow::bail!(
@@ -214,16 +214,14 @@ pub async fn print_digest(data: &Path) -> anyhow::Result<()> {
         Ok::<_, StoreError>((store.digest()?, store.recompute_digest()?))
     })
     .await??;
-    let (seq, digest) = kept;
-    if summed.1 != digest {
+    if summed.1 != kept.1 {
         anyhow::bail!(
-            "the digest kept in {} ({digest}) differs from the rows' ({}): the file is damaged; \
+            "the digest kept in {} ({}) differs from the rows' ({}): the file is damaged; \
              rebuild it with `pagefeed-projector rebuild`",
             data.display(),
+            kept.1,
             summed.1
         );
     }
-    println!("applied_seq {seq}");
-    println!("digest {digest}");
-    Ok(())
+    Ok(kept)
 }

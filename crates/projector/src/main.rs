@@ -8,30 +8,71 @@
 //! unless `--allow-unauthenticated-api` says so.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
-use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
-use pagefeed_events::NatsArgs;
+use clap::{Parser, Subcommand};
+use pagefeed_cli::{
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+};
 use pagefeed_projector::api::{ApiOptions, ApiToken};
 use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
 use pagefeed_projector::Options;
-use tokio_util::sync::CancellationToken;
 
 /// Keeps a full, queryable replica of pagefeed's events on this node.
 #[derive(Parser)]
-#[command(name = "pagefeed-projector", version)]
+#[command(
+    name = "pagefeed-projector",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the applied sequence and the digest of the whole state.
+    Digest {
+        /// Directory of this node's redb file.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// Replay the stream from its first retained sequence into a fresh file
+    /// (stop this node's projector first); exits at the sequence the stream
+    /// had when it started.
+    Rebuild(NodeArgs),
+}
+
+/// Which node, where its file lives and which config it follows: what
+/// serving and rebuilding both need.
+#[derive(clap::Args)]
+struct NodeArgs {
     /// The pagefeed config file (TOML).
-    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE", global = true)]
+    #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE", required = true)]
     config: Option<PathBuf>,
     /// Directory of this node's redb file.
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR", required = true)]
     data: Option<PathBuf>,
     /// This node's name ([a-z0-9_-]+): its consumer is `projector-NAME`.
-    #[arg(long, value_name = "NAME", global = true)]
+    #[arg(long, value_name = "NAME", required = true, value_parser = node_name)]
     node: Option<String>,
+    /// A node idle this long disappears from NATS (its consumer is removed).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    idle: Duration,
+}
+
+/// Serving, what the binary does without a subcommand.
+#[derive(clap::Args)]
+struct ServeArgs {
     /// Where the HTTP API listens. An address other than loopback needs
     /// a token (or --allow-unauthenticated-api).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8780")]
@@ -51,53 +92,79 @@ struct Args {
     /// Serve the API without a token on an address other than loopback.
     #[arg(long)]
     allow_unauthenticated_api: bool,
-    /// A node idle this long disappears from NATS (its consumer is removed).
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
-    idle: Duration,
     /// The longest an applied batch stays unsynced to disk: a crash rolls
     /// the file back to its last synced batch and the node replays the rest
     /// from the stream. 0s syncs every batch.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     sync_every: Duration,
-    #[command(flatten)]
-    nats: NatsArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Print the applied sequence and the digest of the whole state.
-    Digest,
-    /// Replay the stream from its first retained sequence into a fresh file
-    /// (stop this node's projector first); exits at the sequence the stream
-    /// had when it started.
-    Rebuild,
+fn node_name(name: &str) -> Result<String, String> {
+    if pagefeed_events::subject::is_token(name) {
+        Ok(name.to_owned())
+    } else {
+        Err("a node name must match [a-z0-9_-]+".to_owned())
+    }
 }
 
-/// A flag that stops the projector before it starts: exit code 2.
-fn bad_flag(message: String) -> ! {
-    eprintln!("{message}");
-    std::process::exit(pagefeed_events::EXIT_BAD_CONFIG);
+/// A node's arguments, present: clap requires each of them.
+struct Node {
+    config: PathBuf,
+    data: PathBuf,
+    node: String,
+    idle: Duration,
+}
+
+impl NodeArgs {
+    fn required(self) -> Node {
+        let (Some(config), Some(data), Some(node)) = (self.config, self.data, self.node) else {
+            unreachable!("clap requires --config, --data and --node")
+        };
+        Node {
+            config,
+            data,
+            node,
+            idle: self.idle,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The API's token, from the flag, its variable or its file; exits 2
+    /// when it is empty or unreadable, or when the API would be open to
+    /// more than loopback without one.
+    fn token_or_exit(&self) -> Option<ApiToken> {
+        let token = match (&self.api_token, &self.api_token_file) {
+            (Some(token), _) => Some(
+                ApiToken::new(token)
+                    .unwrap_or_else(|| refuse("--api-token (PAGEFEED_API_TOKEN) is empty")),
+            ),
+            (None, Some(file)) => Some(token_from_file(file)),
+            (None, None) => None,
+        };
+        if token.is_none() && !self.http.ip().is_loopback() && !self.allow_unauthenticated_api {
+            refuse(format!(
+                "--http {} is not a loopback address: give the API a token (--api-token-file \
+                 FILE, --api-token or PAGEFEED_API_TOKEN), or pass --allow-unauthenticated-api \
+                 to serve it to anyone who reaches that address",
+                self.http
+            ));
+        }
+        token
+    }
 }
 
 /// The token in `file`; exits 2 if it cannot be read or is empty.
-fn token_from_file(file: &std::path::Path) -> ApiToken {
+fn token_from_file(file: &Path) -> ApiToken {
     match std::fs::read_to_string(file) {
         Ok(text) => ApiToken::new(&text).unwrap_or_else(|| {
-            bad_flag(format!(
+            refuse(format!(
                 "--api-token-file {}: the file is empty",
                 file.display()
             ))
         }),
-        Err(e) => bad_flag(format!("--api-token-file {}: {e}", file.display())),
+        Err(e) => refuse(format!("--api-token-file {}: {e}", file.display())),
     }
-}
-
-fn missing(what: &str) -> ! {
-    Args::command()
-        .error(clap::error::ErrorKind::MissingRequiredArgument, what)
-        .exit()
 }
 
 /// Threads for replication's small blocking reads and the status it
@@ -108,70 +175,41 @@ fn missing(what: &str) -> ! {
 const BLOCKING_THREADS: usize = 2;
 
 fn main() {
+    let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
         .build();
     match runtime {
-        Ok(runtime) => runtime.block_on(projector()),
+        Ok(runtime) => exit_with(runtime.block_on(projector(args))),
         Err(e) => exit_with(Err(anyhow::anyhow!("cannot start the async runtime: {e}"))),
     }
 }
 
-async fn projector() {
-    let args = Args::parse();
-    let Some(data) = args.data else {
-        missing("--data DIR is required")
-    };
-    if let Some(Command::Digest) = args.command {
-        exit_with(pagefeed_projector::print_digest(&data).await);
-    }
-    let Some(config) = args.config else {
-        missing("--config FILE is required")
-    };
-    let Some(node) = args.node else {
-        missing("--node NAME is required")
-    };
-    let token =
-        match (&args.api_token, &args.api_token_file) {
-            (Some(token), _) => Some(ApiToken::new(token).unwrap_or_else(|| {
-                bad_flag("--api-token (PAGEFEED_API_TOKEN) is empty".to_owned())
-            })),
-            (None, Some(file)) => Some(token_from_file(file)),
-            (None, None) => None,
-        };
-    if args.command.is_none()
-        && token.is_none()
-        && !args.http.ip().is_loopback()
-        && !args.allow_unauthenticated_api
-    {
-        bad_flag(format!(
-            "--http {} is not a loopback address: give the API a token (--api-token-file FILE, \
-             --api-token or PAGEFEED_API_TOKEN), or pass --allow-unauthenticated-api to serve \
-             it to anyone who reaches that address",
-            args.http
-        ));
-    }
-    let cfg = load_config_or_exit(&config, &args.nats);
-    if !pagefeed_events::subject::is_token(&node) {
-        eprintln!("--node \"{node}\" must match [a-z0-9_-]+");
-        std::process::exit(pagefeed_events::EXIT_BAD_CONFIG);
-    }
-    init_tracing();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signals(shutdown.clone()));
-    if let Some(Command::Rebuild) = args.command {
-        let options = RebuildOptions {
-            cfg,
-            data: data.clone(),
-            node,
-            idle: args.idle,
-        };
-        exit_with(rebuild(options, shutdown).await.and_then(|done| match done {
-            Some(r) => {
-                println!(
-                "rebuilt {}: applied_seq {} (stream {}..{}), {} events in {:.1}s, {:.0} events/s\ndigest {}",
-                data.display(),
+async fn projector(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Some(Command::Digest { data }) => {
+            let (seq, digest) = pagefeed_projector::checked_digest(&data).await?;
+            println!("applied_seq {seq}");
+            println!("digest {digest}");
+            Ok(())
+        }
+        Some(Command::Rebuild(node)) => {
+            let node = node.required();
+            let options = RebuildOptions {
+                cfg: config_or_exit(&node.config, &args.nats),
+                data: node.data.clone(),
+                node: node.node,
+                idle: node.idle,
+            };
+            init_tracing();
+            let Some(r) = rebuild(options, shutdown_on_signals()).await? else {
+                anyhow::bail!("rebuild interrupted; {} is unchanged", node.data.display());
+            };
+            println!(
+                "rebuilt {}: applied_seq {} (stream {}..{}), {} events in {:.1}s, {:.0} events/s\n\
+                 digest {}",
+                node.data.display(),
                 r.applied_seq,
                 r.first_seq,
                 r.target_seq,
@@ -179,26 +217,26 @@ async fn projector() {
                 r.elapsed.as_secs_f64(),
                 r.rate(),
                 r.digest
-                );
-                Ok(())
-            }
-            None => Err(anyhow::anyhow!(
-                "rebuild interrupted; {} is unchanged",
-                data.display()
-            )),
-        }));
+            );
+            Ok(())
+        }
+        None => {
+            let token = args.serve.token_or_exit();
+            let node = args.node.required();
+            let options = Options {
+                cfg: config_or_exit(&node.config, &args.nats),
+                data: node.data,
+                node: node.node,
+                http: args.serve.http,
+                idle: node.idle,
+                sync_every: args.serve.sync_every,
+                api: ApiOptions {
+                    token,
+                    ..ApiOptions::default()
+                },
+            };
+            init_tracing();
+            pagefeed_projector::run(options, shutdown_on_signals()).await
+        }
     }
-    let options = Options {
-        cfg,
-        data,
-        node,
-        http: args.http,
-        idle: args.idle,
-        sync_every: args.sync_every,
-        api: ApiOptions {
-            token,
-            ..ApiOptions::default()
-        },
-    };
-    exit_with(pagefeed_projector::run(options, shutdown).await)
 }

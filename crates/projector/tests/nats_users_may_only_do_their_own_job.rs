@@ -115,8 +115,10 @@ async fn each_service_runs_as_its_own_user_and_may_do_nothing_else() -> anyhow::
     let scheduler = spawn_scheduler(config_as(&url, "scheduler", &template));
     let fetch = CancellationToken::new();
     let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        config_as(&url, "fetcher", &template),
-        Some(4),
+        pagefeed_fetcher::Options {
+            cfg: config_as(&url, "fetcher", &template),
+            concurrency: Some(4),
+        },
         fetch.clone(),
     ));
     let ops = jetstream_as(&url, "operator").await?;

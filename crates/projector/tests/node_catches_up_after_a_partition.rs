@@ -78,7 +78,13 @@ async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()>
     let a = Node::start(&behind_proxy, &dirs.path().join("a"), "a")?;
     let b = Node::start(&cfg, &dirs.path().join("b"), "b")?;
     let fetch = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg.clone(), Some(8), fetch.clone()));
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg: cfg.clone(),
+            concurrency: Some(8),
+        },
+        fetch.clone(),
+    ));
     let mut tasks = 0;
 
     crawl(&js, &site, &ids[..30], &mut tasks).await?;

@@ -73,7 +73,13 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
     let a = start_node(&cfg, &dirs.path().join("a"), "a");
     let b = start_node(&cfg, &dirs.path().join("b"), "b");
     let fetch = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(cfg.clone(), Some(8), fetch.clone()));
+    let fetcher = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg: cfg.clone(),
+            concurrency: Some(8),
+        },
+        fetch.clone(),
+    ));
     let ids: Vec<u64> = (1..=40).collect();
     publish_tasks(&js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
     let failing = ids

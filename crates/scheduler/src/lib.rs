@@ -23,8 +23,14 @@ use tracing::{info, warn};
 
 use crate::plan::{retention_for_slot, retention_of_other_sites, tasks_for_slot, Slots};
 
+/// What a scheduler runs with.
+pub struct Options {
+    pub cfg: Config,
+}
+
 /// Runs the scheduler until `shutdown` is cancelled.
-pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Options { cfg } = options;
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
     let js = jetstream::new(client.clone());
     if !provision(&js, &cfg, &shutdown).await? {

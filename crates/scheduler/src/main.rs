@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
-use pagefeed_events::NatsArgs;
-use tokio_util::sync::CancellationToken;
+use pagefeed_cli::{config_or_exit, exit_with, init_tracing, shutdown_on_signals, NatsArgs};
+use pagefeed_scheduler::Options;
 
 /// Publishes pagefeed's crawl tasks every interval and retention events on a fixed period.
 #[derive(Parser)]
@@ -22,9 +21,9 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let cfg = load_config_or_exit(&args.config, &args.nats);
+    let options = Options {
+        cfg: config_or_exit(&args.config, &args.nats),
+    };
     init_tracing();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signals(shutdown.clone()));
-    exit_with(pagefeed_scheduler::run(cfg, shutdown).await)
+    exit_with(pagefeed_scheduler::run(options, shutdown_on_signals()).await)
 }

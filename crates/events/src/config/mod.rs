@@ -21,9 +21,6 @@ mod validate;
 use raw::parse_raw;
 use validate::validate;
 
-/// The process exit code for a configuration the services refuse to run with.
-pub const EXIT_BAD_CONFIG: i32 = 2;
-
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -127,7 +127,13 @@ pub fn spawn_fetcher(
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
     let token = CancellationToken::new();
-    let handle = tokio::spawn(pagefeed_fetcher::run(cfg, None, token.child_token()));
+    let handle = tokio::spawn(pagefeed_fetcher::run(
+        pagefeed_fetcher::Options {
+            cfg,
+            concurrency: None,
+        },
+        token.child_token(),
+    ));
     (token, handle)
 }
 

@@ -1,15 +1,24 @@
-//! What every binary's `main` does the same way: tracing from `RUST_LOG`,
-//! SIGINT/SIGTERM turned into a cancellation, and config loading that exits
-//! with code 2 and a message naming the file, site and field.
+//! What every pagefeed binary's `main` does the same way: the NATS flags,
+//! config loading that exits with code 2 and a message naming the file, site
+//! and field, logging from `RUST_LOG`, SIGINT/SIGTERM turned into a
+//! cancellation, and the exit code of a run. The only library of the project
+//! that prints or ends the process: it is what the entry points share.
 
+pub mod nats_args;
+
+use std::fmt::Display;
 use std::path::Path;
 
+use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, EXIT_BAD_CONFIG};
-use crate::connect::NatsArgs;
+pub use nats_args::NatsArgs;
+
+/// The exit code of a configuration or flag the services refuse to run
+/// with (clap's own usage errors exit with it too).
+pub const EXIT_BAD_CONFIG: i32 = 2;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -22,8 +31,14 @@ pub fn init_tracing() {
         .init();
 }
 
-/// Cancels `token` on the first SIGINT or SIGTERM.
-pub async fn cancel_on_signals(token: CancellationToken) {
+/// A token cancelled on the first SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    tokio::spawn(cancel_on_signals(token.clone()));
+    token
+}
+
+async fn cancel_on_signals(token: CancellationToken) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -48,23 +63,24 @@ pub async fn cancel_on_signals(token: CancellationToken) {
     token.cancel();
 }
 
-/// Loads the config and applies the NATS overrides; on any error prints it
-/// and exits with code 2 before anything is connected or published.
-pub fn load_config_or_exit(path: &Path, nats: &NatsArgs) -> Config {
+/// Loads the config and applies the NATS flags; on any error prints it and
+/// exits with [`EXIT_BAD_CONFIG`] before anything is connected or published.
+pub fn config_or_exit(path: &Path, nats: &NatsArgs) -> Config {
     let loaded = Config::load(path).and_then(|mut cfg| {
         nats.apply(&mut cfg)?;
         Ok(cfg)
     });
-    match loaded {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(EXIT_BAD_CONFIG);
-        }
-    }
+    loaded.unwrap_or_else(|e| refuse(e))
 }
 
-/// Ends the process after `run`: exit code 0, or the error chain on stderr
+/// Prints why the process will not start and exits with
+/// [`EXIT_BAD_CONFIG`].
+pub fn refuse(message: impl Display) -> ! {
+    eprintln!("{message}");
+    std::process::exit(EXIT_BAD_CONFIG);
+}
+
+/// Ends the process after a run: exit code 0, or the error chain on stderr
 /// and exit code 1 (no backtrace dump for an operator to wade through).
 pub fn exit_with(result: anyhow::Result<()>) -> ! {
     match result {

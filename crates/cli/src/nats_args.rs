@@ -1,0 +1,96 @@
+//! The NATS flags every binary takes (`--nats-url`, `--nats-user`, ...; or
+//! their `PAGEFEED_NATS_*` variables): each overrides the config file's
+//! `[nats]` field of the same name.
+
+use std::path::PathBuf;
+
+use pagefeed_events::connect::check_nats;
+use pagefeed_events::{Config, ConfigError};
+
+/// NATS connection overrides shared by every binary.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma separated (overrides `nats.url`).
+    #[arg(
+        id = "nats_url",
+        long = "nats-url",
+        env = "PAGEFEED_NATS_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub url: Option<String>,
+    /// NATS user (with --nats-password).
+    #[arg(
+        id = "nats_user",
+        long = "nats-user",
+        value_name = "USER",
+        env = "PAGEFEED_NATS_USER",
+        global = true
+    )]
+    pub user: Option<String>,
+    /// NATS password.
+    #[arg(
+        id = "nats_password",
+        value_name = "PASSWORD",
+        long = "nats-password",
+        env = "PAGEFEED_NATS_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub password: Option<String>,
+    /// NATS token.
+    #[arg(
+        id = "nats_token",
+        value_name = "TOKEN",
+        long = "nats-token",
+        env = "PAGEFEED_NATS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// NATS credentials file (.creds).
+    #[arg(
+        id = "nats_creds",
+        long = "nats-creds",
+        env = "PAGEFEED_NATS_CREDS",
+        value_name = "FILE",
+        global = true
+    )]
+    pub creds: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the server's TLS certificate.
+    #[arg(
+        id = "nats_ca",
+        long = "nats-ca",
+        env = "PAGEFEED_NATS_CA",
+        value_name = "FILE",
+        global = true
+    )]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// Applies the overrides that are set, then checks the resulting
+    /// `[nats]` ([`check_nats`]).
+    pub fn apply(&self, cfg: &mut Config) -> Result<(), ConfigError> {
+        let nats = &mut cfg.nats;
+        if let Some(url) = &self.url {
+            nats.url.clone_from(url);
+        }
+        if self.user.is_some() {
+            nats.user.clone_from(&self.user);
+        }
+        if self.password.is_some() {
+            nats.password.clone_from(&self.password);
+        }
+        if self.token.is_some() {
+            nats.token.clone_from(&self.token);
+        }
+        if self.creds.is_some() {
+            nats.creds.clone_from(&self.creds);
+        }
+        if self.tls_ca.is_some() {
+            nats.tls_ca.clone_from(&self.tls_ca);
+        }
+        check_nats(cfg)
+    }
+}
