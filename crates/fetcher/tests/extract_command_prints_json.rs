@@ -44,6 +44,13 @@ async fn run(args: &[&str]) -> Output {
         .expect("run pagefeed-fetcher")
 }
 
+/// `pagefeed-fetcher extract --config CONFIG --site SITE` and `rest`.
+async fn extract(config: &Path, site: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["extract", "--config", path(config), "--site", site];
+    args.extend_from_slice(rest);
+    run(&args).await
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temp path")
 }
@@ -79,17 +86,11 @@ async fn extract_prints_the_entries_of_a_saved_page_as_json() {
     let saved = dir.path().join("page.html");
     std::fs::write(&saved, &page.body).unwrap();
 
-    let out = run(&[
-        "extract",
-        "--config",
-        path(&config),
-        "--site",
+    let out = extract(
+        &config,
         "sample",
-        "--file",
-        path(&saved),
-        "--base-url",
-        &site.page_url(id),
-    ])
+        &["--file", path(&saved), "--base-url", &site.page_url(id)],
+    )
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
@@ -114,16 +115,7 @@ async fn extract_prints_the_entries_of_a_saved_page_as_json() {
     assert_eq!(json["entries"].as_array().map(Vec::len), Some(20));
 
     // Without --base-url, links resolve against the file itself.
-    let out = run(&[
-        "extract",
-        "--config",
-        path(&config),
-        "--site",
-        "sample",
-        "--file",
-        path(&saved),
-    ])
-    .await;
+    let out = extract(&config, "sample", &["--file", path(&saved)]).await;
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -132,15 +124,11 @@ async fn extract_prints_the_entries_of_a_saved_page_as_json() {
     );
 
     // --url fetches the page itself.
-    let out = run(&[
-        "extract",
-        "--config",
-        path(&config),
-        "--site",
+    let out = extract(
+        &config,
         "sample",
-        "--url",
-        &site.page_url(PageKind::ShiftJis.first_id()),
-    ])
+        &["--url", &site.page_url(PageKind::ShiftJis.first_id())],
+    )
     .await;
     assert!(
         out.status.success(),
@@ -162,19 +150,9 @@ async fn failures_exit_with_a_message() {
     let dir = TempDir::new().unwrap();
     let config = dir.path().join("pagefeed.toml");
     std::fs::write(&config, config_text(&site.url_template())).unwrap();
-    let config = path(&config);
 
     // An unknown site: 2, naming the sites there are.
-    let out = run(&[
-        "extract",
-        "--config",
-        config,
-        "--site",
-        "nope",
-        "--url",
-        "http://x/",
-    ])
-    .await;
+    let out = extract(&config, "nope", &["--url", "http://x/"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -185,10 +163,7 @@ async fn failures_exit_with_a_message() {
 
     // A page without entries: 1, saying why.
     let shell = site.page_url(PageKind::NoEntries.first_id());
-    let out = run(&[
-        "extract", "--config", config, "--site", "sample", "--url", &shell,
-    ])
-    .await;
+    let out = extract(&config, "sample", &["--url", &shell]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -198,33 +173,19 @@ async fn failures_exit_with_a_message() {
 
     // An HTTP error: 1, with the status.
     let missing = site.page_url(PageKind::NotFound.first_id());
-    let out = run(&[
-        "extract", "--config", config, "--site", "sample", "--url", &missing,
-    ])
-    .await;
+    let out = extract(&config, "sample", &["--url", &missing]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("404"), "{stderr}");
 
     // Both --url and --file, or neither: a usage error.
-    let out = run(&["extract", "--config", config, "--site", "sample"]).await;
+    let out = extract(&config, "sample", &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&[
-        "extract",
-        "--config",
-        config,
-        "--site",
-        "sample",
-        "--url",
-        "http://x/",
-        "--file",
-        "y",
-    ])
-    .await;
+    let out = extract(&config, "sample", &["--url", "http://x/", "--file", "y"]).await;
     assert_eq!(out.status.code(), Some(2));
 
     // The crawling mode refuses a concurrency of zero before connecting.
-    let out = run(&["--config", config, "--concurrency", "0"]).await;
+    let out = run(&["--config", path(&config), "--concurrency", "0"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--concurrency"), "{stderr}");
