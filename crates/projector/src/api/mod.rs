@@ -1,6 +1,6 @@
 //! The projector's HTTP API: JSON reads of the replica (status, pages,
 //! entries, search) and Prometheus metrics, each concept in its own file;
-//! [`router`] puts them together under the limits that bound their cost.
+//! [`router()`] puts them together under the limits that bound their cost.
 
 mod auth;
 mod cursor;
