@@ -6,4 +6,5 @@ pub mod extract;
 pub mod fetcher;
 pub mod procs;
 pub mod projector;
+mod publish;
 mod report;

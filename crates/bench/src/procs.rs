@@ -294,7 +294,7 @@ impl Child {
     }
 
     /// Reads the first line the process writes to its (piped) stdout.
-    pub fn first_stdout_line(&mut self) -> anyhow::Result<String> {
+    fn first_stdout_line(&mut self) -> anyhow::Result<String> {
         if self.stdout.is_none() {
             let piped = self.child.as_mut().and_then(|c| c.stdout.take());
             self.stdout = piped.map(BufReader::new);

@@ -1,250 +1,94 @@
-//! The printed report: the runs as a markdown table, the ratios next to their
-//! targets, peak memory and a machine note, ready to paste into
-//! docs/BENCHMARKS.md.
+//! What every benchmark prints: a heading, [`Figures`] (each figure against
+//! its target, judged by the one rule of [`verdict`]) and the number formats
+//! they share, as markdown ready to paste into docs/BENCHMARKS.md.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::fetcher::{Measured, Run, Setup};
+use crate::procs::Machine;
 
-/// (b)/(a′) at the main latency: what the fetcher keeps of the parse limit.
-const TARGET_ONE_VS_PARSE: f64 = 0.7;
-/// (c)/(b) at the scaling latency: a second process nearly doubles the rate.
-const TARGET_TWO_VS_ONE: f64 = 1.8;
-/// Peak RSS of a fetcher process, in MB (10^6 bytes).
-const TARGET_RSS_MB: f64 = 50.0;
-/// Pages per fetcher CPU-second: ten times Scrapy's ~250 pages/s on one core.
-const TARGET_PAGES_PER_CORE: f64 = 2_500.0;
-
-pub fn render(setup: &Setup, results: &[Measured]) -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = write_report(&mut out, setup, results);
-    out
+/// The bound a figure is held to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// Met when the figure is this or more (a rate, a ratio).
+    AtLeast(f64),
+    /// Met when the figure is under this (a latency, a memory peak).
+    Below(f64),
 }
 
-fn write_report(out: &mut String, setup: &Setup, results: &[Measured]) -> std::fmt::Result {
-    let o = &setup.options;
-    let m = &setup.machine;
-    writeln!(
-        out,
-        "\npagefeed fetcher benchmark, {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    )?;
-    let pinning = match (setup.pinned, setup.nats_pinned) {
-        (true, true) => "sample site and nats-server on core 1, client on core 0 (taskset)",
-        (true, false) => {
-            "sample site on core 1, client on core 0 (taskset); nats-server NOT pinned \
-             (its pid was not found)"
-        }
-        (false, _) => "no pinning (taskset missing or one core)",
+/// `met`, or `missed by 0.12 (15 %)`: by how much, in the figure's unit
+/// and as a share of the limit.
+pub fn verdict(value: f64, limit: Limit) -> String {
+    let (met, gap, bound) = match limit {
+        Limit::AtLeast(bound) => (value >= bound, bound - value, bound),
+        Limit::Below(bound) => (value < bound, value - bound, bound),
     };
-    writeln!(
-        out,
-        "machine: {} cores, {}; {pinning}",
-        m.cores, m.cpu_model
-    )?;
-    writeln!(
-        out,
-        "concurrency {c} per client (fetchers: --concurrency {c}, per_host_concurrency {c}), \
-         {s} in the scaling runs; fetchers log at info to a file\n",
-        c = o.concurrency,
-        s = o.scaling_concurrency
-    )?;
-
-    writeln!(
-        out,
-        "| run | site latency | pages | seconds | pages/s | entries/s | client CPU | site CPU | nats CPU | fetcher peak RSS |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
-    for r in results {
-        let secs = r.elapsed.as_secs_f64();
-        writeln!(
-            out,
-            "| {} | {} ms | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
-            r.run.label(),
-            r.latency_ms,
-            r.pages,
-            secs,
-            thousands(r.pages_per_sec()),
-            r.entries_per_sec().map_or("—".to_owned(), thousands),
-            percent(r.client_cpu, r.elapsed),
-            percent(r.site_cpu, r.elapsed),
-            r.nats_cpu
-                .map_or("—".to_owned(), |cpu| percent(cpu, r.elapsed)),
-            rss_cell(&r.peak_rss_kib),
-        )?;
+    if met {
+        return "met".to_owned();
     }
-    writeln!(
-        out,
-        "\nCPU is in % of one core over the run (client: this process for (a)/(a′), \
-         the fetcher processes together for (b)/(c)).\n"
-    )?;
-
-    writeln!(out, "| figure | value | target | verdict |")?;
-    writeln!(out, "|---|---|---|---|")?;
-    let latencies = if o.latency_ms == o.scaling_latency_ms || o.scaling_pages == 0 {
-        vec![o.latency_ms]
+    let shown = if bound >= 100.0 {
+        thousands(gap)
     } else {
-        vec![o.latency_ms, o.scaling_latency_ms]
+        format!("{gap:.2}")
     };
-    let find = |run: Run, latency: u64| {
-        results
-            .iter()
-            .find(|r| r.run == run && r.latency_ms == latency)
-    };
-    let rate_ratio = |a: Run, b: Run, latency: u64| {
-        Some(find(a, latency)?.pages_per_sec() / find(b, latency)?.pages_per_sec())
-    };
-    for &latency in &latencies {
-        let main = latency == o.latency_ms;
-        let scaling = latency == o.scaling_latency_ms && o.scaling_pages > 0;
-        ratio_row(
-            out,
-            &format!("(b)/(a′) at {latency} ms"),
-            rate_ratio(Run::One, Run::Parse, latency),
-            main.then_some(TARGET_ONE_VS_PARSE),
-        )?;
-        ratio_row(
-            out,
-            &format!("(b)/(a) at {latency} ms"),
-            rate_ratio(Run::One, Run::Get, latency),
-            None,
-        )?;
-        ratio_row(
-            out,
-            &format!("(a′)/(a) at {latency} ms"),
-            rate_ratio(Run::Parse, Run::Get, latency),
-            None,
-        )?;
-        ratio_row(
-            out,
-            &format!("(c)/(b) at {latency} ms"),
-            rate_ratio(Run::Two, Run::One, latency),
-            scaling.then_some(TARGET_TWO_VS_ONE),
-        )?;
-    }
-    let peak_mb = results
-        .iter()
-        .flat_map(|r| r.peak_rss_kib.iter())
-        .map(|&kib| kib_to_mb(kib))
-        .reduce(f64::max);
-    match peak_mb {
-        Some(mb) => writeln!(
-            out,
-            "| largest fetcher peak RSS (VmHWM) | {mb:.1} MB | < {TARGET_RSS_MB:.0} MB | {} |",
-            if mb < TARGET_RSS_MB {
-                "met".to_owned()
-            } else {
-                format!("missed by {:.1} MB", mb - TARGET_RSS_MB)
-            }
-        )?,
-        None => writeln!(
-            out,
-            "| largest fetcher peak RSS (VmHWM) | n/a | < 50 MB | — |"
-        )?,
-    }
-    if let Some(one) = find(Run::One, o.latency_ms) {
-        let cores = one.client_cpu.as_secs_f64() / one.elapsed.as_secs_f64();
-        let per_core = one.pages as f64 / one.client_cpu.as_secs_f64().max(1e-9);
-        writeln!(
-            out,
-            "| (b) pages/s per fetcher core used at {} ms ({} pages/s on {cores:.2} cores) | {} | ≥ {} (10 × Scrapy's ~250) | {} |",
-            o.latency_ms,
-            thousands(one.pages_per_sec()),
-            thousands(per_core),
-            thousands(TARGET_PAGES_PER_CORE),
-            verdict(per_core, TARGET_PAGES_PER_CORE),
-        )?;
-    }
+    format!("missed by {shown} ({:.0} %)", gap / bound * 100.0)
+}
 
-    let mut notes = Vec::new();
-    for r in results {
-        if let Some(first) = r.first_event {
-            let split = if r.pages_by_fetcher.len() > 1 {
-                format!(
-                    "; pages per fetcher: {}",
-                    r.pages_by_fetcher
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" / ")
-                )
-            } else {
-                String::new()
-            };
-            notes.push(format!(
-                "{} at {} ms: first event {} ms after the start{split}",
-                r.run.label(),
-                r.latency_ms,
-                first.as_millis()
-            ));
+/// The first lines of a report: which benchmark, when, on what machine and
+/// how its processes were placed.
+pub fn heading(bench: &str, machine: &Machine, placement: &str) -> String {
+    format!(
+        "\npagefeed {bench} benchmark, {}\nmachine: {} cores, {}; {placement}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine.cores,
+        machine.cpu_model
+    )
+}
+
+/// The table of figures: `| figure | value | target | verdict |`.
+#[derive(Debug, Default)]
+pub struct Figures {
+    rows: Vec<[String; 4]>,
+    /// Each row also goes to stderr as it is added (a long run's progress).
+    echo: bool,
+}
+
+impl Figures {
+    /// A table whose rows also go to stderr as they are added.
+    pub fn echoing() -> Figures {
+        Figures {
+            rows: Vec::new(),
+            echo: true,
         }
     }
-    if !notes.is_empty() {
-        writeln!(out)?;
-        for note in notes {
-            writeln!(out, "- {note}")?;
+
+    /// Adds a row; `target` and `verdict` are `—` or empty for a figure
+    /// shown for context.
+    pub fn row(
+        &mut self,
+        figure: impl Into<String>,
+        value: impl Into<String>,
+        target: impl Into<String>,
+        verdict: impl Into<String>,
+    ) {
+        let (figure, value) = (figure.into(), value.into());
+        if self.echo {
+            eprintln!("  {figure}: {value}");
         }
+        self.rows
+            .push([figure, value, target.into(), verdict.into()]);
     }
-    Ok(())
-}
 
-fn ratio_row(
-    out: &mut String,
-    name: &str,
-    value: Option<f64>,
-    target: Option<f64>,
-) -> std::fmt::Result {
-    let Some(value) = value else {
-        return Ok(());
-    };
-    match target {
-        Some(target) => writeln!(
-            out,
-            "| {name} | {value:.2} | ≥ {target:.2} | {} |",
-            verdict(value, target)
-        ),
-        None => writeln!(out, "| {name} | {value:.2} | — | — |"),
+    pub fn render(&self) -> String {
+        let mut out = String::from("| figure | value | target | verdict |\n|---|---|---|---|\n");
+        for [figure, value, target, verdict] in &self.rows {
+            out.push_str(&format!("| {figure} | {value} | {target} | {verdict} |\n"));
+        }
+        out
     }
-}
-
-/// `met`, or `missed by 0.12 (15 %)`.
-fn verdict(value: f64, at_least: f64) -> String {
-    if value >= at_least {
-        "met".to_owned()
-    } else {
-        let gap = at_least - value;
-        let shown = if at_least >= 100.0 {
-            thousands(gap)
-        } else {
-            format!("{gap:.2}")
-        };
-        format!("missed by {shown} ({:.0} %)", gap / at_least * 100.0)
-    }
-}
-
-fn percent(cpu: Duration, wall: Duration) -> String {
-    format!("{:.0} %", cpu.as_secs_f64() / wall.as_secs_f64() * 100.0)
-}
-
-fn kib_to_mb(kib: u64) -> f64 {
-    kib as f64 * 1024.0 / 1e6
-}
-
-fn rss_cell(kib: &[u64]) -> String {
-    if kib.is_empty() {
-        return "—".to_owned();
-    }
-    let each: Vec<String> = kib
-        .iter()
-        .map(|&k| format!("{:.1}", kib_to_mb(k)))
-        .collect();
-    format!("{} MB", each.join(" + "))
 }
 
 /// `12,345`.
-fn thousands(value: f64) -> String {
+pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -254,6 +98,36 @@ fn thousands(value: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// KiB (as /proc gives them) in MB (10^6 bytes).
+pub fn kib_to_mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+/// `123.4 MB`, from KiB.
+pub fn mb(kib: u64) -> String {
+    format!("{:.1} MB", kib_to_mb(kib))
+}
+
+/// A duration in milliseconds.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `1.23 ms`.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", millis(d))
+}
+
+/// The 50th and 99th percentiles (nearest rank); zero for no samples.
+pub fn percentiles(d: &mut [Duration]) -> (Duration, Duration) {
+    if d.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    d.sort_unstable();
+    let at = |p: f64| d[((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1];
+    (at(0.50), at(0.99))
 }
 
 #[cfg(test)]
@@ -270,8 +144,36 @@ mod tests {
 
     #[test]
     fn verdicts_say_by_how_much() {
-        assert_eq!(verdict(0.8, 0.7), "met");
-        assert_eq!(verdict(1.44, 1.8), "missed by 0.36 (20 %)");
-        assert_eq!(verdict(2_000.0, 2_500.0), "missed by 500 (20 %)");
+        assert_eq!(verdict(0.8, Limit::AtLeast(0.7)), "met");
+        assert_eq!(verdict(1.44, Limit::AtLeast(1.8)), "missed by 0.36 (20 %)");
+        assert_eq!(
+            verdict(2_000.0, Limit::AtLeast(2_500.0)),
+            "missed by 500 (20 %)"
+        );
+        assert_eq!(verdict(9.9, Limit::Below(10.0)), "met");
+        assert_eq!(verdict(12.0, Limit::Below(10.0)), "missed by 2.00 (20 %)");
+        assert_eq!(verdict(250.0, Limit::Below(200.0)), "missed by 50 (25 %)");
+    }
+
+    #[test]
+    fn figures_render_as_a_table() {
+        let mut figures = Figures::default();
+        figures.row("rate", "5 events/s", "≥ 4", "met");
+        figures.row("context", "1", "—", "");
+        assert_eq!(
+            figures.render(),
+            "| figure | value | target | verdict |\n|---|---|---|---|\n\
+             | rate | 5 events/s | ≥ 4 | met |\n| context | 1 | — |  |\n"
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut d: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(
+            percentiles(&mut d),
+            (Duration::from_millis(50), Duration::from_millis(99))
+        );
+        assert_eq!(percentiles(&mut []), (Duration::ZERO, Duration::ZERO));
     }
 }

@@ -17,15 +17,15 @@ use prometheus_client::registry::Registry;
 use crate::api::Live;
 
 /// The content type of [`render`]'s text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Buckets of a batch's commit time: 0.5 ms to about 16 s.
-pub fn commit_time_histogram() -> Histogram {
+pub(crate) fn commit_time_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
 /// Every figure of the node, labelled with its name.
-pub fn render(live: &Arc<Live>) -> Result<String, fmt::Error> {
+pub(crate) fn render(live: &Arc<Live>) -> Result<String, fmt::Error> {
     let mut registry = Registry::with_labels(std::iter::once((
         Cow::Borrowed("node"),
         Cow::Owned(live.node.clone()),

@@ -13,7 +13,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Why a read did not run.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// The queue is full: every thread is busy and enough reads wait.
     #[error("the read threads are busy")]
     Busy,
@@ -25,7 +25,7 @@ pub enum ReadError {
 /// A handle to the read threads; they stop once every handle is dropped
 /// and the queue is empty.
 #[derive(Clone)]
-pub struct ReadPool {
+pub(crate) struct ReadPool {
     jobs: SyncSender<Job>,
 }
 

@@ -28,7 +28,9 @@ use crate::procs::{
     cpu_time, peak_rss_kib, pid_with_arg, Binaries, Child, Machine, Pinning, SampleSiteProcess,
     CLIENT_CORE, SERVER_CORE,
 };
-use crate::report;
+use crate::publish;
+
+mod report;
 
 /// Messages a first crawl of a normal page puts in `PAGEFEED_EVENTS`: one
 /// `entry_observed` per entry and the `page_crawled`.
@@ -37,9 +39,6 @@ const EVENTS_PER_PAGE: u64 = ENTRIES_PER_PAGE as u64 + 1;
 const POLL: Duration = Duration::from_millis(20);
 /// An end-to-end run fails when the events stream does not grow for this long.
 const STALL: Duration = Duration::from_secs(120);
-/// Tasks per `publish_all` call, and calls in flight, when filling the queue.
-const PUBLISH_CHUNK: usize = 1_000;
-const PUBLISH_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// `pagefeed-bench fetcher` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,10 +61,10 @@ pub struct Options {
     #[arg(long, default_value_t = 4_000, value_name = "N")]
     pub scaling_pages: usize,
     /// Fetches in flight per client in the scaling runs. Low enough that one
-    /// fetcher is bound by the site's latency, not by the CPU (64 in flight
-    /// at 50 ms is ~1,200 pages/s, which a second fetcher on the same core
-    /// could not double): what the scaling runs measure is whether a second
-    /// process doubles a latency-bound crawl.
+    /// fetcher is bound by the site's latency, not by the CPU (which a
+    /// second fetcher on the same core could not double): what the scaling
+    /// runs measure is whether a second process doubles a latency-bound
+    /// crawl.
     #[arg(long, default_value_t = 16, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub scaling_concurrency: usize,
@@ -458,10 +457,11 @@ impl Bench<'_> {
         Ok((measured, nats_pid.is_some()))
     }
 
-    /// Queues one task per id, as the scheduler would, in pipelined chunks.
+    /// Queues one task per id, as the scheduler would, in pipelined chunks
+    /// (as [`publish::publish`] publishes events).
     async fn publish_tasks(&self, js: &jetstream::Context) -> anyhow::Result<()> {
         let slot = chrono::Utc::now().timestamp();
-        futures::stream::iter(self.ids.chunks(PUBLISH_CHUNK))
+        futures::stream::iter(self.ids.chunks(publish::CHUNK))
             .map(|chunk| {
                 pagefeed_e2e::publish_tasks(
                     js,
@@ -471,7 +471,7 @@ impl Bench<'_> {
                     slot,
                 )
             })
-            .buffer_unordered(PUBLISH_CHUNKS_IN_FLIGHT)
+            .buffer_unordered(publish::CHUNKS_IN_FLIGHT)
             .try_collect::<Vec<()>>()
             .await?;
         Ok(())

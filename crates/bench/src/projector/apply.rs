@@ -1,0 +1,118 @@
+//! The apply alone: payloads applied in-process to a fresh redb file, no
+//! NATS, with and without the search index (`pagefeed-bench apply`, and
+//! the last step of `pagefeed-bench projector`: the split of the apply cost).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pagefeed_projector::store::{Logged, Store};
+
+use super::events::entry_events;
+use super::Bench;
+
+/// Events per transaction in the in-process apply: the most a node's batch
+/// holds, live or in `rebuild`.
+const APPLY_BATCH: usize = pagefeed_projector::batch::MAX_BATCH;
+
+/// `pagefeed-bench apply` options: the in-process apply alone, no NATS, for
+/// profiling (`perf record`, `valgrind --tool=callgrind`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyOptions {
+    /// Entry events generated and applied.
+    #[arg(long, default_value_t = 300_000, value_name = "N")]
+    pub events: usize,
+    /// Leave the search index out.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Events per write transaction (by default the most a node's batch
+    /// holds, live or in `rebuild`).
+    #[arg(long, default_value_t = APPLY_BATCH, value_name = "N")]
+    pub batch: usize,
+    /// Write the file into this directory and keep it (a node's `--data`),
+    /// instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Applies `options.events` generated entry events in-process to a fresh
+/// file, `options.batch` per transaction, and prints the rate.
+pub fn apply_only(options: ApplyOptions) -> anyhow::Result<()> {
+    let temp = tempfile::Builder::new()
+        .prefix("pagefeed-bench-apply-")
+        .tempdir()?;
+    let dir = options.data.as_deref().unwrap_or(temp.path());
+    let payloads: Vec<(u64, Bytes)> = entry_events(options.events, 0)
+        .into_iter()
+        .zip(1..)
+        .map(|(m, seq)| (seq, m.payload))
+        .collect();
+    let t = apply_in_process(&payloads, dir, !options.no_index, options.batch.max(1))?;
+    println!(
+        "applied {} entry events in {:.2} s: {:.0} events/s ({} the search index)",
+        payloads.len(),
+        t.as_secs_f64(),
+        payloads.len() as f64 / t.as_secs_f64(),
+        if options.no_index { "without" } else { "with" }
+    );
+    Ok(())
+}
+
+impl Bench {
+    /// Step 6: `payloads` applied in this process, [`APPLY_BATCH`] per
+    /// transaction, with and then without the search index, against the
+    /// raw read's rate.
+    pub(super) fn apply_split(
+        &mut self,
+        payloads: &[(u64, Bytes)],
+        raw_rate: f64,
+    ) -> anyhow::Result<()> {
+        for (label, index) in [("with", true), ("without", false)] {
+            eprintln!("applying in-process {label} the search index ...");
+            let t = apply_in_process(
+                payloads,
+                &self.dir.path().join(format!("apply-{label}")),
+                index,
+                APPLY_BATCH,
+            )?;
+            let rate = payloads.len() as f64 / t.as_secs_f64();
+            self.figures.row(
+                format!("apply only, in-process, {label} the search index"),
+                format!("{rate:.0} events/s ({:.1} s)", t.as_secs_f64()),
+                "—",
+                format!("{:.2} of the raw read", rate / raw_rate),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn apply_in_process(
+    payloads: &[(u64, Bytes)],
+    dir: &Path,
+    index: bool,
+    batch: usize,
+) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(dir)?;
+    let store = Store::open(&dir.join("pagefeed.redb"))?;
+    let store = if index {
+        store
+    } else {
+        store.without_search_index()
+    };
+    let started = Instant::now();
+    // Stored "now", after every time the events claim (as in a live stream).
+    let published = chrono::Utc::now();
+    for chunk in payloads.chunks(batch) {
+        let batch: Vec<Logged> = chunk
+            .iter()
+            .map(|(seq, payload)| Logged {
+                seq: *seq,
+                published,
+                payload,
+            })
+            .collect();
+        store.apply_batch(&batch)?;
+    }
+    Ok(started.elapsed())
+}

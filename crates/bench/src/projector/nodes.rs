@@ -1,0 +1,163 @@
+//! The projector processes a run starts (the live nodes, `rebuild`) and
+//! what it asks the nodes over HTTP (status, applied sequence, commits).
+//! Every process this benchmark spawns is spawned here.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use pagefeed_testkit::nats::free_port;
+
+use crate::procs::{peak_rss_kib, Binaries, Child};
+
+/// Node `a` or `b`: a projector process with its HTTP address.
+pub(super) struct Node {
+    child: Child,
+    pub(super) http: String,
+}
+
+impl Node {
+    /// Starts node `name` with its data in `dir/name` and its log beside it.
+    pub(super) fn start(
+        bins: &Binaries,
+        config: &Path,
+        dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<Node> {
+        let port = free_port()?;
+        let mut cmd = Command::new(&bins.projector);
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(dir.join(name))
+            .args(["--node", name, "--http", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn");
+        let child = Child::spawn(
+            &format!("projector {name}"),
+            cmd,
+            dir.join(format!("{name}.log")),
+            false,
+        )?;
+        Ok(Node {
+            child,
+            http: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// Stops the node (SIGTERM); its peak RSS in KiB (0 if unknown).
+    pub(super) fn stop(mut self) -> anyhow::Result<u64> {
+        let rss = peak_rss_kib(self.child.pid()).unwrap_or(0);
+        self.child.terminate(Duration::from_secs(30))?;
+        Ok(rss)
+    }
+}
+
+/// Runs `pagefeed-projector rebuild` into `data`; (wall time, peak RSS KiB).
+pub(super) async fn rebuild(
+    bins: &Binaries,
+    config: &Path,
+    data: &Path,
+) -> anyhow::Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut child = Command::new(&bins.projector)
+        .arg("rebuild")
+        .arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .args(["--node", "r"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        if let Ok(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait()? {
+            let elapsed = started.elapsed();
+            anyhow::ensure!(status.success(), "rebuild exited with {status}");
+            return Ok((elapsed, peak));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(super) async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let response = http.get(url).send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "{url}: {status} {body}");
+    Ok(body)
+}
+
+/// Waits until the node answers `/api/status`.
+pub(super) async fn wait_status(
+    http: &reqwest::Client,
+    node: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while get_json(http, &format!("{node}/api/status")).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("{node} did not answer within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The node's applied sequence, from its `/api/status`.
+pub(super) async fn applied(http: &reqwest::Client, node: &str) -> anyhow::Result<u64> {
+    let status = get_json(http, &format!("{node}/api/status")).await?;
+    status["applied_seq"]
+        .as_u64()
+        .with_context(|| format!("no applied_seq in {status}"))
+}
+
+/// When the node has applied `seq` (polled every 10 ms).
+pub(super) async fn wait_applied(
+    http: &reqwest::Client,
+    node: &str,
+    seq: u64,
+    within: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        if applied(http, node).await? >= seq {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!("{node} did not apply {seq} within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// (commit seconds, commits, events applied) from a node's `/metrics`.
+pub(super) async fn commits(http: &reqwest::Client, node: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let text = http
+        .get(format!("{node}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("pagefeed_projector_batch_commit_seconds_sum"),
+        value("pagefeed_projector_batch_commit_seconds_count"),
+        value("pagefeed_projector_events_applied_total"),
+    ))
+}

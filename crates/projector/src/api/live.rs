@@ -1,0 +1,81 @@
+//! What the replication loop publishes for the status and metrics
+//! ([`Live`]), so that they never read the file nor wait for a read thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use prometheus_client::metrics::histogram::Histogram;
+
+use crate::store::{Store, StoreError};
+
+/// What `/api/status` and `/metrics` show of the replica, published by the
+/// replication loop after each commit ([`Live::publish`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReplicaStatus {
+    pub applied_seq: u64,
+    pub digest: String,
+    pub pages: u64,
+    pub entries: u64,
+    pub rejected: u64,
+}
+
+/// What the replication loop knows and the store does not: shared with the
+/// API through an `Arc`.
+#[derive(Debug)]
+pub struct Live {
+    pub node: String,
+    /// The last sequence of `PAGEFEED_EVENTS` as last seen by this node.
+    pub stream_last_seq: AtomicU64,
+    /// Events applied (not rejected, not skipped) since this process started.
+    pub(crate) events_applied: AtomicU64,
+    /// How long the batches committed since this process started took.
+    pub(crate) batch_commit: Histogram,
+    /// The replica as of the last [`Live::publish`].
+    replica: RwLock<ReplicaStatus>,
+}
+
+impl Live {
+    pub fn new(node: impl Into<String>) -> Live {
+        Live {
+            node: node.into(),
+            stream_last_seq: AtomicU64::new(0),
+            events_applied: AtomicU64::new(0),
+            batch_commit: crate::metrics::commit_time_histogram(),
+            replica: RwLock::default(),
+        }
+    }
+
+    /// Records one committed batch that took `d` and applied `events`.
+    pub fn record_commit(&self, d: Duration, events: u64) {
+        self.batch_commit.observe(d.as_secs_f64());
+        self.events_applied.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Reads the replica's applied sequence, digest and counts (O(1), a
+    /// blocking read) for the status to show.
+    pub fn publish(&self, store: &Store) -> Result<(), StoreError> {
+        let (applied_seq, digest) = store.digest()?;
+        let counts = store.counts()?;
+        let status = ReplicaStatus {
+            applied_seq,
+            digest,
+            pages: counts.pages,
+            entries: counts.entries,
+            rejected: counts.rejected,
+        };
+        *self
+            .replica
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
+        Ok(())
+    }
+
+    /// The replica as last published.
+    pub(crate) fn replica(&self) -> ReplicaStatus {
+        self.replica
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,23 @@
+//! The projector's HTTP API: JSON reads of the replica (status, pages,
+//! entries, search) and Prometheus metrics, each concept in its own file;
+//! [`router()`] puts them together under the limits that bound their cost.
+
+mod auth;
+mod cursor;
+mod entries;
+mod error;
+mod live;
+mod options;
+mod pages;
+mod query;
+mod router;
+mod search;
+mod shedding;
+mod state;
+mod status;
+
+pub use auth::ApiToken;
+pub use live::Live;
+pub use options::ApiOptions;
+pub use router::{router, serve};
+pub use state::ApiState;

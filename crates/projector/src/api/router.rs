@@ -1,0 +1,64 @@
+//! The whole API put together ([`router`]): every route, its limits, the
+//! token check and the fallbacks; and [`serve`], which runs it.
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
+
+use super::auth::Bearer;
+use super::entries::{entries, page_entries};
+use super::error::ApiError;
+use super::pages::{page, pages};
+use super::shedding::limited;
+use super::state::ApiState;
+use super::status::{metrics, status};
+
+/// The whole API, routes and fallbacks: status and metrics, and the reads
+/// of pages and entries, each group under its own concurrency limit (load
+/// shedding past it), every request under a timeout and, with a token,
+/// authenticated first.
+pub fn router(state: ApiState) -> Router {
+    let options = state.options.clone();
+    let light = Router::new()
+        .route("/api/status", get(status))
+        .route("/metrics", get(metrics));
+    let heavy = Router::new()
+        .route("/api/pages", get(pages))
+        .route("/api/pages/{key}", get(page))
+        .route("/api/pages/{key}/entries", get(page_entries))
+        .route("/api/entries", get(entries));
+    let light = limited(light, options.light_requests, options.timeout);
+    let heavy = limited(heavy, options.heavy_requests, options.timeout);
+    let router = light
+        .merge(heavy)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    match &options.token {
+        Some(token) => router.layer(ValidateRequestHeaderLayer::custom(Bearer(token.clone()))),
+        None => router,
+    }
+}
+
+/// Serves the API on `listener` until `shutdown`, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}

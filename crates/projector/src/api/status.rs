@@ -1,0 +1,52 @@
+//! `/api/status` and `/metrics`: both answered from what the replication
+//! loop published ([`super::Live`]), never from a read of the file.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::state::ApiState;
+
+#[derive(Serialize)]
+pub(super) struct StatusBody {
+    node: String,
+    applied_seq: u64,
+    stream_last_seq: u64,
+    lag: u64,
+    digest: String,
+    pages: u64,
+    entries: u64,
+    rejected: u64,
+}
+
+/// From what the replication loop published: never waits for a read.
+pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusBody> {
+    let replica = state.live.replica();
+    let stream_last_seq = state.live.stream_last_seq.load(Ordering::Relaxed);
+    Json(StatusBody {
+        node: state.live.node.clone(),
+        applied_seq: replica.applied_seq,
+        stream_last_seq,
+        lag: stream_last_seq.saturating_sub(replica.applied_seq),
+        digest: replica.digest,
+        pages: replica.pages,
+        entries: replica.entries,
+        rejected: replica.rejected,
+    })
+}
+
+/// From what the replication loop published, like the status.
+pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
+    match crate::metrics::render(&state.live) {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding the metrics failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
