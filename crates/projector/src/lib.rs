@@ -4,8 +4,6 @@
 
 pub mod api;
 pub mod batch;
-pub mod metrics;
-pub mod reads;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;

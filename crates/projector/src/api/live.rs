@@ -41,7 +41,7 @@ impl Live {
             node: node.into(),
             stream_last_seq: AtomicU64::new(0),
             events_applied: AtomicU64::new(0),
-            batch_commit: crate::metrics::commit_time_histogram(),
+            batch_commit: crate::api::metrics::commit_time_histogram(),
             replica: RwLock::default(),
         }
     }

@@ -13,7 +13,7 @@ use super::auth::ApiToken;
 pub struct ApiOptions {
     /// Every request must carry `Authorization: Bearer <token>`.
     pub token: Option<ApiToken>,
-    /// Threads for the reads of pages and entries (see [`crate::reads`]).
+    /// Threads for the reads of pages and entries (see [`crate::api::reads`]).
     /// Each thread that allocates keeps a malloc arena of its own: few
     /// threads keep a node's memory bounded (a search for one common
     /// character reads tens of megabytes of postings; docs/BENCHMARKS.md,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 
-use crate::reads::{ReadError, ReadPool};
+use crate::api::reads::{ReadError, ReadPool};
 use crate::store::{Store, StoreError};
 
 use super::error::ApiError;
