@@ -15,7 +15,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 use pagefeed_events::cli::{cancel_on_signals, exit_with, init_tracing, load_config_or_exit};
 use pagefeed_events::NatsArgs;
 use pagefeed_projector::api::{ApiOptions, ApiToken};
-use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
+use pagefeed_projector::rebuild::{rebuild, Progress, RebuildOptions};
 use pagefeed_projector::Options;
 use tokio_util::sync::CancellationToken;
 
@@ -166,6 +166,7 @@ async fn projector() {
             data: data.clone(),
             node,
             idle: args.idle,
+            progress: print_progress(),
         };
         exit_with(rebuild(options, shutdown).await.and_then(|done| match done {
             Some(r) => {
@@ -201,4 +202,62 @@ async fn projector() {
         },
     };
     exit_with(pagefeed_projector::run(options, shutdown).await)
+}
+
+/// How often plain progress lines are printed when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Rebuild progress on stderr: a bar with rate and ETA on a terminal, plain
+/// lines every [`LINE_EVERY`] otherwise (logs, CI), and a last one at the end.
+fn print_progress() -> Box<dyn FnMut(Progress) + Send> {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        Box::new(move |p: Progress| {
+            let bar = bar.get_or_insert_with(|| {
+                let style = indicatif::ProgressStyle::with_template(
+                    "rebuild {bar:40} {human_pos}/{human_len} events  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                indicatif::ProgressBar::new(p.total).with_style(style)
+            });
+            bar.set_position(p.done);
+            if p.finished {
+                bar.finish();
+            }
+        })
+    } else {
+        let mut printed = std::time::Instant::now();
+        Box::new(move |p: Progress| {
+            if p.finished || printed.elapsed() >= LINE_EVERY {
+                printed = std::time::Instant::now();
+                eprintln!("{}", progress_line(p.done, p.total, p.elapsed));
+            }
+        })
+    }
+}
+
+/// `rebuild: 512000/1000000 events (51%), 120000 events/s, ETA 4s`
+fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let eta = if rate > 0.0 {
+        let secs = total.saturating_sub(done) as f64 / rate;
+        format!("{}s", secs.ceil() as u64)
+    } else {
+        "?".to_owned()
+    };
+    format!("rebuild: {done}/{total} events ({percent}%), {rate:.0} events/s, ETA {eta}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_has_rate_and_eta() {
+        let line = progress_line(500, 1000, Duration::from_secs(5));
+        assert_eq!(line, "rebuild: 500/1000 events (50%), 100 events/s, ETA 5s");
+        assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
+    }
 }
