@@ -2,8 +2,10 @@
 //! task types, subject and stream names, message-id derivation, the stream
 //! definitions, the config file format and how to connect to NATS.
 
+pub mod backoff;
 pub mod config;
 pub mod connect;
+pub mod consume;
 pub mod event;
 pub mod limits;
 pub mod publish;

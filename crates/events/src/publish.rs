@@ -12,6 +12,7 @@ use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::backoff::{sleep, Backoff};
 use crate::event::Event;
 use crate::task::Task;
 
@@ -78,7 +79,7 @@ pub async fn publish_all(
     cancel: &CancellationToken,
 ) -> Result<Vec<PublishAck>, PublishAllError> {
     let mut acks: Vec<Option<PublishAck>> = vec![None; msgs.len()];
-    let mut delay = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         let pending: Vec<usize> = (0..msgs.len()).filter(|&i| acks[i].is_none()).collect();
         if pending.is_empty() {
@@ -117,19 +118,16 @@ pub async fn publish_all(
             }
         }
         if failures > 0 {
+            let delay = backoff.next_delay();
             warn!(
                 unacked = failures,
                 error = last_error.as_deref().unwrap_or(""),
-                retry_in_ms = delay.as_millis() as u64,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "JetStream did not ack; publishing again with the same message ids"
             );
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = cancel.cancelled() => {
-                    return Err(PublishAllError::Cancelled { unacked: failures });
-                }
+            if !sleep(delay, cancel).await {
+                return Err(PublishAllError::Cancelled { unacked: failures });
             }
-            delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 }

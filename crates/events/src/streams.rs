@@ -15,6 +15,7 @@ use async_nats::jetstream::ErrorCode;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::subject::{EVENTS_STREAM, EVENTS_SUBJECTS, TASKS_STREAM, TASKS_SUBJECTS};
 
@@ -267,7 +268,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProvisionError>>,
 {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         let attempt = tokio::select! {
             attempt = step() => attempt,
@@ -278,11 +279,9 @@ where
             Err(e) if !e.is_retryable() => return Err(e),
             Err(e) => warn!(error = %e, "NATS not ready; retrying"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return Ok(None),
+        if !backoff.wait(shutdown).await {
+            return Ok(None);
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

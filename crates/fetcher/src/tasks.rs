@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind};
-use futures::StreamExt as _;
+use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::ensure_fetchers_consumer;
@@ -21,11 +22,6 @@ use tracing::{debug, error, info, warn};
 use crate::crawl::{Crawled, Crawler};
 use crate::failure::{Failure, FailureReason};
 
-/// Errors in a row from the message stream after which the consumer is
-/// looked up (or created) again: after a reconnect a consumer that no longer
-/// exists makes the stream yield errors forever (nats.rs #1584).
-const ERRORS_BEFORE_RECREATE: u32 = 3;
-
 /// What every task handler shares.
 pub struct Worker {
     pub js: jetstream::Context,
@@ -37,82 +33,62 @@ pub struct Worker {
 /// Pulls and handles tasks until `shutdown`; then lets in-flight tasks end
 /// (each one either finishes or is handed back with a negative ack).
 pub async fn pull_loop(worker: Arc<Worker>, concurrency: usize) -> anyhow::Result<()> {
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let tracker = TaskTracker::new();
-    let mut delay = Duration::from_millis(100);
-    'consumer: while !worker.shutdown.is_cancelled() {
-        let consumer = tokio::select! {
-            c = ensure_fetchers_consumer(&worker.js, &worker.cfg) => c,
-            () = worker.shutdown.cancelled() => break,
-        };
-        let consumer = match consumer {
-            Ok(consumer) => consumer,
-            Err(e) => {
-                warn!(error = %e, "no task consumer yet; retrying");
-                pause(&worker.shutdown, &mut delay).await;
-                continue;
-            }
-        };
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(concurrency)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await;
-        let mut messages = match messages {
-            Ok(messages) => messages,
-            Err(e) => {
-                warn!(error = %e, "cannot pull tasks; retrying");
-                pause(&worker.shutdown, &mut delay).await;
-                continue;
-            }
-        };
-        info!(concurrency, "pulling tasks");
-        let mut errors = 0;
+    let shutdown = worker.shutdown.clone();
+    let mut tasks = Tasks {
+        worker,
+        slots: Arc::new(Semaphore::new(concurrency)),
+        tracker: TaskTracker::new(),
+        concurrency,
+    };
+    let outcome = consume(&mut tasks, &shutdown).await;
+    tasks.tracker.close();
+    tasks.tracker.wait().await;
+    outcome
+}
+
+/// The `fetchers` consumer's messages, each handled on a task of its own,
+/// at most `concurrency` at once.
+struct Tasks {
+    worker: Arc<Worker>,
+    slots: Arc<Semaphore>,
+    tracker: TaskTracker,
+    concurrency: usize,
+}
+
+impl Source for Tasks {
+    const WHAT: &'static str = "tasks";
+
+    fn pull(&self) -> Pull {
+        Pull::new(self.concurrency)
+    }
+
+    async fn consumer(&mut self) -> anyhow::Result<Consumer<pull::Config>> {
+        Ok(ensure_fetchers_consumer(&self.worker.js, &self.worker.cfg).await?)
+    }
+
+    async fn read(&mut self, messages: &mut Messages) -> anyhow::Result<Flow> {
+        let shutdown = &self.worker.shutdown;
+        info!(concurrency = self.concurrency, "pulling tasks");
         loop {
             // A free slot first, then a task: never hold a task we cannot start.
             let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => slot?,
-                () = worker.shutdown.cancelled() => break 'consumer,
+                slot = self.slots.clone().acquire_owned() => slot?,
+                () = shutdown.cancelled() => return Ok(Flow::Stop),
             };
             let next = tokio::select! {
                 next = messages.next() => next,
-                () = worker.shutdown.cancelled() => break 'consumer,
+                () = shutdown.cancelled() => return Ok(Flow::Stop),
             };
-            match next {
-                Some(Ok(msg)) => {
-                    errors = 0;
-                    delay = Duration::from_millis(100);
-                    let worker = worker.clone();
-                    tracker.spawn(async move {
-                        worker.handle(msg).await;
-                        drop(slot);
-                    });
-                }
-                Some(Err(e)) => {
-                    errors += 1;
-                    warn!(error = %e, errors, "pulling tasks failed");
-                    if errors >= ERRORS_BEFORE_RECREATE {
-                        warn!("looking the task consumer up again");
-                        continue 'consumer;
-                    }
-                }
-                None => continue 'consumer,
-            }
+            let Some(msg) = next else {
+                return Ok(Flow::Recreate);
+            };
+            let worker = self.worker.clone();
+            self.tracker.spawn(async move {
+                worker.handle(msg).await;
+                drop(slot);
+            });
         }
     }
-    tracker.close();
-    tracker.wait().await;
-    Ok(())
-}
-
-async fn pause(shutdown: &CancellationToken, delay: &mut Duration) {
-    tokio::select! {
-        () = tokio::time::sleep(*delay) => {}
-        () = shutdown.cancelled() => {}
-    }
-    *delay = (*delay * 2).min(Duration::from_secs(5));
 }
 
 impl Worker {

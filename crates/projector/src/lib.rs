@@ -3,6 +3,7 @@
 //! the replica is a function of the log (design invariants 1–4).
 
 pub mod api;
+pub mod applier;
 pub mod batch;
 pub mod rebuild;
 pub mod replicate;

@@ -16,7 +16,7 @@ use pagefeed_cli::{
     config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
 };
 use pagefeed_projector::api::{ApiOptions, ApiToken};
-use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
+use pagefeed_projector::rebuild::{rebuild, Progress, RebuildOptions};
 use pagefeed_projector::Options;
 
 /// Keeps a full, queryable replica of pagefeed's events on this node.
@@ -201,6 +201,7 @@ async fn projector(args: Args) -> anyhow::Result<()> {
                 data: node.data.clone(),
                 node: node.node,
                 idle: node.idle,
+                progress: print_progress(),
             };
             init_tracing();
             let Some(r) = rebuild(options, shutdown_on_signals()).await? else {
@@ -238,5 +239,63 @@ async fn projector(args: Args) -> anyhow::Result<()> {
             init_tracing();
             pagefeed_projector::run(options, shutdown_on_signals()).await
         }
+    }
+}
+
+/// How often plain progress lines are printed when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Rebuild progress on stderr: a bar with rate and ETA on a terminal, plain
+/// lines every [`LINE_EVERY`] otherwise (logs, CI), and a last one at the end.
+fn print_progress() -> Box<dyn FnMut(Progress) + Send> {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        Box::new(move |p: Progress| {
+            let bar = bar.get_or_insert_with(|| {
+                let style = indicatif::ProgressStyle::with_template(
+                    "rebuild {bar:40} {human_pos}/{human_len} events  {per_sec}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                indicatif::ProgressBar::new(p.total).with_style(style)
+            });
+            bar.set_position(p.done);
+            if p.finished {
+                bar.finish();
+            }
+        })
+    } else {
+        let mut printed = std::time::Instant::now();
+        Box::new(move |p: Progress| {
+            if p.finished || printed.elapsed() >= LINE_EVERY {
+                printed = std::time::Instant::now();
+                eprintln!("{}", progress_line(p.done, p.total, p.elapsed));
+            }
+        })
+    }
+}
+
+/// `rebuild: 512000/1000000 events (51%), 120000 events/s, ETA 4s`
+fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let eta = if rate > 0.0 {
+        let secs = total.saturating_sub(done) as f64 / rate;
+        format!("{}s", secs.ceil() as u64)
+    } else {
+        "?".to_owned()
+    };
+    format!("rebuild: {done}/{total} events ({percent}%), {rate:.0} events/s, ETA {eta}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_line_has_rate_and_eta() {
+        let line = progress_line(500, 1000, Duration::from_secs(5));
+        assert_eq!(line, "rebuild: 500/1000 events (50%), 100 events/s, ETA 5s");
+        assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
     }
 }

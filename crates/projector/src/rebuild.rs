@@ -4,22 +4,24 @@
 //! file in and points the node's consumer right after it.
 //!
 //! Reading and applying overlap: an ephemeral consumer (no acks, re-created
-//! after a gap, as an ordered consumer is) feeds batches through a short
-//! channel to a blocking thread that applies them, so the network and redb
-//! each keep a core busy. Batches and pull requests are bounded by bytes as
-//! well as by count ([`crate::batch`]): the rebuild holds at most
-//! [`READ_AHEAD`] + 2 batches and one and a half pull requests, whatever the
-//! stream holds. (An ordered consumer of async-nats pulls 500 messages at a
-//! time with no byte bound.)
+//! after a gap, as an ordered consumer is), read through
+//! `pagefeed_events::consume`, feeds batches through a short channel to the
+//! [`crate::applier`], so the network and redb each keep a core busy.
+//! Batches and pull requests are bounded by bytes as well as by count
+//! ([`crate::batch`]): the rebuild holds at most [`READ_AHEAD`] + 2 batches
+//! and one and a half pull requests, whatever the stream holds. (An ordered
+//! consumer of async-nats pulls 500 messages at a time with no byte bound.)
+//! Progress goes to the caller's [`RebuildOptions::progress`]: the library
+//! prints nothing.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use futures::StreamExt as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use async_nats::jetstream::consumer::{pull, Consumer};
+use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::streams::{ensure_streams, events_replay_from, until_provisioned};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
@@ -27,9 +29,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::applier::Applier;
 use crate::batch::{pull_bytes, Batch, Delivered};
 use crate::replicate::recreate_consumer;
-use crate::store::Store;
 use crate::{open_store, store_path};
 
 /// Batches read ahead of the one being applied.
@@ -43,8 +45,9 @@ const PULL_MESSAGES: usize = 1_000;
 /// consumer is re-created (a server restart takes it away, silently).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Attempts in a row to read the stream that read nothing (the consumer
-/// could not be created, or failed at once), 0.25 s, 0.5 s, … up to 5 s
-/// apart (about 100 s in all), before the rebuild gives up.
+/// could not be created, or failed at once), a back-off apart (from 0.1 s,
+/// doubling, to under 5 s: about two minutes in all), before the rebuild
+/// gives up.
 const CREATE_ATTEMPTS: u32 = 30;
 /// The longest an attempt to create the consumer may take.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,8 +58,6 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
 /// the node catches up from its file when it runs.
 const IDLE_END: Duration = Duration::from_secs(10);
 const IDLE_ROUNDS: u32 = 6;
-/// How often plain progress lines are printed when stderr is not a terminal.
-const LINE_EVERY: Duration = Duration::from_secs(2);
 
 /// What a rebuild is asked to do.
 pub struct RebuildOptions {
@@ -65,6 +66,24 @@ pub struct RebuildOptions {
     pub node: String,
     /// The idle time of the node's consumer, re-created at the end.
     pub idle: Duration,
+    /// Told where the rebuild stands: once before the first batch (`done`
+    /// 0), after each batch applied, and once more with `finished` when the
+    /// reading ends (completed or interrupted). Called on the rebuild's own
+    /// task: it should be quick. `Box::new(|_| {})` for none.
+    pub progress: Box<dyn FnMut(Progress) + Send>,
+}
+
+/// Where a rebuild stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Sequences of the stream applied, of `total` (from the stream's first
+    /// sequence to the target).
+    pub done: u64,
+    pub total: u64,
+    /// Since applying started.
+    pub elapsed: Duration,
+    /// The last report: nothing more is applied.
+    pub finished: bool,
 }
 
 /// What a finished rebuild did.
@@ -144,17 +163,40 @@ pub async fn rebuild(
     );
 
     let started = Instant::now();
-    let (tx, rx) = mpsc::channel::<Batch>(READ_AHEAD);
+    let (tx, mut rx) = mpsc::channel::<Batch>(READ_AHEAD);
     let total = target_seq.saturating_sub(first_seq.saturating_sub(1));
-    let applier = tokio::task::spawn_blocking(move || apply_all(fresh, rx, first_seq, total));
-    let read = if state.messages == 0 {
-        drop(tx);
-        Ok(true)
-    } else {
-        let pull = pull_bytes(client.server_info().max_payload);
-        read_until(&stream, pull, target_seq, tx, &shutdown).await
+    let fresh = Arc::new(fresh);
+    let applier = Applier::start(fresh.clone())?;
+    let mut progress = options.progress;
+    let mut at = Progress {
+        done: 0,
+        total,
+        elapsed: Duration::ZERO,
+        finished: false,
     };
-    let (fresh, events) = applier.await??;
+    progress(at);
+    let mut events = 0u64;
+    let applying = applier.apply_all(&mut rx, |report| {
+        events += (report.stats.applied + report.stats.rejected) as u64;
+        at.done = report.applied_seq.saturating_sub(first_seq) + 1;
+        at.elapsed = started.elapsed();
+        progress(at);
+    });
+    let read = async {
+        if state.messages == 0 {
+            drop(tx);
+            Ok(true)
+        } else {
+            let pull = pull_bytes(client.server_info().max_payload);
+            read_until(&stream, pull, target_seq, tx, &shutdown).await
+        }
+    };
+    let (applied, read) = tokio::join!(applying, read);
+    applier.stop().await;
+    applied?;
+    at.elapsed = started.elapsed();
+    at.finished = true;
+    progress(at);
     let completed = read?;
     if !completed {
         drop(fresh);
@@ -207,259 +249,162 @@ async fn read_until(
     tx: mpsc::Sender<Batch>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let mut batch = Batch::default();
-    // The last sequence read: a consumer is created right after it.
-    let mut last = 0u64;
-    let mut consumer_name: Option<String> = None;
-    let mut failures = 0;
-    let mut idle_rounds = 0;
-    let completed = 'consumer: loop {
-        // After attempts that read nothing, a pause, longer each time.
-        if failures > 0 {
-            if failures > CREATE_ATTEMPTS {
-                anyhow::bail!(
-                    "cannot read the stream: {CREATE_ATTEMPTS} attempts in a row read nothing"
-                );
-            }
-            let delay = (Duration::from_millis(250) * failures).min(Duration::from_secs(5));
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => break 'consumer false,
-            }
+    let mut replay = Replay {
+        stream: stream.clone(),
+        pull,
+        target,
+        last: 0,
+        consumer_name: None,
+        idle_rounds: 0,
+        batch: Batch::default(),
+        tx,
+        shutdown: shutdown.clone(),
+        completed: false,
+    };
+    let outcome = consume(&mut replay, shutdown).await;
+    if let Some(name) = replay.consumer_name.take() {
+        let _ = stream.delete_consumer(&name).await;
+    }
+    outcome?;
+    if replay.completed && !replay.batch.is_empty() {
+        let _ = replay.tx.send(std::mem::take(&mut replay.batch)).await;
+    }
+    Ok(replay.completed)
+}
+
+/// A replay of the stream up to `target`, in batches.
+struct Replay {
+    stream: jetstream::stream::Stream,
+    /// The bytes a pull request asks for.
+    pull: usize,
+    target: u64,
+    /// The last sequence read: a consumer is created right after it.
+    last: u64,
+    consumer_name: Option<String>,
+    /// Waits in a row of [`IDLE_END`] with nothing delivered.
+    idle_rounds: u32,
+    batch: Batch,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+    /// Whether everything up to the target was read (or had left the
+    /// stream), rather than cut short by shutdown.
+    completed: bool,
+}
+
+impl Source for Replay {
+    const WHAT: &'static str = "replay";
+
+    fn pull(&self) -> Pull {
+        Pull {
+            max_bytes: Some(self.pull),
+            heartbeat: HEARTBEAT,
+            expires: None,
+            // A request sent just as the connection dropped is never
+            // answered: a short wait, and the next attempt goes on the new
+            // connection.
+            open_timeout: Some(CREATE_TIMEOUT),
+            give_up_after: Some(CREATE_ATTEMPTS),
+            ..Pull::new(PULL_MESSAGES)
         }
-        if let Some(name) = consumer_name.take() {
+    }
+
+    async fn consumer(&mut self) -> anyhow::Result<Consumer<pull::Config>> {
+        if let Some(name) = self.consumer_name.take() {
             // Unused consumers go by themselves; this is only sooner, and
             // off the read (after a reconnect the request may go unanswered
             // until it times out).
-            let stream = stream.clone();
+            let stream = self.stream.clone();
             tokio::spawn(async move {
                 let _ = stream.delete_consumer(&name).await;
             });
         }
-        let created = async {
-            let consumer = stream.create_consumer(events_replay_from(last + 1)).await?;
-            let name = consumer.cached_info().name.clone();
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(PULL_MESSAGES)
-                .max_bytes_per_batch(pull)
-                .heartbeat(HEARTBEAT)
-                .messages()
-                .await?;
-            Ok::<_, anyhow::Error>((name, messages))
-        };
-        // A request sent just as the connection dropped is never answered:
-        // a short wait, and the next attempt goes on the new connection.
-        let created = match tokio::time::timeout(CREATE_TIMEOUT, created).await {
-            Ok(created) => created,
-            Err(_) => Err(anyhow::anyhow!("no answer within {CREATE_TIMEOUT:?}")),
-        };
-        let mut messages = match created {
-            Ok((name, messages)) => {
-                consumer_name = Some(name);
-                messages
-            }
-            Err(e) => {
-                failures += 1;
-                warn!(error = %e, failures, "cannot read the stream; retrying");
-                continue 'consumer;
-            }
-        };
+        let consumer = self
+            .stream
+            .create_consumer(events_replay_from(self.last + 1))
+            .await?;
+        self.consumer_name = Some(consumer.cached_info().name.clone());
+        Ok(consumer)
+    }
+
+    async fn read(&mut self, messages: &mut Messages) -> anyhow::Result<Flow> {
+        let (last, target) = (&mut self.last, self.target);
         let mut delivered = 0u64;
         loop {
             let next = tokio::select! {
                 m = tokio::time::timeout(IDLE_END, messages.next()) => m,
-                () = shutdown.cancelled() => break 'consumer false,
+                () = self.shutdown.cancelled() => return Ok(Flow::Stop),
             };
             let msg = match next {
-                Ok(Some(Ok(msg))) => msg,
-                Ok(Some(Err(e))) => {
-                    // The consumer is gone, or no server answers, or it
-                    // missed heartbeats: a new one right after the last
-                    // event read.
-                    warn!(error = %e, from = last + 1, "reading the stream failed; reading again");
-                    failures += u32::from(delivered == 0);
-                    continue 'consumer;
-                }
+                Ok(Some(msg)) => msg,
                 Ok(None) => {
-                    warn!(from = last + 1, "the stream of events ended; reading again");
-                    failures += u32::from(delivered == 0);
-                    continue 'consumer;
+                    // The consumer is gone, or no server answers, or it
+                    // missed heartbeats, or its messages ended: a new one
+                    // right after the last event read.
+                    warn!(from = *last + 1, "reading the stream failed; reading again");
+                    return Ok(Flow::Recreate);
                 }
                 Err(_) => {
-                    idle_rounds += 1;
-                    let holds_more = match stream.get_info().await {
+                    self.idle_rounds += 1;
+                    let holds_more = match self.stream.get_info().await {
                         Ok(info) => {
                             info.state.messages > 0
                                 && info.state.first_sequence <= target
-                                && info.state.last_sequence > last
+                                && info.state.last_sequence > *last
                         }
                         // No answer: try a new consumer (retried if need be).
                         Err(_) => true,
                     };
-                    if holds_more && idle_rounds < IDLE_ROUNDS {
+                    if holds_more && self.idle_rounds < IDLE_ROUNDS {
                         warn!(
-                            from = last + 1,
+                            from = *last + 1,
                             "nothing was delivered for {IDLE_END:?}, though the stream holds more \
                              up to the target; reading again"
                         );
-                        continue 'consumer;
+                        return Ok(Flow::Recreate);
                     }
                     warn!(
                         target,
                         "nothing more was delivered for {IDLE_END:?}: the rest up to the target \
                          has left the stream; the node catches up from here when it runs"
                     );
-                    break 'consumer true;
+                    self.completed = true;
+                    return Ok(Flow::Stop);
                 }
             };
-            idle_rounds = 0;
-            failures = 0;
+            self.idle_rounds = 0;
             let Some(d) = Delivered::from_jetstream(msg) else {
                 warn!("a message without JetStream metadata; skipped");
                 continue;
             };
             if d.consumer_seq != delivered + 1 {
                 warn!(
-                    from = last + 1,
+                    from = *last + 1,
                     "a delivery was lost (consumer sequence {} after {delivered}); reading again",
                     d.consumer_seq
                 );
-                continue 'consumer;
+                return Ok(Flow::Recreate);
             }
             delivered = d.consumer_seq;
             let seq = d.message.seq;
             if seq > target {
-                break 'consumer true;
+                self.completed = true;
+                return Ok(Flow::Stop);
             }
-            if seq <= last {
+            if seq <= *last {
                 continue;
             }
-            last = seq;
-            batch.push(d.message);
+            *last = seq;
+            self.batch.push(d.message);
             if seq == target {
-                break 'consumer true;
+                self.completed = true;
+                return Ok(Flow::Stop);
             }
-            if batch.is_full() && tx.send(std::mem::take(&mut batch)).await.is_err() {
+            if self.batch.is_full() && self.tx.send(std::mem::take(&mut self.batch)).await.is_err()
+            {
                 // The applier stopped: its error is what the caller reports.
-                break 'consumer true;
+                self.completed = true;
+                return Ok(Flow::Stop);
             }
         }
-    };
-    if let Some(name) = consumer_name {
-        let _ = stream.delete_consumer(&name).await;
-    }
-    if completed && !batch.is_empty() {
-        let _ = tx.send(batch).await;
-    }
-    Ok(completed)
-}
-
-/// The applier thread: applies every batch it receives, drawing progress.
-fn apply_all(
-    store: Store,
-    mut rx: mpsc::Receiver<Batch>,
-    first_seq: u64,
-    total: u64,
-) -> anyhow::Result<(Store, u64)> {
-    let mut progress = Progress::new(total);
-    let mut events = 0u64;
-    while let Some(batch) = rx.blocking_recv() {
-        let stats = store.apply_batch(&batch.logged())?;
-        events += (stats.applied + stats.rejected) as u64;
-        if let Some(last) = batch.last_seq() {
-            progress.at(last.saturating_sub(first_seq) + 1);
-        }
-    }
-    progress.finish();
-    Ok((store, events))
-}
-
-/// Rebuild progress: a bar with rate and ETA on a terminal, plain lines
-/// every few seconds otherwise (logs, CI).
-enum Progress {
-    Bar(ProgressBar),
-    Lines {
-        total: u64,
-        started: Instant,
-        printed: Instant,
-        pos: u64,
-    },
-}
-
-impl Progress {
-    fn new(total: u64) -> Progress {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "rebuild {bar:40} {human_pos}/{human_len} events  {per_sec}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            Progress::Bar(bar)
-        } else {
-            let now = Instant::now();
-            Progress::Lines {
-                total,
-                started: now,
-                printed: now,
-                pos: 0,
-            }
-        }
-    }
-
-    fn at(&mut self, done: u64) {
-        match self {
-            Progress::Bar(bar) => bar.set_position(done),
-            Progress::Lines {
-                total,
-                started,
-                printed,
-                pos,
-            } => {
-                *pos = done;
-                if printed.elapsed() >= LINE_EVERY {
-                    *printed = Instant::now();
-                    eprintln!("{}", progress_line(done, *total, started.elapsed()));
-                }
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        match self {
-            Progress::Bar(bar) => bar.finish(),
-            Progress::Lines {
-                total,
-                started,
-                pos,
-                ..
-            } => eprintln!("{}", progress_line(*pos, *total, started.elapsed())),
-        }
-    }
-}
-
-/// `rebuild: 512000/1000000 events (51%), 120000 events/s, ETA 4s`
-fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
-    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
-    let percent = (done * 100).checked_div(total).unwrap_or(100);
-    let eta = if rate > 0.0 {
-        let secs = total.saturating_sub(done) as f64 / rate;
-        format!("{}s", secs.ceil() as u64)
-    } else {
-        "?".to_owned()
-    };
-    format!("rebuild: {done}/{total} events ({percent}%), {rate:.0} events/s, ETA {eta}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_progress_line_has_rate_and_eta() {
-        let line = progress_line(500, 1000, Duration::from_secs(5));
-        assert_eq!(line, "rebuild: 500/1000 events (50%), 100 events/s, ETA 5s");
-        assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
     }
 }

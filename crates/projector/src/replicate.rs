@@ -4,28 +4,29 @@
 //! the authority: at every (re)start the consumer is re-created from the
 //! file's applied sequence + 1 (the consumer itself is defined with the
 //! rest of the topology, in `pagefeed_events::streams`). Events are applied
-//! in batches on the node's apply thread while the next batch gathers, the
-//! applied sequence committing with them. Batches and pull requests are
+//! in batches by the node's [`crate::applier`] while the next batch gathers,
+//! the applied sequence committing with them; the consumer is read through
+//! `pagefeed_events::consume`. Batches and pull requests are
 //! bounded by bytes as well as by count ([`crate::batch`]), so a node holds
 //! a few of them at most, whatever the stream holds. A node that stops for
 //! good disappears from NATS after `idle` (the consumer's inactive
 //! threshold).
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream;
-use async_nats::jetstream::consumer::pull;
-use futures::StreamExt as _;
+use async_nats::jetstream::consumer::{pull, Consumer};
+use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::streams::{projector_consumer, projector_consumer_name};
 use pagefeed_events::subject::EVENTS_STREAM;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::applier::{Applier, BatchReport};
 use crate::batch::{pull_bytes, Batch, Delivered, MAX_BATCH};
-use crate::store::{ApplyStats, Store, StoreError};
+use crate::store::Store;
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -38,23 +39,8 @@ const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// slower than that is still applied within [`BATCH_LINGER`].
 const FLOOD_START: usize = 50;
 const FLOOD_LINGER: Duration = Duration::from_millis(250);
-/// Errors in a row from the message stream before the consumer is re-created
-/// (after a reconnect a vanished consumer errors forever: nats.rs #1584).
-const ERRORS_BEFORE_RECREATE: u32 = 3;
 /// How often rejected rows whose sequences have left the stream are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-
-/// What one committed batch did, for the API's status and metrics.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchReport {
-    pub stats: ApplyStats,
-    /// The sequence applied last.
-    pub applied_seq: u64,
-    /// Messages of the stream after it, as the server reported with the
-    /// last message (the lag).
-    pub pending: u64,
-    pub commit: Duration,
-}
 
 /// Replays `PAGEFEED_EVENTS` into `store` until `shutdown`, healing by itself
 /// after disconnects and server restarts.
@@ -66,76 +52,79 @@ pub async fn replicate(
     shutdown: CancellationToken,
     on_batch: impl Fn(BatchReport) + Send + Sync,
 ) -> anyhow::Result<()> {
-    let applier = Applier::start(store.clone())?;
-    let mut delay = Duration::from_millis(100);
-    'consumer: while !shutdown.is_cancelled() {
-        let applied = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || store.applied_seq()).await??
-        };
-        let consumer = tokio::select! {
-            c = recreate_consumer(&js, &node, applied, idle) => c,
-            () = shutdown.cancelled() => break,
-        };
-        let consumer = match consumer {
-            Ok(consumer) => consumer,
-            Err(e) => {
-                warn!(error = %e, "cannot set up this node's consumer; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.cancelled() => break,
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(MAX_BATCH)
-            .max_bytes_per_batch(pull_bytes(js.client().server_info().max_payload))
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await;
-        let mut messages = match messages {
-            Ok(m) => m,
-            Err(e) => {
-                warn!(error = %e, "cannot pull events; retrying");
-                continue;
-            }
-        };
-        info!(node = %node, from = applied + 1, "replicating");
-        delay = Duration::from_millis(100);
+    let applied = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.applied_seq()).await??
+    };
+    let mut replication = Replication {
+        applier: Applier::start(store.clone())?,
+        js,
+        store,
+        node,
+        idle,
+        applied,
+        shutdown: shutdown.clone(),
+        on_batch,
+    };
+    let outcome = consume(&mut replication, &shutdown).await;
+    replication.applier.stop().await;
+    outcome
+}
+
+/// This node's consumer, re-created after what the file has applied
+/// whenever it is set up, and the batches read from it.
+struct Replication<F> {
+    js: jetstream::Context,
+    store: Arc<Store>,
+    applier: Applier,
+    node: String,
+    idle: Duration,
+    /// The sequence the file has applied: the consumer starts after it.
+    applied: u64,
+    shutdown: CancellationToken,
+    on_batch: F,
+}
+
+impl<F: Fn(BatchReport) + Send + Sync> Source for Replication<F> {
+    const WHAT: &'static str = "events";
+
+    fn pull(&self) -> Pull {
+        Pull {
+            max_bytes: Some(pull_bytes(self.js.client().server_info().max_payload)),
+            ..Pull::new(MAX_BATCH)
+        }
+    }
+
+    async fn consumer(&mut self) -> anyhow::Result<Consumer<pull::Config>> {
+        recreate_consumer(&self.js, &self.node, self.applied, self.idle).await
+    }
+
+    async fn read(&mut self, messages: &mut Messages) -> anyhow::Result<Flow> {
+        info!(node = %self.node, from = self.applied + 1, "replicating");
+        let Replication {
+            js,
+            store,
+            applier,
+            applied,
+            shutdown,
+            on_batch,
+            ..
+        } = self;
         // The next batch gathers while the last one is applied.
         let (tx, mut rx) = mpsc::channel::<Batch>(1);
         let read = async {
-            let next = gather(&mut messages, &tx, &js, &store, &shutdown).await;
+            let next = gather(messages, &tx, js, store, shutdown).await;
             drop(tx);
             next
         };
-        let applying = async {
-            while let Some(batch) = rx.recv().await {
-                let report = apply(&applier, batch).await?;
-                on_batch(report);
-            }
-            Ok::<(), anyhow::Error>(())
-        };
-        let (next, applied) = tokio::join!(read, applying);
-        applied?;
-        match next {
-            Next::Recreate => continue 'consumer,
-            Next::Stop => break 'consumer,
-        }
+        let applying = applier.apply_all(&mut rx, |report| {
+            *applied = report.applied_seq;
+            on_batch(report);
+        });
+        let (next, outcome) = tokio::join!(read, applying);
+        outcome?;
+        Ok(next)
     }
-    Ok(())
-}
-
-/// Why [`gather`] stopped.
-enum Next {
-    /// The message stream failed or ended: re-create the consumer.
-    Recreate,
-    /// Shutdown, or the applier stopped (its error is what counts).
-    Stop,
 }
 
 /// Gathers batches and hands them to the applier: a batch is handed over
@@ -147,14 +136,16 @@ enum Next {
 /// a node behind applies its backlog in full batches, where the cost of a
 /// commit and of each gram's postings row is spread over the most events
 /// (group commit).
+///
+/// [`Flow::Recreate`] once the messages fail or end; [`Flow::Stop`] on
+/// shutdown, or when the applier stopped (its error is what counts).
 async fn gather(
-    messages: &mut pull::Stream,
+    messages: &mut Messages,
     tx: &mpsc::Sender<Batch>,
     js: &jetstream::Context,
     store: &Arc<Store>,
     shutdown: &CancellationToken,
-) -> Next {
-    let mut errors = 0;
+) -> Flow {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut batch = Batch::default();
     let linger = tokio::time::sleep(Duration::ZERO);
@@ -166,8 +157,7 @@ async fn gather(
         let ready = !batch.is_empty() && (lingered || batch.is_full());
         tokio::select! {
             m = messages.next(), if !batch.is_full() => match m {
-                Some(Ok(msg)) => {
-                    errors = 0;
+                Some(msg) => {
                     if let Some(delivered) = Delivered::from_jetstream(msg) {
                         if batch.is_empty() {
                             started = tokio::time::Instant::now();
@@ -179,16 +169,9 @@ async fn gather(
                         batch.push(delivered.message);
                     }
                 }
-                Some(Err(e)) => {
-                    errors += 1;
-                    warn!(error = %e, errors, "pulling events failed");
-                    if errors >= ERRORS_BEFORE_RECREATE {
-                        // What the batch holds is delivered again to the
-                        // new consumer, which starts after the file.
-                        return Next::Recreate;
-                    }
-                }
-                None => return Next::Recreate,
+                // What the batch holds is delivered again to the new
+                // consumer, which starts after the file.
+                None => return Flow::Recreate,
             },
             () = &mut linger, if !batch.is_empty() && !lingered => {
                 if !flood && batch.len() >= FLOOD_START {
@@ -200,84 +183,13 @@ async fn gather(
             }
             permit = tx.reserve(), if ready => match permit {
                 Ok(permit) => permit.send(std::mem::take(&mut batch)),
-                Err(_) => return Next::Stop,
+                Err(_) => return Flow::Stop,
             },
             _ = prune.tick() => prune_rejected(js, store).await,
-            () = tx.closed() => return Next::Stop,
-            () = shutdown.cancelled() => return Next::Stop,
+            () = tx.closed() => return Flow::Stop,
+            () = shutdown.cancelled() => return Flow::Stop,
         }
     }
-}
-
-/// One thread applies every batch of a node (redb is synchronous). One
-/// thread rather than the blocking pool: each pool thread that ran a batch
-/// kept that batch's memory in its own allocator arena, which made a node's
-/// resident memory several batches' worth larger.
-struct Applier {
-    jobs: std::sync::mpsc::Sender<ApplyJob>,
-}
-
-type ApplyJob = (
-    Batch,
-    oneshot::Sender<Result<(ApplyStats, u64), StoreError>>,
-);
-
-impl Applier {
-    /// Starts the thread; it ends when the `Applier` is dropped.
-    fn start(store: Arc<Store>) -> std::io::Result<Applier> {
-        let (jobs, queue) = std::sync::mpsc::channel::<ApplyJob>();
-        std::thread::Builder::new()
-            .name("projector-apply".to_owned())
-            .spawn(move || {
-                let mut unsynced = false;
-                loop {
-                    // A quiet stream's last batches are synced once it has
-                    // been quiet for as long as a batch may stay unsynced.
-                    let (batch, reply) = match queue.recv_timeout(store.sync_every()) {
-                        Ok(job) => job,
-                        Err(RecvTimeoutError::Timeout) => {
-                            if std::mem::take(&mut unsynced) {
-                                if let Err(e) = store.sync() {
-                                    warn!(error = %e, "could not sync the store");
-                                }
-                            }
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    };
-                    let result = store
-                        .apply_batch(&batch.logged())
-                        .and_then(|stats| Ok((stats, store.applied_seq()?)));
-                    unsynced = true;
-                    let _ = reply.send(result);
-                }
-            })?;
-        Ok(Applier { jobs })
-    }
-
-    async fn apply(&self, batch: Batch) -> anyhow::Result<(ApplyStats, u64)> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send((batch, reply))
-            .map_err(|_| anyhow::anyhow!("the apply thread stopped"))?;
-        let result = answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the apply thread stopped"))?;
-        Ok(result?)
-    }
-}
-
-/// Applies one batch on the node's apply thread.
-async fn apply(applier: &Applier, batch: Batch) -> anyhow::Result<BatchReport> {
-    let started = Instant::now();
-    let pending = batch.pending;
-    let (stats, applied_seq) = applier.apply(batch).await?;
-    Ok(BatchReport {
-        stats,
-        applied_seq,
-        pending,
-        commit: started.elapsed(),
-    })
 }
 
 /// Drops the rejected rows whose sequences the stream no longer holds (see
@@ -310,7 +222,7 @@ pub(crate) async fn recreate_consumer(
     node: &str,
     applied: u64,
     idle: Duration,
-) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
+) -> anyhow::Result<Consumer<pull::Config>> {
     let stream = js.get_stream(EVENTS_STREAM).await?;
     let name = projector_consumer_name(node);
     // Missing is fine; anything else shows up in the create below.

@@ -170,6 +170,7 @@ async fn a_node_rebuilt_after_a_purge_equals_the_live_one() -> anyhow::Result<()
             data: dirs.path().join("rebuilt"),
             node: "rebuilt".to_owned(),
             idle: Duration::from_secs(3600),
+            progress: Box::new(|_| {}),
         },
         CancellationToken::new(),
     )

@@ -32,6 +32,7 @@ async fn a_rebuild_goes_on_across_a_server_restart() -> anyhow::Result<()> {
             data: dirs.path().join("r"),
             node: "r".to_owned(),
             idle: Duration::from_secs(3600),
+            progress: Box::new(|_| {}),
         },
         CancellationToken::new(),
     ));

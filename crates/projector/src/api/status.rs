@@ -43,7 +43,11 @@ pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusBody> {
 /// From what the replication loop published, like the status.
 pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
     match crate::api::metrics::render(&state.live) {
-        Ok(text) => ([(header::CONTENT_TYPE, crate::api::metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(text) => (
+            [(header::CONTENT_TYPE, crate::api::metrics::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding the metrics failed");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

@@ -1,0 +1,119 @@
+//! The batch applier: the one thread that applies a node's batches to its
+//! store (redb is synchronous), each in one write transaction that records
+//! rejected events and commits the applied sequence. Live replication and
+//! `rebuild` both feed it.
+
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use crate::batch::Batch;
+use crate::store::{ApplyStats, Store, StoreError};
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchReport {
+    pub stats: ApplyStats,
+    /// The sequence applied last.
+    pub applied_seq: u64,
+    /// Messages of the stream after it, as the server reported with the
+    /// last message (the lag).
+    pub pending: u64,
+    pub commit: Duration,
+}
+
+/// One thread applies every batch of a store. One thread rather than the
+/// blocking pool: each pool thread that ran a batch kept that batch's memory
+/// in its own allocator arena, which made a node's resident memory several
+/// batches' worth larger.
+pub struct Applier {
+    jobs: std::sync::mpsc::Sender<ApplyJob>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+type ApplyJob = (
+    Batch,
+    oneshot::Sender<Result<(ApplyStats, u64), StoreError>>,
+);
+
+impl Applier {
+    /// Starts the thread; it ends when the `Applier` is dropped. A quiet
+    /// store's last batches are synced once it has been quiet for as long
+    /// as a batch may stay unsynced.
+    pub fn start(store: Arc<Store>) -> std::io::Result<Applier> {
+        let (jobs, queue) = std::sync::mpsc::channel::<ApplyJob>();
+        let thread = std::thread::Builder::new()
+            .name("projector-apply".to_owned())
+            .spawn(move || {
+                let mut unsynced = false;
+                loop {
+                    let (batch, reply) = match queue.recv_timeout(store.sync_every()) {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if std::mem::take(&mut unsynced) {
+                                if let Err(e) = store.sync() {
+                                    warn!(error = %e, "could not sync the store");
+                                }
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    let result = store
+                        .apply_batch(&batch.logged())
+                        .and_then(|stats| Ok((stats, store.applied_seq()?)));
+                    unsynced = true;
+                    let _ = reply.send(result);
+                }
+            })?;
+        Ok(Applier { jobs, thread })
+    }
+
+    /// Stops the thread and waits until it has ended, so that its handle on
+    /// the store is dropped when this returns.
+    pub async fn stop(self) {
+        let Applier { jobs, thread } = self;
+        drop(jobs);
+        if tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .is_err()
+        {
+            warn!("the apply thread panicked");
+        }
+    }
+
+    /// Applies one batch and commits it with its last sequence.
+    pub async fn apply(&self, batch: Batch) -> anyhow::Result<BatchReport> {
+        let started = Instant::now();
+        let pending = batch.pending;
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send((batch, reply))
+            .map_err(|_| anyhow::anyhow!("the apply thread stopped"))?;
+        let (stats, applied_seq) = answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the apply thread stopped"))??;
+        Ok(BatchReport {
+            stats,
+            applied_seq,
+            pending,
+            commit: started.elapsed(),
+        })
+    }
+
+    /// Applies every batch `batches` brings, in order, reporting each one
+    /// once committed, until the sender is dropped or a batch fails.
+    pub async fn apply_all(
+        &self,
+        batches: &mut mpsc::Receiver<Batch>,
+        mut on_batch: impl FnMut(BatchReport),
+    ) -> anyhow::Result<()> {
+        while let Some(batch) = batches.recv().await {
+            on_batch(self.apply(batch).await?);
+        }
+        Ok(())
+    }
+}
