@@ -21,7 +21,7 @@ pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// The bytes a pull request asks for. The client asks again when half of it
 /// has been read, so at most one and a half of this is in flight or
 /// buffered in the client.
-pub const PULL_BYTES: usize = 8 * 1024 * 1024;
+const PULL_BYTES: usize = 8 * 1024 * 1024;
 /// Payloads larger than this are copied out of the client's read buffer.
 const COPY_ABOVE: usize = 64 * 1024;
 /// Room for a message's subject, headers and reply subject beyond the

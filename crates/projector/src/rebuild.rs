@@ -107,7 +107,7 @@ impl Rebuilt {
 }
 
 /// The fresh file a rebuild writes before it replaces the node's.
-pub fn rebuild_path(data: &Path) -> PathBuf {
+fn rebuild_path(data: &Path) -> PathBuf {
     data.join("pagefeed.redb.rebuild")
 }
 
