@@ -64,11 +64,6 @@ pub struct Validators {
 }
 
 impl Validators {
-    /// Whether there is anything to send.
-    pub fn is_empty(&self) -> bool {
-        self.etag.is_none() && self.last_modified.is_none()
-    }
-
     fn from_headers(headers: &HeaderMap) -> Validators {
         let text = |name| {
             headers
@@ -247,10 +242,6 @@ impl HttpClient {
             settings,
             policy,
         })
-    }
-
-    pub fn settings(&self) -> &FetchSettings {
-        &self.settings
     }
 
     /// GETs `url`, conditionally when `validators` hold anything. Only a 2xx

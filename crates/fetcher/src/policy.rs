@@ -80,7 +80,7 @@ impl AddressPolicy {
     }
 
     /// Whether a host that is not trusted may be reached at `ip`.
-    pub fn allows(&self, ip: IpAddr) -> bool {
+    fn allows(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         non_global(ip).is_none() || self.allow.iter().any(|net| net.contains(&ip))
     }
@@ -192,7 +192,7 @@ impl Resolve for PolicyResolver {
 /// The special-purpose range `ip` is in, when it is not a global unicast
 /// address (the IANA special-purpose registries; an IPv6 address that embeds
 /// an IPv4 one, mapped, NAT64 or 6to4, is judged by that IPv4 address).
-pub fn non_global(ip: IpAddr) -> Option<&'static str> {
+fn non_global(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(ip) => non_global_v4(ip),
         IpAddr::V6(ip) => non_global_v6(ip),
