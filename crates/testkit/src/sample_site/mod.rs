@@ -52,15 +52,17 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
-use axum::Router;
+use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike as _, NaiveDateTime, Timelike as _};
 use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
@@ -334,8 +336,8 @@ mod words;
 
 use prng::*;
 use render::*;
-pub use server::{router, SampleSite};
-pub use stats::SiteStats;
+pub use server::SampleSite;
+use stats::{SiteStats, Snapshot};
 use words::*;
 
 #[cfg(test)]
@@ -404,6 +406,20 @@ mod tests {
         let text = http_date(t).unwrap_or_default();
         assert_eq!(text, "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(parse_http_date(&text), Some(t));
+    }
+
+    #[test]
+    fn stats_show_requests_and_not_modified_per_id_in_order() {
+        let stats = SiteStats::default();
+        for id in [42, 7, 42, 1000] {
+            stats.record_request(id);
+        }
+        stats.record_not_modified(42);
+        let json = serde_json::to_string(&stats.snapshot()).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"requests":{"7":1,"42":2,"1000":1},"not_modified":{"42":1}}"#
+        );
     }
 
     #[test]

@@ -73,11 +73,6 @@ impl SampleSite {
         self.stats.not_modified(id)
     }
 
-    /// The counters handle (what `/stats` shows).
-    pub fn stats(&self) -> SiteStats {
-        self.stats.clone()
-    }
-
     /// Stops accepting, cuts in-flight slow bodies short, and waits (a few
     /// seconds at most) for the open connections to close.
     pub async fn shutdown(mut self) {
@@ -101,13 +96,6 @@ impl Drop for SampleSite {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// The site's routes with compression, and the handle to its counters, to
-/// serve it yourself. Without a [`SampleSite`] to stop it, its slow bodies
-/// always run to the end.
-pub fn router(opts: SampleSiteOptions) -> (Router, SiteStats) {
-    build_router(opts, CancellationToken::new())
 }
 
 pub(super) struct Site {
@@ -206,25 +194,26 @@ pub(super) fn retry_after(mut resp: Response) -> Response {
     resp
 }
 
-/// The value of `name` in a query string, undecoded (ids are plain digits).
-pub(super) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })
+/// The query of a page: `page_id`, and the redirect loop's `hop`.
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    page_id: u64,
+    hop: Option<u64>,
 }
 
-pub(super) fn numeric_param(query: &str, name: &str) -> Option<u64> {
-    query_param(query, name)?.parse().ok()
+/// The query of the page an entry links to.
+#[derive(Deserialize)]
+pub(super) struct EntryQuery {
+    page_id: u64,
+    entry: u64,
 }
 
 pub(super) async fn recent_page_feed(
     State(site): State<Arc<Site>>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<PageQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    let Some(id) = numeric_param(&query, "page_id") else {
+    let Ok(Query(PageQuery { page_id: id, hop })) = query else {
         return plain(
             StatusCode::BAD_REQUEST,
             "page_id must be a non-negative integer\n",
@@ -254,7 +243,7 @@ pub(super) async fn recent_page_feed(
             "アクセスが集中しています",
         )),
         PageKind::RedirectLoop => {
-            let hop = numeric_param(&query, "hop").unwrap_or(0).saturating_add(1);
+            let hop = hop.unwrap_or(0).saturating_add(1);
             redirect(
                 StatusCode::FOUND,
                 &format!("/recent_page_feed?page_id={id}&hop={hop}"),
@@ -440,13 +429,9 @@ pub(super) fn js_shell(id: u64) -> String {
 
 pub(super) async fn view_entry(
     State(site): State<Arc<Site>>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<EntryQuery>, QueryRejection>,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    let (Some(id), Some(k)) = (
-        numeric_param(&query, "page_id"),
-        numeric_param(&query, "entry"),
-    ) else {
+    let Ok(Query(EntryQuery { page_id, entry })) = query else {
         return plain(
             StatusCode::BAD_REQUEST,
             "page_id and entry must be non-negative integers\n",
@@ -455,6 +440,7 @@ pub(super) async fn view_entry(
     if !site.pause(site.opts.latency).await {
         return retry_after(error_page(StatusCode::SERVICE_UNAVAILABLE, "停止中です"));
     }
+    let (id, k) = (page_id, entry);
     let schedule = Schedule::of(id, site.opts.entry_period);
     let mut html = String::with_capacity(2048);
     let _ = write!(
@@ -474,8 +460,8 @@ pub(super) async fn view_entry(
     response(StatusCode::OK, HTML_UTF8, html)
 }
 
-pub(super) async fn stats_json(State(site): State<Arc<Site>>) -> Response {
-    response(StatusCode::OK, "application/json", site.stats.to_json())
+pub(super) async fn stats_json(State(site): State<Arc<Site>>) -> Json<Snapshot> {
+    Json(site.stats.snapshot())
 }
 
 pub(super) async fn index() -> Response {
