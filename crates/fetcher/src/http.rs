@@ -13,12 +13,13 @@ use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use pagefeed_events::config::FetcherConfig;
 use pagefeed_events::redact::redact_url;
+use reqwest::dns::Resolve;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::failure::FailureReason;
-use crate::policy::{AddressPolicy, Blocked};
+use crate::policy::{AddressPolicy, Blocked, SystemResolver};
 
 /// How a fetch behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +209,16 @@ impl HttpClient {
     /// provider if none is installed yet (reqwest is built without one, so
     /// that it shares async-nats' ring rather than bringing aws-lc-rs).
     pub fn new(settings: FetchSettings, policy: AddressPolicy) -> anyhow::Result<Self> {
+        HttpClient::resolving_with(settings, policy, Arc::new(SystemResolver))
+    }
+
+    /// [`HttpClient::new`], looking names up with `names` instead of the
+    /// system resolver.
+    fn resolving_with(
+        settings: FetchSettings,
+        policy: AddressPolicy,
+        names: Arc<dyn Resolve>,
+    ) -> anyhow::Result<Self> {
         // Err means a provider is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(policy);
@@ -231,7 +242,7 @@ impl HttpClient {
                     Err(blocked) => attempt.error(blocked),
                 }
             }))
-            .dns_resolver(policy.resolver())
+            .dns_resolver(policy.resolver(names))
             .no_proxy()
             .gzip(true)
             .brotli(true)
@@ -455,6 +466,10 @@ fn error_chain(err: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use reqwest::dns::{Addrs, Name, Resolving};
+
     use super::*;
 
     fn client() -> HttpClient {
@@ -555,14 +570,64 @@ mod tests {
         assert!(!err.to_string().contains("secret"), "{err}");
     }
 
-    // `nonexistent.invalid` goes to the system resolver's name server,
-    // which is not on loopback: run it by hand (`--ignored`) where that is
-    // fine.
+    /// Knows the names it is given and no other, as a hosts file would.
+    struct KnownNames(Vec<(&'static str, IpAddr)>);
+
+    impl Resolve for KnownNames {
+        fn resolve(&self, name: Name) -> Resolving {
+            let found = self.0.iter().find(|(known, _)| *known == name.as_str());
+            let found = found.map(|(_, ip)| SocketAddr::new(*ip, 0));
+            Box::pin(async move {
+                let addr = found.ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{}: no such host", name.as_str()),
+                    )
+                })?;
+                Ok(Box::new(std::iter::once(addr)) as Addrs)
+            })
+        }
+    }
+
     #[tokio::test]
-    #[ignore = "queries the system resolver's name server, off loopback"]
     async fn an_unresolvable_host_is_a_dns_error() {
-        let err = client()
-            .fetch("http://nonexistent.invalid/", &Validators::default())
+        // Answers every request with a page.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        let names = KnownNames(vec![("site.test", IpAddr::V4(Ipv4Addr::LOCALHOST))]);
+        let client = HttpClient::resolving_with(
+            FetchSettings::default(),
+            AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+            Arc::new(names),
+        )
+        .unwrap();
+        // The client asks that resolver: a name it knows is fetched...
+        let known = client
+            .fetch(&format!("http://site.test:{port}/"), &Validators::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&known, Outcome::Fetched(page) if page.body == "ok"),
+            "{known:?}"
+        );
+        // ...and one it does not know fails before any connection.
+        let err = client
+            .fetch(
+                &format!("http://nonexistent.invalid:{port}/"),
+                &Validators::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.reason(), "dns", "{}", err.detail());
