@@ -484,6 +484,22 @@ mod tests {
         .unwrap()
     }
 
+    /// A loopback port whose every connection is read once and answered
+    /// with `answer`.
+    async fn answering(answer: &'static [u8]) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer).await;
+            }
+        });
+        port
+    }
+
     #[test]
     fn defaults_are_the_config_defaults() {
         let d = FetchSettings::default();
@@ -526,17 +542,8 @@ mod tests {
 
     #[tokio::test]
     async fn https_to_a_plain_tcp_port_is_a_clean_error() {
-        // Accepts, reads whatever the TLS client sends, answers garbage.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buf = [0u8; 1024];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            }
-        });
+        // Reads whatever the TLS client sends, answers garbage.
+        let port = answering(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
         let err = client()
             .fetch(
                 &format!("https://127.0.0.1:{port}/"),
@@ -591,21 +598,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_unresolvable_host_is_a_dns_error() {
-        // Answers every request with a page.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buf = [0u8; 1024];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-            }
-        });
+        let port =
+            answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
         let names = KnownNames(vec![("site.test", IpAddr::V4(Ipv4Addr::LOCALHOST))]);
         let client = HttpClient::resolving_with(
             FetchSettings::default(),

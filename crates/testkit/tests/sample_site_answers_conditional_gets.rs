@@ -24,32 +24,17 @@ async fn conditional_get_is_answered_304_and_counted() {
     assert!(last_modified.ends_with(" GMT"), "{last_modified}");
 
     let raw = raw_client();
-    let resp = raw
-        .get(&url)
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &url, header::IF_NONE_MATCH, &etag).await;
     assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(header_str(resp.headers(), header::ETAG), etag);
     assert!(resp.bytes().await.expect("body").is_empty());
     assert_eq!(f.site.not_modified(id), 1);
 
-    let resp = raw
-        .get(&url)
-        .header(header::IF_MODIFIED_SINCE, &last_modified)
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &url, header::IF_MODIFIED_SINCE, &last_modified).await;
     assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(f.site.not_modified(id), 2);
 
-    let resp = raw
-        .get(&url)
-        .header(header::IF_NONE_MATCH, "\"other\"")
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &url, header::IF_NONE_MATCH, "\"other\"").await;
     assert_eq!(resp.status(), StatusCode::OK);
 
     // A new entry changes the page: the old validators no longer match.
@@ -57,20 +42,10 @@ async fn conditional_get_is_answered_304_and_counted() {
         posting_period(id, &f.opts).as_secs() as i64,
         Ordering::SeqCst,
     );
-    let resp = raw
-        .get(&url)
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &url, header::IF_NONE_MATCH, &etag).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_ne!(header_str(resp.headers(), header::ETAG), etag);
-    let resp = raw
-        .get(&url)
-        .header(header::IF_MODIFIED_SINCE, &last_modified)
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &url, header::IF_MODIFIED_SINCE, &last_modified).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(f.site.not_modified(id), 2);
     assert_eq!(f.site.requests(id), 6);
@@ -78,12 +53,17 @@ async fn conditional_get_is_answered_304_and_counted() {
     // The legacy-charset pages are cacheable too.
     let (_, headers, _) = get(&f.site.page_url(19)).await;
     let etag = header_str(&headers, header::ETAG).to_owned();
-    let resp = raw
-        .get(f.site.page_url(19))
-        .header(header::IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .expect("GET");
+    let resp = get_if(&raw, &f.site.page_url(19), header::IF_NONE_MATCH, &etag).await;
     assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(f.site.not_modified(19), 1);
+}
+
+/// GETs `url` with one conditional header, as it is on the wire.
+async fn get_if(
+    raw: &reqwest::Client,
+    url: &str,
+    name: header::HeaderName,
+    value: &str,
+) -> reqwest::Response {
+    raw.get(url).header(name, value).send().await.expect("GET")
 }
