@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::subject::{event_subject, retention_subject, PageKey};
 
 /// Schema version of events; a projector records any other version as rejected.
-pub const EVENT_VERSION: u32 = 1;
+const EVENT_VERSION: u32 = 1;
 
 /// One event of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ pub const ALL_SITES: &str = "*";
 /// The last token of the subject of a retention event for [`ALL_SITES`]
 /// (`*` is a wildcard in a subject): upper case, so no site name (`[a-z0-9_-]+`)
 /// can take it, and under `pagefeed.events.retention.>` with the others.
-pub const ALL_SITES_TOKEN: &str = "ALL";
+const ALL_SITES_TOKEN: &str = "ALL";
 
 impl Retention {
     /// Whether the event deletes rows of `site`.
@@ -148,7 +148,7 @@ struct Envelope<'a> {
 
 impl Event {
     /// The `type` field and the third token of the subject.
-    pub fn type_name(&self) -> &'static str {
+    fn type_name(&self) -> &'static str {
         match self {
             Event::PageCrawled(_) => "page_crawled",
             Event::EntryObserved(_) => "entry_observed",

@@ -7,9 +7,9 @@
 use crate::event::{EntryObserved, Event, FetchFailed, PageRecord, Retention};
 
 /// A page key, `site.id`.
-pub const MAX_PAGE_KEY_BYTES: usize = 256;
+const MAX_PAGE_KEY_BYTES: usize = 256;
 /// An entry id ([`crate::event::content_id`] gives 32 hex characters).
-pub const MAX_ENTRY_ID_BYTES: usize = 64;
+const MAX_ENTRY_ID_BYTES: usize = 64;
 /// A page URL or an entry link.
 pub const MAX_URL_BYTES: usize = 8 * 1024;
 /// An entry's text.
@@ -17,13 +17,13 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// A page's title.
 pub const MAX_TITLE_BYTES: usize = 4 * 1024;
 /// A failure's reason code.
-pub const MAX_REASON_BYTES: usize = 64;
+const MAX_REASON_BYTES: usize = 64;
 /// A failure's human-readable detail.
 pub const MAX_DETAIL_BYTES: usize = 4 * 1024;
 /// A site name in a retention event, and each site it names.
-pub const MAX_SITE_BYTES: usize = 128;
+const MAX_SITE_BYTES: usize = 128;
 /// How many sites a retention event may name.
-pub const MAX_RETENTION_SITES: usize = 10_000;
+const MAX_RETENTION_SITES: usize = 10_000;
 /// A whole event payload: nats-server's default `max_payload` (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use percent_encoding::percent_decode_str;
 
 /// What replaces a URL's credentials.
-pub const MASK: &str = "***";
+const MASK: &str = "***";
 
 /// `text` with the credentials of every URL in it masked:
 /// `nats://u:secret@host:4222` becomes `nats://***@host:4222`. Text without

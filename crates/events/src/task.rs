@@ -7,12 +7,12 @@ use crate::subject::{task_msg_id, task_subject, PageKey};
 use crate::DecodeError;
 
 /// Schema version of tasks.
-pub const TASK_VERSION: u32 = 1;
+const TASK_VERSION: u32 = 1;
 
 /// "Crawl this page", for one time slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    /// Schema version, [`TASK_VERSION`].
+    /// Schema version, `TASK_VERSION` (1).
     pub v: u32,
     /// Always `"crawl"`.
     #[serde(rename = "type")]

@@ -77,7 +77,7 @@ impl FailureReason {
     /// page or the task itself, the address policy, the parse deadline (the
     /// same page takes as long again). Timeouts, DNS, connections, 408, 429,
     /// 5xx, the fetch state and anything unforeseen are transient.
-    pub fn is_permanent(&self) -> bool {
+    fn is_permanent(&self) -> bool {
         match self {
             FailureReason::HttpStatus(status) => {
                 (400..500).contains(status) && *status != 408 && *status != 429

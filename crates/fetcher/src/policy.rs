@@ -80,7 +80,7 @@ impl AddressPolicy {
     }
 
     /// Whether a host that is not trusted may be reached at `ip`.
-    pub fn allows(&self, ip: IpAddr) -> bool {
+    fn allows(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         non_global(ip).is_none() || self.allow.iter().any(|net| net.contains(&ip))
     }
@@ -137,10 +137,12 @@ impl AddressPolicy {
         }
     }
 
-    /// A resolver that applies this policy to what names resolve to.
-    pub fn resolver(self: &Arc<Self>) -> PolicyResolver {
+    /// A resolver that applies this policy to what `names` (in production
+    /// [`SystemResolver`]) resolves names to.
+    pub fn resolver(self: &Arc<Self>, names: Arc<dyn Resolve>) -> PolicyResolver {
         PolicyResolver {
             policy: Arc::clone(self),
+            names,
         }
     }
 }
@@ -154,21 +156,44 @@ fn literal(url: &Url) -> Option<IpAddr> {
     }
 }
 
-/// The system resolver, keeping only the addresses the policy allows: a
-/// trusted name keeps them all; another keeps its global and allowed ones,
-/// and is refused ([`Blocked::Address`]) if none is left.
-#[derive(Debug, Clone)]
+/// The system resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A resolver, keeping only the addresses the policy allows: a trusted name
+/// keeps them all; another keeps its global and allowed ones, and is refused
+/// ([`Blocked::Address`]) if none is left.
+#[derive(Clone)]
 pub struct PolicyResolver {
     policy: Arc<AddressPolicy>,
+    names: Arc<dyn Resolve>,
+}
+
+impl std::fmt::Debug for PolicyResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyResolver")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = Arc::clone(&self.policy);
         let host = name.as_str().to_owned();
+        let resolving = self.names.resolve(name);
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = resolving.await?.collect();
             if policy.domains.contains(&host) {
                 return Ok(Box::new(addrs.into_iter()) as Addrs);
             }
@@ -192,7 +217,7 @@ impl Resolve for PolicyResolver {
 /// The special-purpose range `ip` is in, when it is not a global unicast
 /// address (the IANA special-purpose registries; an IPv6 address that embeds
 /// an IPv4 one, mapped, NAT64 or 6to4, is judged by that IPv4 address).
-pub fn non_global(ip: IpAddr) -> Option<&'static str> {
+fn non_global(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(ip) => non_global_v4(ip),
         IpAddr::V6(ip) => non_global_v6(ip),

@@ -58,15 +58,6 @@ impl Politeness {
         }
     }
 
-    /// How many hosts are remembered now.
-    pub fn hosts(&self) -> usize {
-        self.hosts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map
-            .len()
-    }
-
     /// Waits for a free slot for `host` and for its turn after the previous
     /// start, and returns the permit to hold while the request runs.
     pub async fn acquire(&self, host: &str) -> HostPermit {
@@ -130,6 +121,17 @@ impl Politeness {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    impl Politeness {
+        /// How many hosts are remembered now.
+        fn hosts(&self) -> usize {
+            self.hosts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .map
+                .len()
+        }
+    }
 
     #[tokio::test]
     async fn starts_to_one_host_are_spaced() {

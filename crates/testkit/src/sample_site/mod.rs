@@ -52,15 +52,17 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
-use axum::Router;
+use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike as _, NaiveDateTime, Timelike as _};
 use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _};
@@ -81,266 +83,34 @@ const EPOCH_2020: i64 = 1_577_836_800;
 /// How long [`SampleSite::shutdown`] waits for connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Knobs of the sample site.
-#[derive(Clone, Debug)]
-pub struct SampleSiteOptions {
-    /// Added before each page response (`/recent_page_feed`, `/view_entry`).
-    pub latency: Duration,
-    /// The pause inside the body of a [`PageKind::SlowBody`] page.
-    pub slow_body: Duration,
-    /// Mean time between two new entries of a page; each page's own period is
-    /// this scaled deterministically into [0.5, 1.5] × (see [`posting_period`]).
-    pub entry_period: Duration,
-    /// Where "now" comes from.
-    pub clock: Clock,
-}
-
-impl Default for SampleSiteOptions {
-    fn default() -> Self {
-        SampleSiteOptions {
-            latency: Duration::ZERO,
-            slow_body: Duration::from_secs(10),
-            entry_period: Duration::from_secs(600),
-            clock: Clock::System,
-        }
-    }
-}
-
-/// The time source of the site, in unix seconds.
-#[derive(Clone, Debug, Default)]
-pub enum Clock {
-    /// The system clock.
-    #[default]
-    System,
-    /// A clock a test sets and advances by hand, so that new entries appear
-    /// exactly when it wants them to.
-    Manual(Arc<AtomicI64>),
-}
-
-impl Clock {
-    /// The current time, in unix seconds.
-    pub fn now_unix(&self) -> i64 {
-        match self {
-            Clock::System => chrono::Utc::now().timestamp(),
-            Clock::Manual(t) => t.load(Ordering::SeqCst),
-        }
-    }
-}
-
-/// What kind of page an id serves, so that tests of the crawler can pick ids
-/// by behaviour. See the table in the module documentation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PageKind {
-    /// A well-formed UTF-8 page of about 14.5 KiB.
-    Normal,
-    /// 404.
-    NotFound,
-    /// 500, always.
-    ServerError,
-    /// 429 with `Retry-After: 1`, always.
-    TooManyRequests,
-    /// 503 with `Retry-After: 1`, always.
-    Unavailable,
-    /// 200; half the body, then a pause of `slow_body`, then the rest.
-    SlowBody,
-    /// 200 with a streamed body of more than 6 MiB.
-    Oversized,
-    /// Shift_JIS; the charset is only in the `Content-Type` header.
-    ShiftJis,
-    /// EUC-JP; `Content-Type: text/html`, the charset only in `<meta charset>`.
-    EucJp,
-    /// ISO-2022-JP; the charset only in `<meta http-equiv="Content-Type">`.
-    Iso2022Jp,
-    /// Unclosed `<p>` and `<li>`, a stray `</div>`, no `</body></html>`; an
-    /// HTML5 parser still finds every entry.
-    BrokenMarkup,
-    /// A JavaScript-rendered shell: 200 but no entries in the HTML.
-    NoEntries,
-    /// 500 for the first 2 requests of the id (per server lifetime), then the page.
-    Flaky,
-    /// 429 with `Retry-After: 1` on the first request of the id, then the page.
-    RateLimitedOnce,
-    /// 302 to itself with a growing `&hop=N` parameter, forever.
-    RedirectLoop,
-    /// One 301 to the normal page of id `id - 26` (id 27 redirects to id 1).
-    Redirect,
-    /// UTF-8 with a byte order mark and no charset anywhere.
-    Utf8Bom,
-}
-
-/// Every kind with its `id % 100` and what it does, for docs and the index page.
-const KINDS: &[(u64, PageKind, &str)] = &[
-    (13, PageKind::NotFound, "404"),
-    (14, PageKind::ServerError, "500, always"),
-    (
-        15,
-        PageKind::TooManyRequests,
-        "429 with Retry-After: 1, always",
-    ),
-    (16, PageKind::Unavailable, "503 with Retry-After: 1, always"),
-    (
-        17,
-        PageKind::SlowBody,
-        "200, half the body, a pause, then the rest",
-    ),
-    (
-        18,
-        PageKind::Oversized,
-        "200 with a streamed body of more than 6 MiB",
-    ),
-    (
-        19,
-        PageKind::ShiftJis,
-        "Shift_JIS, charset only in the Content-Type header",
-    ),
-    (
-        20,
-        PageKind::EucJp,
-        "EUC-JP, charset only in <meta charset>",
-    ),
-    (
-        21,
-        PageKind::Iso2022Jp,
-        "ISO-2022-JP, charset only in <meta http-equiv>",
-    ),
-    (
-        22,
-        PageKind::BrokenMarkup,
-        "unclosed tags, a stray </div>, no </body></html>",
-    ),
-    (
-        23,
-        PageKind::NoEntries,
-        "a JavaScript-rendered shell without entries, 200",
-    ),
-    (
-        24,
-        PageKind::Flaky,
-        "500 for the first 2 requests, then the page",
-    ),
-    (
-        25,
-        PageKind::RateLimitedOnce,
-        "429 (Retry-After: 1) on the first request, then the page",
-    ),
-    (
-        26,
-        PageKind::RedirectLoop,
-        "302 to itself with a growing &hop=N, forever",
-    ),
-    (
-        27,
-        PageKind::Redirect,
-        "one 301 to the normal page of id - 26",
-    ),
-    (
-        28,
-        PageKind::Utf8Bom,
-        "UTF-8 with a BOM and no charset anywhere",
-    ),
-];
-
-impl PageKind {
-    /// The smallest id that serves this kind (0 for [`PageKind::Normal`]);
-    /// `first_id() + 100 * n` serves it too.
-    pub fn first_id(self) -> u64 {
-        KINDS
-            .iter()
-            .find(|(_, kind, _)| *kind == self)
-            .map_or(0, |(suffix, _, _)| *suffix)
-    }
-}
-
-/// What kind of page `id` serves.
-pub fn page_kind(id: u64) -> PageKind {
-    match id % 100 {
-        13 => PageKind::NotFound,
-        14 => PageKind::ServerError,
-        15 => PageKind::TooManyRequests,
-        16 => PageKind::Unavailable,
-        17 => PageKind::SlowBody,
-        18 => PageKind::Oversized,
-        19 => PageKind::ShiftJis,
-        20 => PageKind::EucJp,
-        21 => PageKind::Iso2022Jp,
-        22 => PageKind::BrokenMarkup,
-        23 => PageKind::NoEntries,
-        24 => PageKind::Flaky,
-        25 => PageKind::RateLimitedOnce,
-        26 => PageKind::RedirectLoop,
-        27 => PageKind::Redirect,
-        28 => PageKind::Utf8Bom,
-        _ => PageKind::Normal,
-    }
-}
-
-/// One entry as a correct extractor must find it on a page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExpectedEntry {
-    /// The entry's number `k` within its page (0 is the first ever posted).
-    pub index: u64,
-    /// When it was posted, unix seconds.
-    pub posted_at: i64,
-    /// The text of `p.comment`.
-    pub text: String,
-    /// The text of `li.timeStamp` as shown, e.g. `2月13日 16:45` (UTC).
-    pub timestamp: String,
-    /// The `href` of `li.viewLink a` once HTML-decoded, relative, e.g.
-    /// `/view_entry?page_id=42&entry=117`.
-    pub href: String,
-}
-
-/// The title of page `id`, e.g. `ユーザー42さんの最近の日記`.
-pub fn expected_title(id: u64) -> String {
-    format!("ユーザー{id}さんの最近の日記")
-}
-
-/// The time between two entries of page `id`: `opts.entry_period` scaled
-/// deterministically per id into [0.5, 1.5] ×, whole seconds, at least 1 s.
-pub fn posting_period(id: u64, opts: &SampleSiteOptions) -> Duration {
-    Duration::from_secs(Schedule::of(id, opts.entry_period).period as u64)
-}
-
-/// The entries page `id` shows at `now_unix`, newest first (at most 20; none
-/// before the page's first entry). Pages that render no entries
-/// ([`PageKind::NoEntries`], the error kinds) still have a schedule: this
-/// says what they would show.
-pub fn expected_entries(id: u64, now_unix: i64, opts: &SampleSiteOptions) -> Vec<ExpectedEntry> {
-    let schedule = Schedule::of(id, opts.entry_period);
-    schedule
-        .shown(now_unix)
-        .map(|k| {
-            let posted_at = schedule.posted_at(k);
-            let mut text = String::with_capacity(256);
-            write_entry_text(&mut text, id, k);
-            let mut timestamp = String::with_capacity(24);
-            write_timestamp(&mut timestamp, posted_at);
-            ExpectedEntry {
-                index: k,
-                posted_at,
-                text,
-                timestamp,
-                href: format!("/view_entry?page_id={id}&entry={k}"),
-            }
-        })
-        .collect()
-}
-
+mod conditional;
+mod expected;
+mod kinds;
+mod options;
+mod pages;
 mod prng;
 mod render;
 mod server;
 mod stats;
+mod streamed;
 mod words;
 
+use conditional::*;
+pub use expected::{expected_entries, expected_title, posting_period, ExpectedEntry};
+use kinds::KINDS;
+pub use kinds::{page_kind, PageKind};
+pub use options::{Clock, SampleSiteOptions};
+use pages::*;
 use prng::*;
 use render::*;
-pub use server::{router, SampleSite};
-pub use stats::SiteStats;
+pub use server::SampleSite;
+use server::*;
+use stats::{SiteStats, Snapshot};
+use streamed::*;
 use words::*;
 
 #[cfg(test)]
 mod tests {
-    use super::server::{http_date, parse_http_date};
     use super::*;
 
     #[test]
@@ -404,6 +174,20 @@ mod tests {
         let text = http_date(t).unwrap_or_default();
         assert_eq!(text, "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(parse_http_date(&text), Some(t));
+    }
+
+    #[test]
+    fn stats_show_requests_and_not_modified_per_id_in_order() {
+        let stats = SiteStats::default();
+        for id in [42, 7, 42, 1000] {
+            stats.record_request(id);
+        }
+        stats.record_not_modified(42);
+        let json = serde_json::to_string(&stats.snapshot()).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"requests":{"7":1,"42":2,"1000":1},"not_modified":{"42":1}}"#
+        );
     }
 
     #[test]

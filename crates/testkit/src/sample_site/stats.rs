@@ -14,7 +14,7 @@ pub(super) struct Counts {
 /// Per-id request counters of a running site, shared with its handlers
 /// (cheap to clone).
 #[derive(Clone)]
-pub struct SiteStats {
+pub(super) struct SiteStats {
     shards: Arc<[Mutex<HashMap<u64, Counts>>; SHARDS]>,
 }
 
@@ -59,35 +59,35 @@ impl SiteStats {
     }
 
     /// Page requests served for `id` so far, whatever their status.
-    pub fn requests(&self, id: u64) -> u64 {
+    pub(super) fn requests(&self, id: u64) -> u64 {
         self.counts(id).requests
     }
 
     /// How many of the page requests for `id` were answered 304.
-    pub fn not_modified(&self, id: u64) -> u64 {
+    pub(super) fn not_modified(&self, id: u64) -> u64 {
         self.counts(id).not_modified
     }
 
-    /// `{"requests":{"42":3,...},"not_modified":{"42":1,...}}`, ids in order.
-    pub fn to_json(&self) -> String {
-        let mut all = BTreeMap::new();
+    /// What `/stats` shows, ids in order.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
         for shard in self.shards.iter() {
-            all.extend(lock(shard).iter().map(|(id, c)| (*id, *c)));
+            for (id, c) in lock(shard).iter() {
+                snapshot.requests.insert(*id, c.requests);
+                if c.not_modified > 0 {
+                    snapshot.not_modified.insert(*id, c.not_modified);
+                }
+            }
         }
-        let mut out = String::with_capacity(32 + all.len() * 24);
-        out.push_str("{\"requests\":{");
-        for (i, (id, c)) in all.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            let _ = write!(out, "{sep}\"{id}\":{}", c.requests);
-        }
-        out.push_str("},\"not_modified\":{");
-        let mut first = true;
-        for (id, c) in all.iter().filter(|(_, c)| c.not_modified > 0) {
-            let sep = if first { "" } else { "," };
-            first = false;
-            let _ = write!(out, "{sep}\"{id}\":{}", c.not_modified);
-        }
-        out.push_str("}}");
-        out
+        snapshot
     }
+}
+
+/// The counters as `/stats` shows them:
+/// `{"requests":{"42":3,...},"not_modified":{"42":1,...}}`, an id in
+/// `not_modified` once it has been answered 304.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Snapshot {
+    requests: BTreeMap<u64, u64>,
+    not_modified: BTreeMap<u64, u64>,
 }

@@ -1,0 +1,289 @@
+//! Fetching one page over HTTP the careful way: a user agent that names
+//! pagefeed, connect and total timeouts, a cap on redirects and on the body
+//! size (read chunk by chunk, never buffered whole), compression,
+//! conditional GET, and the site's address policy on every connection (no
+//! proxy: a proxy would connect on our behalf). Every failure is classified
+//! into a short reason code (error.rs); no URL credential appears in one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use pagefeed_events::config::FetcherConfig;
+use pagefeed_events::redact::redact_url;
+use reqwest::dns::Resolve;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{AddressPolicy, SystemResolver};
+
+mod error;
+
+pub use error::FetchError;
+use error::TooManyRedirects;
+
+/// How a fetch behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// Sent with every request; it names pagefeed so a site's operator can
+    /// tell who is calling.
+    pub user_agent: String,
+    /// For the TCP (and TLS) connection to be established.
+    pub connect_timeout: Duration,
+    /// For the whole fetch, body included.
+    pub timeout: Duration,
+    /// The largest (decompressed) body accepted, in bytes.
+    pub max_body: usize,
+    /// How many redirects are followed.
+    pub max_redirects: usize,
+}
+
+impl Default for FetchSettings {
+    /// The defaults of the config file's `[fetcher]` section.
+    fn default() -> Self {
+        FetchSettings::from(&FetcherConfig::default())
+    }
+}
+
+impl From<&FetcherConfig> for FetchSettings {
+    fn from(cfg: &FetcherConfig) -> Self {
+        FetchSettings {
+            user_agent: cfg.user_agent.clone(),
+            connect_timeout: cfg.connect_timeout,
+            timeout: cfg.timeout,
+            max_body: cfg.max_body_bytes,
+            max_redirects: cfg.max_redirects,
+        }
+    }
+}
+
+/// What a conditional GET sends back to the site: the `ETag` and the
+/// `Last-Modified` of the last successful fetch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    fn from_headers(headers: &HeaderMap) -> Validators {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Validators {
+            etag: text(header::ETAG),
+            last_modified: text(header::LAST_MODIFIED),
+        }
+    }
+}
+
+/// A page that was fetched (status 2xx).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    /// The final URL, after redirects, without userinfo.
+    pub url: String,
+    pub content_type: Option<String>,
+    /// The body, decompressed, at most `max_body` bytes.
+    pub body: Bytes,
+    /// To send with the next fetch of the page.
+    pub validators: Validators,
+}
+
+/// What a fetch gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Fetched(Fetched),
+    /// The site answered the conditional GET with 304: nothing changed.
+    /// `validators` are the new ones, or the ones sent if the 304 had none.
+    NotModified {
+        status: u16,
+        validators: Validators,
+    },
+}
+
+/// An HTTP client with pagefeed's settings and one address policy (a
+/// site's); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    settings: FetchSettings,
+    policy: Arc<AddressPolicy>,
+}
+
+impl HttpClient {
+    /// Builds the client. Installs ring as rustls' process-wide crypto
+    /// provider if none is installed yet (reqwest is built without one, so
+    /// that it shares async-nats' ring rather than bringing aws-lc-rs).
+    pub fn new(settings: FetchSettings, policy: AddressPolicy) -> anyhow::Result<Self> {
+        HttpClient::resolving_with(settings, policy, Arc::new(SystemResolver))
+    }
+
+    /// [`HttpClient::new`], looking names up with `names` instead of the
+    /// system resolver.
+    fn resolving_with(
+        settings: FetchSettings,
+        policy: AddressPolicy,
+        names: Arc<dyn Resolve>,
+    ) -> anyhow::Result<Self> {
+        // Err means a provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(policy);
+        let redirects = Arc::clone(&policy);
+        let max_redirects = settings.max_redirects;
+        let client = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                // `previous` starts with the first URL, which is no redirect.
+                if attempt.previous().len() > max_redirects {
+                    return attempt.error(TooManyRedirects);
+                }
+                let checked = match attempt.previous().last() {
+                    Some(from) => redirects.check_redirect(from, attempt.url()),
+                    None => Ok(()),
+                };
+                match checked {
+                    Ok(()) => attempt.follow(),
+                    Err(blocked) => attempt.error(blocked),
+                }
+            }))
+            .dns_resolver(policy.resolver(names))
+            .no_proxy()
+            .gzip(true)
+            .brotli(true)
+            .deflate(true)
+            .build()?;
+        Ok(HttpClient {
+            client,
+            settings,
+            policy,
+        })
+    }
+
+    /// GETs `url`, conditionally when `validators` hold anything. Only a 2xx
+    /// is a page; a 304 is [`Outcome::NotModified`]; anything else is an error.
+    pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Outcome, FetchError> {
+        let target = check_url(url)?;
+        self.policy.check_first(&target)?;
+        let mut request = self.client.get(target);
+        // A validator that is not a valid header value (it came from a
+        // header, so it should be) is simply not sent.
+        if let Some(etag) = validators
+            .etag
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(since) = validators
+            .last_modified
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            request = request.header(header::IF_MODIFIED_SINCE, since);
+        }
+        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            let fresh = Validators::from_headers(response.headers());
+            let validators = Validators {
+                etag: fresh.etag.or_else(|| validators.etag.clone()),
+                last_modified: fresh
+                    .last_modified
+                    .or_else(|| validators.last_modified.clone()),
+            };
+            return Ok(Outcome::NotModified {
+                status: status.as_u16(),
+                validators,
+            });
+        }
+        if !status.is_success() {
+            let retry_after = match status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after),
+                _ => None,
+            };
+            return Err(FetchError::HttpStatus {
+                status: status.as_u16(),
+                retry_after,
+            });
+        }
+
+        let final_url = redact_url(response.url().as_str()).into_owned();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let new_validators = Validators::from_headers(response.headers());
+        let limit = self.settings.max_body;
+        // A declared length over the cap fails before any byte is read
+        // (reqwest drops Content-Length when it decompresses, so the chunk
+        // loop below is what enforces the cap on compressed bodies).
+        let declared = response.content_length();
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(FetchError::TooLarge { limit });
+        }
+        let capacity = declared.map_or(64 * 1024, |len| len as usize).min(limit);
+        let mut body = BytesMut::with_capacity(capacity);
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            if body.len() + chunk.len() > limit {
+                // Dropping the response closes the connection mid-body.
+                return Err(FetchError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Outcome::Fetched(Fetched {
+            status: status.as_u16(),
+            url: final_url,
+            content_type,
+            body: body.freeze(),
+            validators: new_validators,
+        }))
+    }
+}
+
+/// Accepts absolute `http` and `https` URLs with a host, and nothing else.
+fn check_url(url: &str) -> Result<url::Url, FetchError> {
+    let bad = |detail: String| FetchError::BadUrl {
+        url: redact_url(url).into_owned(),
+        detail,
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "scheme \"{}\" is not http or https",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host".to_owned()));
+    }
+    Ok(parsed)
+}
+
+/// `Retry-After` is delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
+/// in the past means "now".
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&Utc) - Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests;
