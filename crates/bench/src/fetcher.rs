@@ -257,13 +257,13 @@ impl Bench<'_> {
     fn config_text(&self, nats_url: &str) -> String {
         let last = self.ids.last().copied().unwrap_or(1);
         let c = self.concurrency;
-        pagefeed_e2e::config_text(
+        pagefeed_testkit::config::config_text(
             nats_url,
             "",
             &format!(
                 "[fetcher]\nconcurrency = {c}\nper_host_concurrency = {c}\nack_wait = \"30s\"\n"
             ),
-            &[pagefeed_e2e::id_site(
+            &[pagefeed_testkit::config::id_site(
                 "sample",
                 &self.site.url_template,
                 1,
@@ -463,7 +463,7 @@ impl Bench<'_> {
         let slot = chrono::Utc::now().timestamp();
         futures::stream::iter(self.ids.chunks(PUBLISH_CHUNK))
             .map(|chunk| {
-                pagefeed_e2e::publish_tasks(
+                pagefeed_testkit::streams::publish_tasks(
                     js,
                     "sample",
                     &self.site.url_template,

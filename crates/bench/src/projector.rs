@@ -78,11 +78,11 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     let config = dir.path().join("pagefeed.toml");
     std::fs::write(
         &config,
-        pagefeed_e2e::config_text(
+        pagefeed_testkit::config::config_text(
             &nats.url(),
             "",
             "",
-            &[pagefeed_e2e::id_site(
+            &[pagefeed_testkit::config::id_site(
                 "sample",
                 "http://127.0.0.1:9/{id}",
                 1,
@@ -93,7 +93,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         ),
     )?;
     let cfg = Config::load(&config)?;
-    let js = pagefeed_e2e::jetstream_at(&nats.url()).await?;
+    let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let http = reqwest::Client::new();
     let mut out = Report::new(&machine, &options);
@@ -131,7 +131,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let publish_time = publish(&js, &messages).await?;
-    let last = pagefeed_e2e::events_last_seq(&js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(&js).await?;
     let mut visible = Vec::new();
     for node in &nodes {
         let at = wait_applied(&http, &node.http, last, Duration::from_secs(1800)).await?;
@@ -244,7 +244,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     stop_nodes(nodes, &mut out)?;
 
     // 4. Raw read.
-    let last = pagefeed_e2e::events_last_seq(&js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(&js).await?;
     eprintln!("reading {last} events with an ordered consumer ...");
     let (read_time, payloads) = raw_read(&js, last).await?;
     let raw_rate = last as f64 / read_time.as_secs_f64();
@@ -317,7 +317,7 @@ async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::Resu
         })
         .await?;
     let took = started.elapsed();
-    let last = pagefeed_e2e::events_last_seq(js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(js).await?;
     anyhow::ensure!(
         published == last,
         "published up to {published}, stream at {last}"

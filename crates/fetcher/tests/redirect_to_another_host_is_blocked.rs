@@ -6,13 +6,15 @@
 
 mod support;
 
-use pagefeed_e2e::{config_with, jetstream_at, publish_tasks, stored_events, wait_for};
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use support::{crawled, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     // "Other hosts": one that must never be reached, one an operator allows,
     // and a listener reached by the name `localhost`.

@@ -7,9 +7,11 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use pagefeed_e2e::{config_with, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::{free_port, NatsServer};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use support::{crawled, failure_of, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 /// Every log line of this process, at every level.

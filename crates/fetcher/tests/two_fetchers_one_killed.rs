@@ -6,10 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
+use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 
 struct Fetcher(Child);
 

@@ -7,12 +7,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::TASKS_STREAM;
+use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::proxy::TcpProxy;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -54,7 +56,7 @@ async fn crawl(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
     let cfg = config_with(

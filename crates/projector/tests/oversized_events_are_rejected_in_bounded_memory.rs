@@ -13,11 +13,12 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at};
 use pagefeed_events::event::EntryObserved;
 use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::{Config, Event};
+use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::jetstream_at;
 
 mod node;
 use node::{entries, free_http, http_client, publish, try_status};

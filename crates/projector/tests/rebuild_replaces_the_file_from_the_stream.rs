@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::store::{Logged, Store};
 use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;

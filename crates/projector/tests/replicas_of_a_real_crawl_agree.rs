@@ -5,14 +5,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
 use pagefeed_events::event::{Event, Retention};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks};
+use pagefeed_testkit::wait::wait_for;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -116,7 +118,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
     js.publish("pagefeed.events.page_crawled.sample.999", "garbage".into())
         .await?
         .await?;
-    let last = pagefeed_e2e::events_last_seq(&js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(&js).await?;
     assert!(last > 40, "the crawl published events");
     a.stop().await?;
     b.stop().await?;

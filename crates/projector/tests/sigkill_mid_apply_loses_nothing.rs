@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use pagefeed_e2e::wait_for;
 use pagefeed_events::publish::{publish_all, Outgoing};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;

@@ -12,18 +12,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
 use pagefeed_events::event::{EntryObserved, PageRecord};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::{Config, Event};
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::config::{config_text, config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::jetstream_at;
+use pagefeed_testkit::wait::wait_for;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use pagefeed_e2e::events_last_seq as stream_last_seq;
+pub use pagefeed_testkit::streams::events_last_seq as stream_last_seq;
 
 /// The one site of the tests' config (`sample`, ids 1 to 9), which nothing
 /// crawls: the tests publish the events.
