@@ -7,14 +7,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pagefeed_events::streams::FETCHERS_CONSUMER;
-use pagefeed_events::subject::TASKS_STREAM;
 use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::proxy::TcpProxy;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
-use pagefeed_testkit::streams::{jetstream_at, publish_tasks};
-use pagefeed_testkit::wait::wait_for;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, wait_tasks_ended};
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -37,21 +34,7 @@ async fn crawl(
 ) -> anyhow::Result<()> {
     publish_tasks(js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
     *tasks += ids.len() as u64;
-    let total = *tasks;
-    wait_for(Duration::from_secs(60), "the crawl to end", || async {
-        let stream = js.get_stream(TASKS_STREAM).await?;
-        let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
-            stream.get_consumer(FETCHERS_CONSUMER).await;
-        let Ok(mut consumer) = consumer else {
-            return Ok(None); // the fetcher has not created it yet
-        };
-        let info = consumer.info().await?;
-        let done = info.num_pending == 0
-            && info.num_ack_pending == 0
-            && info.delivered.stream_sequence >= total;
-        Ok(done.then_some(()))
-    })
-    .await
+    wait_tasks_ended(js, *tasks, Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

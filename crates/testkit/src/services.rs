@@ -187,6 +187,19 @@ impl Services {
         node: &str,
         args: &[&str],
     ) -> anyhow::Result<Node> {
+        let (command, node) = self.projector_command(bin, node, args)?;
+        self.spawn(command)?;
+        Ok(node)
+    }
+
+    /// What [`Services::projector`] starts, for a test to add to (an
+    /// environment variable) before it [`Services::spawn`]s it.
+    pub fn projector_command(
+        &self,
+        bin: impl AsRef<Path>,
+        node: &str,
+        args: &[&str],
+    ) -> anyhow::Result<(ServiceCommand, Node)> {
         let process = format!("projector-{node}");
         let data = self.dir.path().join(&process);
         let http = free_http()?;
@@ -197,13 +210,13 @@ impl Services {
             .args(["--node", node, "--http", &http.to_string()])
             .args(args)
             .ready_when_answers(format!("http://{http}/api/status"));
-        self.spawn(command)?;
-        Ok(Node {
+        let node = Node {
             name: node.to_owned(),
             process,
             data,
             http,
-        })
+        };
+        Ok((command, node))
     }
 
     /// Waits until every process is ready (see [`Process::wait_ready`]).

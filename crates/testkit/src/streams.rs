@@ -143,6 +143,16 @@ pub async fn publish_events(js: &jetstream::Context, events: &[Event]) -> anyhow
 /// Waits until the fetchers' consumer has nothing pending and nothing
 /// unacked: every task published so far is settled.
 pub async fn wait_tasks_settled(js: &jetstream::Context, timeout: Duration) -> anyhow::Result<()> {
+    wait_tasks_ended(js, 0, timeout).await
+}
+
+/// [`wait_tasks_settled`], once the fetchers have been handed at least the
+/// first `tasks` messages of `PAGEFEED_TASKS`.
+pub async fn wait_tasks_ended(
+    js: &jetstream::Context,
+    tasks: u64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     wait_for(timeout, "every task to be acked", || async {
         let consumer: Result<jetstream::consumer::PullConsumer, _> = js
             .get_consumer_from_stream(FETCHERS_CONSUMER, TASKS_STREAM)
@@ -152,7 +162,10 @@ pub async fn wait_tasks_settled(js: &jetstream::Context, timeout: Duration) -> a
             return Ok(None);
         };
         let info = consumer.info().await?;
-        Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
+        let ended = info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.delivered.stream_sequence >= tasks;
+        Ok(ended.then_some(()))
     })
     .await
 }
