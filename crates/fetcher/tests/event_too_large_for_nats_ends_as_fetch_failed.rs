@@ -36,7 +36,7 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg.clone());
+    let fetcher = spawn_fetcher(cfg.clone());
     publish_tasks(&js, "big", &template, [1], 0).await?;
 
     let events = wait_for(PATIENCE, "the task to fail", || async {
@@ -82,7 +82,6 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
         "the fetch state records entries that were not published"
     );
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

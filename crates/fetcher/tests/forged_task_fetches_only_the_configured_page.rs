@@ -55,7 +55,7 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg);
+    let fetcher = spawn_fetcher(cfg);
 
     let steal = format!("{}/steal", decoy.url());
     let forged = |page: &str| Task::new(page.parse::<PageKey>().unwrap(), steal.clone(), 0);
@@ -131,7 +131,6 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     // Every task was settled: nothing is left to redeliver.
     wait_tasks_settled(&js, Duration::from_secs(10)).await?;
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

@@ -56,7 +56,7 @@ async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg);
+    let fetcher = spawn_fetcher(cfg);
     publish_tasks(&js, "guarded", &guarded, [1, 2], 0).await?;
     publish_tasks(&js, "open", &open, [1, 2], 0).await?;
 
@@ -87,7 +87,6 @@ async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
     assert_eq!(named.title, "named");
     assert_eq!(allowed_by_name.hits(), ["/named"]);
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }
