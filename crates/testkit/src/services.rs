@@ -162,9 +162,7 @@ impl Services {
         bin: impl AsRef<Path>,
         args: &[&str],
     ) -> anyhow::Result<&mut Process> {
-        let name = self.next_name("scheduler");
-        let command = self.configured(&name, bin).args(args);
-        self.spawn(command)
+        self.numbered("scheduler", bin.as_ref(), args)
     }
 
     /// A fetcher (`fetcher-1`, `fetcher-2`, ...) on the config file.
@@ -173,7 +171,12 @@ impl Services {
         bin: impl AsRef<Path>,
         args: &[&str],
     ) -> anyhow::Result<&mut Process> {
-        let name = self.next_name("fetcher");
+        self.numbered("fetcher", bin.as_ref(), args)
+    }
+
+    /// `bin --config <file> args`, named `<kind>-<n>`.
+    fn numbered(&mut self, kind: &str, bin: &Path, args: &[&str]) -> anyhow::Result<&mut Process> {
+        let name = self.next_name(kind);
         let command = self.configured(&name, bin).args(args);
         self.spawn(command)
     }
