@@ -7,11 +7,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pagefeed_testkit::config::{config_with, id_site};
-use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::proxy::TcpProxy;
-use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
-use pagefeed_testkit::streams::{jetstream_at, publish_tasks, wait_tasks_ended};
+use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite};
+use pagefeed_testkit::streams::{publish_tasks, wait_tasks_ended};
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -40,16 +38,7 @@ async fn crawl(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()> {
     pagefeed_testkit::logs::init_logs();
-    let nats = NatsServer::start().await?;
-    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "[fetcher]\nmax_attempts = 1\n",
-        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (nats, site, cfg, js) = node::with_sample_site().await?;
     let proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], nats.port()))).await?;
     let mut behind_proxy = cfg.clone();
     behind_proxy.nats.url = proxy.url();

@@ -10,10 +10,8 @@ use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
 use pagefeed_projector::store_path;
-use pagefeed_testkit::config::{config_with, id_site};
-use pagefeed_testkit::nats::NatsServer;
-use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
-use pagefeed_testkit::streams::{jetstream_at, publish_tasks, wait_tasks_ended};
+use pagefeed_testkit::sample_site::{page_kind, PageKind};
+use pagefeed_testkit::streams::{publish_tasks, wait_tasks_ended};
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -30,16 +28,7 @@ async fn digest_at(cfg: &Config, data: &Path, name: &str, seq: u64) -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "[fetcher]\nmax_attempts = 1\n",
-        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, site, cfg, js) = node::with_sample_site().await?;
     let dirs = tempfile::tempdir()?;
 
     // Two nodes run while the crawl happens.

@@ -19,6 +19,7 @@ use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
 use pagefeed_testkit::config::{config_text, config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
 use pagefeed_testkit::services::Services;
 use pagefeed_testkit::streams::jetstream_at;
 use pagefeed_testkit::wait::wait_for;
@@ -63,6 +64,23 @@ pub async fn with_services(
 
 /// The projector binary these tests run.
 pub const BIN: &str = env!("CARGO_BIN_EXE_pagefeed-projector");
+
+/// A fresh nats-server with the streams and the sample site in-process,
+/// for a config whose fetchers crawl it (one attempt per task).
+pub async fn with_sample_site(
+) -> anyhow::Result<(NatsServer, SampleSite, Config, jetstream::Context)> {
+    let nats = NatsServer::start().await?;
+    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "[fetcher]\nmax_attempts = 1\n",
+        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    Ok((nats, site, cfg, js))
+}
 
 /// Publishes two payloads no projector can apply, on events subjects: text
 /// that is not JSON, and an event of schema version 999. Their sequences.
