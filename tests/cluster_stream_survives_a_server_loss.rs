@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{
-    config, id_site, ids_by_slot, jetstream_at, spawn_scheduler, stored_tasks, wait_for,
-};
+use pagefeed_e2e::spawn_scheduler;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsCluster;
+use pagefeed_testkit::streams::{ids_by_slot, jetstream_at, stored_tasks};
+use pagefeed_testkit::wait::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicated_stream_survives_one_server_stopped() -> anyhow::Result<()> {

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{config, id_site, jetstream_at};
 use pagefeed_events::event::{EntryObserved, Event};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::subject::EVENTS_STREAM;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::jetstream_at;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pagefeed_e2e::{
-    config, id_site, ids_by_slot, jetstream_at, spawn_scheduler, stored_tasks, wait_for,
-};
+use pagefeed_e2e::spawn_scheduler;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{ids_by_slot, jetstream_at, stored_tasks};
+use pagefeed_testkit::wait::wait_for;
 
 #[tokio::test]
 async fn batches_cycle_through_the_id_range() -> anyhow::Result<()> {

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use pagefeed_e2e::{config, id_site, spawn_scheduler, stored_tasks, wait_for};
+use pagefeed_e2e::spawn_scheduler;
 use pagefeed_events::Config;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::stored_tasks;
+use pagefeed_testkit::wait::wait_for;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -94,7 +97,7 @@ fn scheduler_config(nats: &NatsServer) -> Config {
 
 #[tokio::test]
 async fn trusting_the_private_ca_publishes() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let pki = Pki::new()?;
     let nats = pki.server().await?;
     let mut cfg = scheduler_config(&nats);
@@ -119,7 +122,7 @@ async fn trusting_the_private_ca_publishes() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn without_the_ca_nothing_is_published() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let pki = Pki::new()?;
     let nats = pki.server().await?;
     let scheduler = spawn_scheduler(scheduler_config(&nats));

@@ -5,8 +5,11 @@
 use std::time::Duration;
 
 use pagefeed_cli::NatsArgs;
-use pagefeed_e2e::{config, id_site, spawn_scheduler, stored_tasks, wait_for};
+use pagefeed_e2e::spawn_scheduler;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::stored_tasks;
+use pagefeed_testkit::wait::wait_for;
 
 async fn tasks_arrive(
     url: &str,

@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_nats::{jetstream, ConnectErrorKind};
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 use nkeys::KeyPair;
-use pagefeed_e2e::{config, id_site, spawn_scheduler, stored_tasks, wait_for};
+use pagefeed_e2e::spawn_scheduler;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::stored_tasks;
+use pagefeed_testkit::wait::wait_for;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512_256};
 use tempfile::TempDir;
@@ -135,7 +138,7 @@ async fn jetstream_with_creds(url: &str, creds: &Path) -> anyhow::Result<jetstre
 
 #[tokio::test]
 async fn scheduler_publishes_with_a_creds_file() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let trust = Trust::new()?;
     let nats = NatsServer::start_with(&trust.server_config).await?;
 
@@ -174,7 +177,7 @@ async fn scheduler_publishes_with_a_creds_file() -> anyhow::Result<()> {
     scheduler.stop().await?;
 
     let tasks = stored_tasks(&js).await?;
-    for (slot, ids) in pagefeed_e2e::ids_by_slot(&tasks) {
+    for (slot, ids) in pagefeed_testkit::streams::ids_by_slot(&tasks) {
         assert_eq!(ids, [1, 2], "slot {slot} holds the whole batch");
     }
     Ok(())

@@ -4,8 +4,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pagefeed_e2e::{config, id_site, jetstream_at, spawn_scheduler, stored_tasks, wait_for};
+use pagefeed_e2e::spawn_scheduler;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, stored_tasks};
+use pagefeed_testkit::wait::wait_for;
 
 #[tokio::test]
 async fn one_tick_publishes_exactly_the_expected_tasks() -> anyhow::Result<()> {
@@ -23,7 +26,7 @@ async fn one_tick_publishes_exactly_the_expected_tasks() -> anyhow::Result<()> {
     let tasks = stored_tasks(&js).await?;
     assert_eq!(tasks.len() % 100, 0, "whole batches only");
 
-    for (slot, group) in pagefeed_e2e::ids_by_slot(&tasks) {
+    for (slot, group) in pagefeed_testkit::streams::ids_by_slot(&tasks) {
         // Slot n of an hour-long interval schedules ids start+1 ..= start+100
         // (mod 500), start = n * 100 mod 500.
         let index = slot / 3600;

@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use pagefeed_e2e::{
-    config, id_site, ids_by_slot, jetstream_at, spawn_scheduler, stored_tasks, wait_for,
-};
+use pagefeed_e2e::spawn_scheduler;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{ids_by_slot, jetstream_at, stored_tasks};
+use pagefeed_testkit::wait::wait_for;
 
 #[tokio::test]
 async fn a_nats_restart_mid_run_loses_no_later_tick() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let mut nats = NatsServer::start().await?;
     let cfg = config(
         &nats.url(),

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream;
-use pagefeed_e2e::{config, id_site, jetstream_at, spawn_scheduler};
+use pagefeed_e2e::spawn_scheduler;
 use pagefeed_events::streams::{ensure_streams, events_stream, ProvisionError};
 use pagefeed_events::subject::EVENTS_STREAM;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::jetstream_at;
 
 #[tokio::test]
 async fn concurrent_provisioning_creates_each_stream_once() -> anyhow::Result<()> {

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pagefeed_e2e::{
-    config, id_site, ids_by_slot, jetstream_at, spawn_scheduler, stored, stored_tasks, wait_for,
-};
+use pagefeed_e2e::spawn_scheduler;
 use pagefeed_events::subject::EVENTS_STREAM;
+use pagefeed_testkit::config::{config, id_site};
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{ids_by_slot, jetstream_at, stored, stored_tasks};
+use pagefeed_testkit::wait::wait_for;
 
 #[tokio::test]
 async fn two_schedulers_for_three_intervals_give_each_task_once() -> anyhow::Result<()> {

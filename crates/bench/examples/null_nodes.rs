@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let nodes: usize = args.get(3).map_or(Ok(2), |s| s.parse())?;
 
     let nats = pagefeed_testkit::nats::NatsServer::start().await?;
-    let js = pagefeed_e2e::jetstream_at(&nats.url()).await?;
+    let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
     let stream = || jetstream::stream::Config {
         name: STREAM.to_owned(),
         subjects: vec![SUBJECTS.to_owned()],
@@ -94,7 +94,7 @@ async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::Resu
 
 /// Reads the stream up to `last` through a durable pull consumer.
 async fn null_node(url: &str, name: &str, acks: bool, last: u64) -> anyhow::Result<()> {
-    let js = pagefeed_e2e::jetstream_at(url).await?;
+    let js = pagefeed_testkit::streams::jetstream_at(url).await?;
     let consumer = js
         .get_stream(STREAM)
         .await?

@@ -77,15 +77,22 @@ impl Pinning {
 
     /// A command that runs `program` (after `wrapper`, e.g. valgrind) on `core`.
     pub fn command(&self, core: usize, wrapper: &[String], program: &Path) -> Command {
+        let mut words = self.wrapper(core, wrapper);
+        words.push(program.into());
+        let mut command = Command::new(&words[0]);
+        command.args(&words[1..]);
+        command
+    }
+
+    /// The words before a program that run it (after `wrapper`) on `core`,
+    /// for `ServiceCommand::wrapped`.
+    pub fn wrapper(&self, core: usize, wrapper: &[String]) -> Vec<std::ffi::OsString> {
         let mut words: Vec<std::ffi::OsString> = Vec::new();
         if self.enabled {
             words.extend(["taskset".into(), "-c".into(), core.to_string().into()]);
         }
         words.extend(wrapper.iter().map(Into::into));
-        words.push(program.into());
-        let mut command = Command::new(&words[0]);
-        command.args(&words[1..]);
-        command
+        words
     }
 
     /// Moves every thread of a running process to `core`; threads it starts

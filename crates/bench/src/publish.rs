@@ -31,7 +31,7 @@ pub async fn publish(js: &jetstream::Context, messages: &[Outgoing]) -> anyhow::
         })
         .await?;
     let took = started.elapsed();
-    let last = pagefeed_e2e::events_last_seq(js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(js).await?;
     anyhow::ensure!(
         published == last,
         "published up to {published}, stream at {last}"

@@ -94,3 +94,45 @@ impl NatsArgs {
         check_nats(cfg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_bad_nats_url_override_is_refused() {
+        use clap::Parser as _;
+
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            nats: NatsArgs,
+        }
+        // The variable is the same argument as the flag.
+        let command = <Args as clap::CommandFactory>::command();
+        let url = command
+            .get_arguments()
+            .find(|a| a.get_id() == "nats_url")
+            .unwrap();
+        assert_eq!(
+            url.get_env().and_then(|v| v.to_str()),
+            Some("PAGEFEED_NATS_URL")
+        );
+        let args = Args::try_parse_from(["x", "--nats-url", "not a url::"]).unwrap();
+        let mut cfg = Config::parse(
+            Path::new("pagefeed.toml"),
+            "[[site]]\nname = \"s\"\nurl = \"http://127.0.0.1:1/{id}\"\nids = { first = 1, last = 2 }\n\
+             interval = \"1h\"\nretention = \"7d\"\n[site.extract]\ntitle = \"title\"\n\
+             entry = \"div\"\ntext = \"p\"\n",
+        )
+        .unwrap();
+        let e = args.nats.apply(&mut cfg).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("nats.url"), "{e}");
+        assert!(
+            e.to_string().contains("\"not a url::\" is not a NATS URL"),
+            "{e}"
+        );
+    }
+}

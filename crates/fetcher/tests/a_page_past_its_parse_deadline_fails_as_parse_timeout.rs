@@ -7,11 +7,13 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
 use pagefeed_events::Config;
+use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::nested_pages::nested_entries;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -56,7 +58,7 @@ async fn serve(page: String) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_past_the_deadline_ends_as_a_parse_timeout_failure() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     let url = serve(big_page()).await?;
     let text = config_text(

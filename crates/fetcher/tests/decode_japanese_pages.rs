@@ -7,12 +7,12 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use chrono::DateTime;
-use pagefeed_events::config::Extract;
 use pagefeed_events::event::content_id;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::{Extractor, Limits};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
+use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -34,18 +34,7 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
         AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
     )
     .unwrap();
-    let extractor = Extractor::new(
-        &Extract {
-            title: "title".into(),
-            entry: "div.feedEntry".into(),
-            text: Some("p.comment".into()),
-            timestamp: Some("li.timeStamp".into()),
-            timestamp_format: Some("%m月%d日 %H:%M".into()),
-            link: Some("li.viewLink a".into()),
-        },
-        Limits::default(),
-    )
-    .unwrap();
+    let extractor = Extractor::new(&sample_extract(), Limits::default()).unwrap();
     let now = DateTime::from_timestamp(T0, 0).unwrap();
 
     for (kind, encoding) in [

@@ -7,16 +7,16 @@ mod support;
 
 use std::time::Duration;
 
-use pagefeed_e2e::{
-    config_with, jetstream_at, publish_tasks, stored_events, wait_for, wait_tasks_settled,
-};
 use pagefeed_events::event::Event;
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events, wait_tasks_settled};
+use pagefeed_testkit::wait::wait_for;
 use support::{failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start_with("max_payload: 32768").await?;
     let huge = "x".repeat(40 * 1024);
     let origin = Server::start("127.0.0.1", move |_| {
@@ -36,7 +36,7 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg.clone());
+    let fetcher = spawn_fetcher(cfg.clone());
     publish_tasks(&js, "big", &template, [1], 0).await?;
 
     let events = wait_for(PATIENCE, "the task to fail", || async {
@@ -82,7 +82,6 @@ async fn an_unpublishable_entry_fails_the_task_once() -> anyhow::Result<()> {
         "the fetch state records entries that were not published"
     );
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

@@ -7,11 +7,11 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::{Extractor, Limits, Page};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
+use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
     expected_entries, expected_title, page_kind, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -20,17 +20,6 @@ use pagefeed_testkit::sample_site::{
 const MID_NOVEMBER: i64 = 1_700_000_000;
 /// 2024-01-01T00:30:00Z: the page still shows entries of 31 December.
 const NEW_YEAR: i64 = 1_704_069_000;
-
-fn sample_extract() -> Extract {
-    Extract {
-        title: "title".into(),
-        entry: "div.feedEntry".into(),
-        text: Some("p.comment".into()),
-        timestamp: Some("li.timeStamp".into()),
-        timestamp_format: Some("%m月%d日 %H:%M".into()),
-        link: Some("li.viewLink a".into()),
-    }
-}
 
 async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Page {
     let client = HttpClient::new(

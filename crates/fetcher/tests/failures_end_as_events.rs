@@ -8,15 +8,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
+use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::nats::{free_port, NatsServer};
 use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     let site = SampleSite::start(
         "127.0.0.1:0".parse()?,

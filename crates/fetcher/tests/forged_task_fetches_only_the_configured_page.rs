@@ -8,9 +8,11 @@ mod support;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use pagefeed_e2e::{config_with, jetstream_at, stored_events, wait_for, wait_tasks_settled};
 use pagefeed_events::{PageKey, Task};
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, stored_events, wait_tasks_settled};
+use pagefeed_testkit::wait::wait_for;
 use support::{crawled, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 /// Publishes `payload` on `subject` as a hand-written task.
@@ -29,7 +31,7 @@ async fn publish_raw(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     let decoy = Server::start("127.0.0.3", |_| Reply::Page(page("decoy", &["stolen"]))).await?;
     let origin = Server::start("127.0.0.1", |path| {
@@ -53,7 +55,7 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg);
+    let fetcher = spawn_fetcher(cfg);
 
     let steal = format!("{}/steal", decoy.url());
     let forged = |page: &str| Task::new(page.parse::<PageKey>().unwrap(), steal.clone(), 0);
@@ -129,7 +131,6 @@ async fn forged_tasks_reach_no_other_host() -> anyhow::Result<()> {
     // Every task was settled: nothing is left to redeliver.
     wait_tasks_settled(&js, Duration::from_secs(10)).await?;
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

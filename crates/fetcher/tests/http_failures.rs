@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
-use pagefeed_events::config::Extract;
 use pagefeed_fetcher::decode::decode;
 use pagefeed_fetcher::extract::{ExtractError, Extractor, Limits};
 use pagefeed_fetcher::http::{FetchError, FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
+use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
     expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
@@ -181,18 +181,7 @@ async fn one_redirect_is_followed_to_the_page() {
 }
 
 fn extractor() -> Extractor {
-    Extractor::new(
-        &Extract {
-            title: "title".into(),
-            entry: "div.feedEntry".into(),
-            text: Some("p.comment".into()),
-            timestamp: Some("li.timeStamp".into()),
-            timestamp_format: Some("%m月%d日 %H:%M".into()),
-            link: Some("li.viewLink a".into()),
-        },
-        Limits::default(),
-    )
-    .unwrap()
+    Extractor::new(&sample_extract(), Limits::default()).unwrap()
 }
 
 #[tokio::test]

@@ -6,13 +6,15 @@
 
 mod support;
 
-use pagefeed_e2e::{config_with, jetstream_at, publish_tasks, stored_events, wait_for};
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use support::{crawled, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let nats = NatsServer::start().await?;
     // "Other hosts": one that must never be reached, one an operator allows,
     // and a listener reached by the name `localhost`.
@@ -54,7 +56,7 @@ async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg);
+    let fetcher = spawn_fetcher(cfg);
     publish_tasks(&js, "guarded", &guarded, [1, 2], 0).await?;
     publish_tasks(&js, "open", &open, [1, 2], 0).await?;
 
@@ -85,7 +87,6 @@ async fn redirects_to_other_hosts_stop_at_the_policy() -> anyhow::Result<()> {
     assert_eq!(named.title, "named");
     assert_eq!(allowed_by_name.hits(), ["/named"]);
 
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

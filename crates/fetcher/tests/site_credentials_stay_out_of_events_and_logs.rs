@@ -7,9 +7,11 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use pagefeed_e2e::{config_with, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
+use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::{free_port, NatsServer};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 use support::{crawled, failure_of, site, spawn_fetcher, Reply, Server, PATIENCE};
 
 /// Every log line of this process, at every level.
@@ -81,7 +83,7 @@ async fn the_password_is_shown_nowhere() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let (stop, fetcher) = spawn_fetcher(cfg);
+    let fetcher = spawn_fetcher(cfg);
     // The task carries the configured URL, as the scheduler writes it; or
     // not, and the fetcher logs both before fetching the configured one.
     publish_tasks(&js, "good", &good, [1], 0).await?;
@@ -93,8 +95,7 @@ async fn the_password_is_shown_nowhere() -> anyhow::Result<()> {
         Ok(done.then_some(events))
     })
     .await?;
-    stop.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
 
     let page = crawled(&events, "good.1").expect("good.1 crawled");
     assert_eq!(page.url, format!("http://127.0.0.1:{port}/p/1"));

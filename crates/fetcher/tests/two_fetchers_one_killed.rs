@@ -3,42 +3,20 @@
 //! every entry is stored in the stream exactly once.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at, publish_tasks, stored_events, wait_for};
 use pagefeed_events::event::Event;
-use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::services::Services;
+use pagefeed_testkit::streams::{publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
 
-struct Fetcher(Child);
-
-impl Fetcher {
-    fn start(config: &std::path::Path, log: &std::path::Path) -> anyhow::Result<Fetcher> {
-        let log = std::fs::File::create(log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_pagefeed-fetcher"))
-            .arg("--config")
-            .arg(config)
-            .args(["--concurrency", "4"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        Ok(Fetcher(child))
-    }
-}
-
-impl Drop for Fetcher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+const FETCHER: &str = env!("CARGO_BIN_EXE_pagefeed-fetcher");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_fetcher_loses_nothing_and_duplicates_nothing() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
+    let mut system = Services::start().await?;
     let site = SampleSite::start(
         "127.0.0.1:0".parse()?,
         SampleSiteOptions {
@@ -51,24 +29,24 @@ async fn a_killed_fetcher_loses_nothing_and_duplicates_nothing() -> anyhow::Resu
         .filter(|&id| page_kind(id) == PageKind::Normal)
         .take(300)
         .collect();
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("pagefeed.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &nats.url(),
-            "",
-            "[fetcher]\nack_wait = \"2s\"\n",
-            &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
-        ),
-    )?;
-    let js = jetstream_at(&nats.url()).await?;
-    let cfg = pagefeed_events::Config::load(&config)?;
+    let cfg = system.write_config(&config_text(
+        &system.nats_url(),
+        "",
+        "[fetcher]\nack_wait = \"2s\"\n",
+        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
+    ))?;
+    let js = system.jetstream().await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     publish_tasks(&js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
 
-    let mut doomed = Fetcher::start(&config, &dir.path().join("a.log"))?;
-    let _survivor = Fetcher::start(&config, &dir.path().join("b.log"))?;
+    let doomed = system
+        .fetcher(FETCHER, &["--concurrency", "4"])?
+        .name()
+        .to_owned();
+    let survivor = system
+        .fetcher(FETCHER, &["--concurrency", "4"])?
+        .name()
+        .to_owned();
 
     // Halfway by the site's own count of requests (cheap to read often).
     wait_for(
@@ -80,8 +58,7 @@ async fn a_killed_fetcher_loses_nothing_and_duplicates_nothing() -> anyhow::Resu
         },
     )
     .await?;
-    doomed.0.kill()?; // SIGKILL, mid-task
-    doomed.0.wait()?;
+    system[doomed.as_str()].kill()?; // SIGKILL, mid-task
 
     let events = wait_for(Duration::from_secs(90), "every page crawled", || async {
         let events = stored_events(&js).await?;
@@ -96,11 +73,9 @@ async fn a_killed_fetcher_loses_nothing_and_duplicates_nothing() -> anyhow::Resu
     })
     .await
     .map_err(|e| {
-        let log = std::fs::read_to_string(dir.path().join("b.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
         anyhow::anyhow!(
-            "{e}\nsurvivor log (last lines, newest first):\n{}",
-            tail.join("\n")
+            "{e}\nsurvivor log:\n{}",
+            system[survivor.as_str()].log_tail(20)
         )
     })?;
 

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pagefeed_e2e::{
-    config_with, id_site, jetstream_at, publish_tasks, stored_events, wait_for, wait_tasks_settled,
-};
 use pagefeed_events::event::Event;
 use pagefeed_events::Config;
+use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{posting_period, Clock, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events, wait_tasks_settled};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 /// Runs one fetcher until `count` events are in the stream, then stops it.

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
-use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::Options;
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;

@@ -5,9 +5,8 @@
 mod common;
 mod node;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use pagefeed_projector::api::{ApiOptions, ApiState, ApiToken, Live};
@@ -88,48 +87,27 @@ async fn every_route_needs_the_token() {
 /// nowhere in its log, even at debug level.
 #[tokio::test]
 async fn the_binary_reads_its_token_from_a_file_and_never_logs_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, config, _cfg, _js) = node::with_streams_and_config_file(dir.path())
-        .await
-        .unwrap();
-    let token_file = dir.path().join("api-token");
+    let (mut system, _cfg, _js) = node::with_services("").await.unwrap();
+    let token_file = system.dir().join("api-token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let http = node::free_http().unwrap();
-    let log_path = dir.path().join("projector.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(dir.path().join("node"))
-        .args(["--node", "a", "--http", &http.to_string()])
-        .arg("--api-token-file")
-        .arg(&token_file)
-        .env("RUST_LOG", "debug")
-        .env_remove("PAGEFEED_API_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
+    let token_file = token_file.to_str().unwrap().to_owned();
+    let (command, node) = system
+        .projector_command(node::BIN, "a", &["--api-token-file", &token_file])
         .unwrap();
+    system.spawn(command.env("RUST_LOG", "debug")).unwrap();
+    // Ready: the API answers (with 401).
+    system.wait_ready(Duration::from_secs(30)).await.unwrap();
     let client = node::http_client();
-    let url = format!("http://{http}/api/status");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let refused = loop {
-        if let Ok(resp) = client.get(&url).send().await {
-            break resp.status();
-        }
-        assert!(Instant::now() < deadline, "the node never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let url = node.url("/api/status");
+    let refused = client.get(&url).send().await.unwrap().status();
     assert_eq!(refused, StatusCode::UNAUTHORIZED);
     let (status, _, body) = get(&client, &url, Some(&format!("Bearer {TOKEN}"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, _) = get(&client, &url, Some("Bearer nope")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let _ = child.kill();
-    let _ = child.wait();
-    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let process = &mut system[node.process.as_str()];
+    process.kill().unwrap();
+    let logged = process.log();
     assert!(logged.contains("projector started"), "{logged}");
     assert!(
         !logged.contains(TOKEN),

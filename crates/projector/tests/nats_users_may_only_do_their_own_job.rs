@@ -8,12 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use pagefeed_e2e::{config_with, id_site, spawn_scheduler, wait_for};
 use pagefeed_events::event::{Event, Retention};
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::Config;
+use pagefeed_testkit::config::{config_with, id_site};
+use pagefeed_testkit::in_process::Running;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -112,7 +114,9 @@ async fn each_service_runs_as_its_own_user_and_may_do_nothing_else() -> anyhow::
     );
 
     // The whole pipeline, each service as its own user.
-    let scheduler = spawn_scheduler(config_as(&url, "scheduler", &template));
+    let cfg = config_as(&url, "scheduler", &template);
+    let scheduler =
+        Running::spawn(|token| pagefeed_scheduler::run(pagefeed_scheduler::Options { cfg }, token));
     let fetch = CancellationToken::new();
     let fetcher = tokio::spawn(pagefeed_fetcher::run(
         pagefeed_fetcher::Options {

@@ -7,12 +7,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
-use pagefeed_events::streams::FETCHERS_CONSUMER;
-use pagefeed_events::subject::TASKS_STREAM;
-use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::proxy::TcpProxy;
-use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
+use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite};
+use pagefeed_testkit::streams::{publish_tasks, wait_tasks_ended};
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -35,36 +32,13 @@ async fn crawl(
 ) -> anyhow::Result<()> {
     publish_tasks(js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
     *tasks += ids.len() as u64;
-    let total = *tasks;
-    wait_for(Duration::from_secs(60), "the crawl to end", || async {
-        let stream = js.get_stream(TASKS_STREAM).await?;
-        let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
-            stream.get_consumer(FETCHERS_CONSUMER).await;
-        let Ok(mut consumer) = consumer else {
-            return Ok(None); // the fetcher has not created it yet
-        };
-        let info = consumer.info().await?;
-        let done = info.num_pending == 0
-            && info.num_ack_pending == 0
-            && info.delivered.stream_sequence >= total;
-        Ok(done.then_some(()))
-    })
-    .await
+    wait_tasks_ended(js, *tasks, Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
-    let nats = NatsServer::start().await?;
-    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "[fetcher]\nmax_attempts = 1\n",
-        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    pagefeed_testkit::logs::init_logs();
+    let (nats, site, cfg, js) = node::with_sample_site().await?;
     let proxy = TcpProxy::start(SocketAddr::from(([127, 0, 0, 1], nats.port()))).await?;
     let mut behind_proxy = cfg.clone();
     behind_proxy.nats.url = proxy.url();

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::{jetstream_at, wait_for};
 use pagefeed_events::publish::{publish_all, Outgoing};
+use pagefeed_testkit::streams::jetstream_at;
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -19,7 +20,7 @@ const CHUNK: u32 = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_heals_across_a_server_restart_without_restarting() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let (mut nats, cfg, js) = with_streams().await?;
     let client = http_client();
     let dirs = tempfile::tempdir()?;

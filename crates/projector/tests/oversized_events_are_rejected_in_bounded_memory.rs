@@ -8,19 +8,16 @@
 //! live node's digest. Before batches were bounded by bytes, a node
 //! catching up held up to 10,000 such messages at once (412 MB here).
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_text, id_site, jetstream_at};
 use pagefeed_events::event::EntryObserved;
 use pagefeed_events::limits::MAX_EVENT_BYTES;
-use pagefeed_events::{Config, Event};
-use pagefeed_testkit::nats::NatsServer;
+use pagefeed_events::Event;
+use pagefeed_testkit::process::{Process, ServiceCommand};
 
 mod node;
-use node::{entries, free_http, http_client, publish, try_status};
+use node::{entries, http_client, publish, try_status, with_services, BIN};
 
 const BIG_EVENTS: u32 = 300;
 const BIG_TEXT: usize = 900 * 1024;
@@ -49,83 +46,33 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// A child process, killed on drop if still running.
-struct Process(Child);
-
-impl Process {
-    fn spawn(cmd: &mut Command, log: &Path) -> anyhow::Result<Process> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
-        let child = cmd
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        Ok(Process(child))
-    }
-
-    /// Polls until it exits (at most `timeout`), recording its VmHWM every
-    /// 20 ms: (exit status, highest VmHWM seen in KiB).
-    async fn wait_watching_rss(&mut self, timeout: Duration) -> anyhow::Result<(ExitStatus, u64)> {
-        let deadline = Instant::now() + timeout;
-        let mut peak = 0;
-        loop {
-            if let Some(kib) = peak_rss_kib(self.0.id()) {
-                peak = peak.max(kib);
-            }
-            if let Some(status) = self.0.try_wait()? {
-                return Ok((status, peak));
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!("still running after {timeout:?} (peak RSS so far {peak} KiB)");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Polls until `process` exits (at most `timeout`), recording its VmHWM
+/// every 20 ms: (exit status, highest VmHWM seen in KiB).
+async fn wait_watching_rss(
+    process: &mut Process,
+    timeout: Duration,
+) -> anyhow::Result<(ExitStatus, u64)> {
+    let deadline = Instant::now() + timeout;
+    let mut peak = 0;
+    loop {
+        if let Some(kib) = peak_rss_kib(process.pid()) {
+            peak = peak.max(kib);
         }
+        if let Some(status) = process.try_wait()? {
+            return Ok((status, peak));
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("still running after {timeout:?} (peak RSS so far {peak} KiB)");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-
-    /// SIGTERM, as an operator would; waits for the exit.
-    async fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -TERM failed");
-        Ok(self.wait_watching_rss(Duration::from_secs(20)).await?.0)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `pagefeed-projector [subcommand] --config CONFIG --data DATA`.
-fn projector(subcommand: &[&str], config: &Path, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"));
-    cmd.args(subcommand)
-        .arg("--config")
-        .arg(config)
-        .arg("--data")
-        .arg(data);
-    cmd
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
     // A server that takes payloads over MAX_EVENT_BYTES, as one configured
     // with a larger max_payload would.
-    let nats = NatsServer::start_with("max_payload: 2097152").await?;
-    let config = dir.path().join("pagefeed.toml");
-    let site = id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h");
-    std::fs::write(&config, config_text(&nats.url(), "", "", &[site]))?;
-    let cfg = Config::load(&config)?;
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (mut system, _cfg, js) = with_services("max_payload: 2097152").await?;
 
     // Valid entries around every 30 big ones, and one payload over the
     // event limit, published by hand.
@@ -150,17 +97,13 @@ async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::
     let rejected = u64::from(BIG_EVENTS) + 1;
 
     // A node catching up from scratch.
-    let data = dir.path().join("n");
-    let http: SocketAddr = free_http()?;
-    let mut node = Process::spawn(
-        projector(&[], &config, &data).args(["--node", "n", "--http", &http.to_string()]),
-        &dir.path().join("node.log"),
-    )?;
+    let n = system.projector(BIN, "n", &[])?;
+    let http = n.http;
     let client = http_client();
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut peak = 0;
     let status = loop {
-        if let Some(kib) = peak_rss_kib(node.0.id()) {
+        if let Some(kib) = peak_rss_kib(system[n.process.as_str()].pid()) {
             peak = peak.max(kib);
         }
         if let Some(status) = try_status(&client, http).await {
@@ -168,10 +111,11 @@ async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::
                 break status;
             }
         }
+        let node = &mut system[n.process.as_str()];
         anyhow::ensure!(
-            node.0.try_wait()?.is_none(),
+            node.try_wait()?.is_none(),
             "the node exited; peak RSS {peak} KiB; log:\n{}",
-            std::fs::read_to_string(dir.path().join("node.log"))?
+            node.log()
         );
         anyhow::ensure!(
             Instant::now() < deadline,
@@ -179,7 +123,7 @@ async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    if let Some(kib) = peak_rss_kib(node.0.id()) {
+    if let Some(kib) = peak_rss_kib(system[n.process.as_str()].pid()) {
         peak = peak.max(kib);
     }
     eprintln!("catching up: peak RSS {peak} KiB");
@@ -190,26 +134,27 @@ async fn a_flood_of_oversized_events_is_rejected_in_bounded_memory() -> anyhow::
     assert_eq!(status.applied_seq, last);
     assert_eq!(status.rejected, rejected, "{status:?}");
     assert_eq!(status.entries, valid, "{status:?}");
-    assert!(node.terminate().await?.success());
+    let node = &mut system[n.process.as_str()];
+    assert!(node.terminate(Duration::from_secs(20)).await?.success());
 
     // A rebuild of the same stream.
-    let mut rebuild = Process::spawn(
-        projector(&["rebuild"], &config, &data).args(["--node", "n"]),
-        &dir.path().join("rebuild.log"),
-    )?;
-    let (exit, rebuild_peak) = rebuild.wait_watching_rss(Duration::from_secs(180)).await?;
+    let rebuild = ServiceCommand::new("rebuild", BIN)
+        .arg("rebuild")
+        .arg("--config")
+        .arg(system.config_path())
+        .arg("--data")
+        .arg(&n.data)
+        .args(["--node", "n"]);
+    let rebuild = system.spawn(rebuild)?;
+    let (exit, rebuild_peak) = wait_watching_rss(rebuild, Duration::from_secs(180)).await?;
     eprintln!("rebuild: peak RSS {rebuild_peak} KiB");
-    assert!(
-        exit.success(),
-        "rebuild failed: {}",
-        std::fs::read_to_string(dir.path().join("rebuild.log"))?
-    );
+    assert!(exit.success(), "rebuild failed: {}", rebuild.log());
     assert!(rebuild_peak > 0, "VmHWM was read while the rebuild ran");
     assert!(
         rebuild_peak < RSS_LIMIT_KIB,
         "the rebuild's peak RSS was {rebuild_peak} KiB"
     );
-    let rebuilt = node::digest_of(&data).await?;
+    let rebuilt = node::digest_of(&n.data).await?;
     assert_eq!(rebuilt, (last, status.digest));
     Ok(())
 }

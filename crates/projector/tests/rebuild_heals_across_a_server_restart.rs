@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::rebuild::{rebuild, RebuildOptions};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
@@ -15,7 +15,7 @@ use node::{entries, publish, run_until_applied, with_streams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_goes_on_across_a_server_restart() -> anyhow::Result<()> {
-    pagefeed_e2e::init_logs();
+    pagefeed_testkit::logs::init_logs();
     let (mut nats, cfg, js) = with_streams().await?;
     let dirs = tempfile::tempdir()?;
     let mut last = 0;

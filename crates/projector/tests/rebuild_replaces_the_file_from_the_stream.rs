@@ -9,17 +9,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use pagefeed_e2e::wait_for;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::store::{Logged, Store};
-use pagefeed_projector::{store_path, Options};
-use tokio_util::sync::CancellationToken;
+use pagefeed_projector::store_path;
+use pagefeed_testkit::wait::wait_for;
 
 mod node;
-use node::{page_events, publish, run_until_applied, with_streams_and_config_file};
+use node::{page_events, publish, run_until_applied, with_services, BIN};
 
 fn rebuild_command(config: &Path, data: &Path, node: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"));
+    let mut cmd = Command::new(BIN);
     cmd.arg("rebuild")
         .arg("--config")
         .arg(config)
@@ -31,8 +30,8 @@ fn rebuild_command(config: &Path, data: &Path, node: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
-    let dirs = tempfile::tempdir()?;
-    let (_nats, config, cfg, js) = with_streams_and_config_file(dirs.path()).await?;
+    let (system, cfg, js) = with_services("").await?;
+    let (config, dirs) = (system.config_path(), system.dir());
     let mut events = Vec::new();
     for page in 1..=30 {
         events.extend(page_events(page, 40));
@@ -40,12 +39,12 @@ async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
     let last = publish(&js, &events).await?;
 
     // A node that replicated all along.
-    let all_along = dirs.path().join("all-along");
+    let all_along = dirs.join("all-along");
     run_until_applied(&cfg, &all_along, "all-along", last).await?;
     let expected = Store::open(&store_path(&all_along))?.digest()?;
 
     // The node to rebuild holds a stale file the stream knows nothing of.
-    let b = dirs.path().join("b");
+    let b = dirs.join("b");
     std::fs::create_dir_all(&b)?;
     {
         let stale = Store::open(&store_path(&b))?;
@@ -63,7 +62,7 @@ async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
     }
 
     let out = tokio::task::spawn_blocking({
-        let (config, b) = (config.clone(), b.clone());
+        let (config, b) = (config.to_owned(), b.clone());
         move || rebuild_command(&config, &b, "b").output()
     })
     .await??;
@@ -106,31 +105,19 @@ async fn rebuild_replays_the_stream_into_a_fresh_file() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
-    let dirs = tempfile::tempdir()?;
-    let (_nats, config, cfg, js) = with_streams_and_config_file(dirs.path()).await?;
+    let (mut system, _cfg, js) = with_services("").await?;
     publish(&js, &page_events(1, 5)).await?;
 
-    let data = dirs.path().join("running");
-    let token = CancellationToken::new();
-    let running = tokio::spawn(pagefeed_projector::run(
-        Options {
-            cfg: cfg.clone(),
-            data: data.clone(),
-            node: "running".into(),
-            http: "127.0.0.1:0".parse()?,
-            idle: Duration::from_secs(3600),
-            sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
-            api: pagefeed_projector::api::ApiOptions::default(),
-        },
-        token.clone(),
-    ));
+    let node = system.projector(BIN, "running", &[])?;
+    system.wait_ready(Duration::from_secs(30)).await?;
+    let data = node.data.clone();
     wait_for(Duration::from_secs(30), "the node's file", || async {
         Ok(store_path(&data).exists().then_some(()))
     })
     .await?;
 
     let out = tokio::task::spawn_blocking({
-        let (config, data) = (config.clone(), data.clone());
+        let (config, data) = (system.config_path().to_owned(), data.clone());
         move || rebuild_command(&config, &data, "running").output()
     })
     .await??;
@@ -139,7 +126,9 @@ async fn a_running_node_is_not_rebuilt_under_its_feet() -> anyhow::Result<()> {
     assert!(stderr.contains("is a projector running on"), "{stderr}");
     assert!(!data.join("pagefeed.redb.rebuild").exists());
 
-    token.cancel();
-    running.await??;
+    let exit = system[node.process.as_str()]
+        .terminate(Duration::from_secs(20))
+        .await?;
+    assert!(exit.success(), "the node was left running: {exit}");
     Ok(())
 }

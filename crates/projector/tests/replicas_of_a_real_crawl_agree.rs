@@ -5,45 +5,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pagefeed_e2e::{config_with, id_site, jetstream_at, publish_tasks, wait_for};
 use pagefeed_events::event::{Event, Retention};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::Config;
 use pagefeed_projector::store::Store;
-use pagefeed_projector::{store_path, Options};
-use pagefeed_testkit::nats::NatsServer;
-use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
-use tokio::task::JoinHandle;
+use pagefeed_projector::store_path;
+use pagefeed_testkit::sample_site::{page_kind, PageKind};
+use pagefeed_testkit::streams::{publish_tasks, wait_tasks_ended};
 use tokio_util::sync::CancellationToken;
 
 mod node;
-
-struct Node {
-    token: CancellationToken,
-    handle: JoinHandle<anyhow::Result<()>>,
-}
-
-fn start_node(cfg: &Config, data: &Path, name: &str) -> Node {
-    let token = CancellationToken::new();
-    let options = Options {
-        cfg: cfg.clone(),
-        data: data.to_owned(),
-        node: name.to_owned(),
-        http: "127.0.0.1:0".parse().expect("an address"),
-        idle: Duration::from_secs(3600),
-        sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
-        api: pagefeed_projector::api::ApiOptions::default(),
-    };
-    let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
-    Node { token, handle }
-}
-
-impl Node {
-    async fn stop(self) -> anyhow::Result<()> {
-        self.token.cancel();
-        self.handle.await?
-    }
-}
 
 /// The node's digest once it has applied `seq`.
 async fn digest_at(cfg: &Config, data: &Path, name: &str, seq: u64) -> anyhow::Result<String> {
@@ -57,21 +28,12 @@ async fn digest_at(cfg: &Config, data: &Path, name: &str, seq: u64) -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> {
-    let nats = NatsServer::start().await?;
-    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
-    let cfg = config_with(
-        &nats.url(),
-        "",
-        "[fetcher]\nmax_attempts = 1\n",
-        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
-    );
-    let js = jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let (_nats, site, cfg, js) = node::with_sample_site().await?;
     let dirs = tempfile::tempdir()?;
 
     // Two nodes run while the crawl happens.
-    let a = start_node(&cfg, &dirs.path().join("a"), "a");
-    let b = start_node(&cfg, &dirs.path().join("b"), "b");
+    let a = node::Node::start(&cfg, &dirs.path().join("a"), "a")?;
+    let b = node::Node::start(&cfg, &dirs.path().join("b"), "b")?;
     let fetch = CancellationToken::new();
     let fetcher = tokio::spawn(pagefeed_fetcher::run(
         pagefeed_fetcher::Options {
@@ -87,23 +49,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
         .filter(|&&id| page_kind(id) != PageKind::Normal)
         .count();
     assert!(failing > 0, "the crawl includes failing pages");
-    wait_for(Duration::from_secs(60), "every task to end", || async {
-        let stream = js
-            .get_stream(pagefeed_events::subject::TASKS_STREAM)
-            .await?;
-        let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> = stream
-            .get_consumer(pagefeed_events::streams::FETCHERS_CONSUMER)
-            .await;
-        let Ok(mut consumer) = consumer else {
-            return Ok(None); // the fetcher has not created it yet
-        };
-        let info = consumer.info().await?;
-        let done = info.num_pending == 0
-            && info.num_ack_pending == 0
-            && info.delivered.stream_sequence >= 40;
-        Ok(done.then_some(()))
-    })
-    .await?;
+    wait_tasks_ended(&js, 40, Duration::from_secs(60)).await?;
     fetch.cancel();
     fetcher.await??;
     // A retention event that removes nothing yet, and one garbage message.
@@ -122,7 +68,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
     js.publish("pagefeed.events.page_crawled.sample.999", "garbage".into())
         .await?
         .await?;
-    let last = pagefeed_e2e::events_last_seq(&js).await?;
+    let last = pagefeed_testkit::streams::events_last_seq(&js).await?;
     assert!(last > 40, "the crawl published events");
     a.stop().await?;
     b.stop().await?;

@@ -7,20 +7,16 @@
 //! end, stops cleanly on SIGTERM, and its digest equals a node that was
 //! never killed; every entry is stored once.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use pagefeed_e2e::wait_for;
 use pagefeed_events::publish::{publish_all, Outgoing};
+use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::{
-    entries, free_http, http_client, stream_last_seq, try_status, wait_applied,
-    with_streams_and_config_file,
-};
+use node::{entries, http_client, stream_last_seq, try_status, wait_applied, with_services, BIN};
 
 const PAGES: u32 = 12;
 const PER_PAGE: u32 = 4_000;
@@ -29,62 +25,9 @@ const CHUNK: usize = 2_000;
 /// commit and among unsynced ones, long before the end of the stream.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
 
-/// The projector binary, killed (SIGKILL) on drop if still running.
-struct Projector(Child);
-
-impl Projector {
-    fn start(config: &Path, data: &Path, http: SocketAddr, log: &Path) -> anyhow::Result<Self> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
-            .arg("--config")
-            .arg(config)
-            .arg("--data")
-            .arg(data)
-            .args(["--node", "killed", "--http", &http.to_string()])
-            .args(["--sync-every", &format!("{}ms", SYNC_EVERY.as_millis())])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        Ok(Projector(child))
-    }
-
-    /// SIGKILL, as a crash or the OOM killer would.
-    fn kill(&mut self) -> anyhow::Result<ExitStatus> {
-        self.0.kill()?;
-        Ok(self.0.wait()?)
-    }
-
-    /// SIGTERM, as an operator would; waits for the exit.
-    async fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -TERM failed");
-        for _ in 0..400 {
-            if let Some(status) = self.0.try_wait()? {
-                return Ok(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("the projector still runs 20 s after SIGTERM")
-    }
-}
-
-impl Drop for Projector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `pagefeed-projector digest --data DIR`: (applied sequence, digest).
 fn digest_command(data: &Path) -> anyhow::Result<(u64, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+    let out = Command::new(BIN)
         .args(["digest", "--data"])
         .arg(data)
         .output()?;
@@ -111,8 +54,7 @@ fn digest_command(data: &Path) -> anyhow::Result<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let (_nats, config, cfg, js) = with_streams_and_config_file(dir.path()).await?;
+    let (mut system, cfg, js) = with_services("").await?;
     for page in 1..=PAGES {
         // In chunks: the JetStream context lets 5,000 acks be pending, and
         // publish_all sends a whole call's messages before awaiting any ack.
@@ -125,11 +67,13 @@ async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow
     let published = u64::from(PAGES * PER_PAGE);
     assert_eq!(last, published);
 
-    let data = dir.path().join("killed");
-    let log = dir.path().join("projector.log");
-    let http = free_http()?;
+    let node = system.projector(
+        BIN,
+        "killed",
+        &["--sync-every", &format!("{}ms", SYNC_EVERY.as_millis())],
+    )?;
+    let (data, http) = (node.data.clone(), node.http);
     let client = http_client();
-    let mut projector = Projector::start(&config, &data, http, &log)?;
     let seen = wait_for(
         Duration::from_secs(60),
         "the projector to commit its first batches",
@@ -158,7 +102,7 @@ async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow
         })
         .await?;
     }
-    let killed = projector.kill()?;
+    let killed = system[node.process.as_str()].kill()?;
     assert!(!killed.success(), "SIGKILLed, not exited: {killed}");
     assert!(synced < last, "killed mid-way: {synced} of {last}");
     let (committed, _) = digest_command(&data)?;
@@ -167,17 +111,19 @@ async fn a_node_killed_mid_apply_resumes_and_equals_one_never_killed() -> anyhow
         "the file holds part of the stream ({committed} of {last})"
     );
 
-    let mut projector = Projector::start(&config, &data, http, &log)?;
+    system[node.process.as_str()].restart()?;
     let done = wait_applied(&client, http, last, Duration::from_secs(120)).await?;
     assert_eq!(done.applied_seq, last);
     assert_eq!(done.entries, published, "every entry stored once");
     assert_eq!(done.rejected, 0);
-    let exit = projector.terminate().await?;
+    let exit = system[node.process.as_str()]
+        .terminate(Duration::from_secs(20))
+        .await?;
     assert!(exit.success(), "SIGTERM is a clean stop: {exit}");
     let (applied, digest) = digest_command(&data)?;
     assert_eq!(applied, last);
 
-    let never_killed = dir.path().join("never-killed");
+    let never_killed = system.dir().join("never-killed");
     node::run_until_applied(&cfg, &never_killed, "never-killed", last).await?;
     let (reference_seq, reference) = node::digest_of(&never_killed).await?;
     assert_eq!(reference_seq, last);

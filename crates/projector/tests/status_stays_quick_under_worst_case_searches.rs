@@ -7,9 +7,7 @@
 //! (The bound is on the p99 of 200 samples: one sample of a machine
 //! busy elsewhere should not fail it.)
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +18,7 @@ use pagefeed_projector::store::{Logged, Store};
 use pagefeed_projector::store_path;
 
 mod node;
-use node::{free_http, http_client, try_status, with_streams_and_config_file};
+use node::{http_client, try_status, with_services, BIN};
 
 const PAGES: u32 = 300;
 const PER_PAGE: u32 = 100;
@@ -29,16 +27,6 @@ const STATUS_SAMPLES: usize = 200;
 /// Every bigram of it is in every text ("今日", "日渋" of "昨日渋谷",
 /// "渋谷"); no text holds it whole.
 const WORST_QUERY: &str = "%E4%BB%8A%E6%97%A5%E6%B8%8B%E8%B0%B7"; // 今日渋谷
-
-/// The projector binary, killed on drop.
-struct Projector(Child);
-
-impl Drop for Projector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Writes the entries straight into the node's file (quicker than through
 /// the stream in a debug build).
@@ -86,30 +74,15 @@ fn fill(data: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn status_answers_within_50_ms_while_eight_clients_search_the_worst_case() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, config, _cfg, _js) = with_streams_and_config_file(dir.path()).await.unwrap();
-    let data = dir.path().join("node");
-    let filled = data.clone();
+    let (mut system, _cfg, _js) = with_services("").await.unwrap();
+    let (command, node) = system.projector_command(BIN, "a", &[]).unwrap();
+    let filled = node.data.clone();
     tokio::task::spawn_blocking(move || fill(&filled))
         .await
         .unwrap();
     let entries = u64::from(PAGES * PER_PAGE);
-
-    let http: SocketAddr = free_http().unwrap();
-    let log = std::fs::File::create(dir.path().join("projector.log")).unwrap();
-    let _node = Projector(
-        Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data")
-            .arg(&data)
-            .args(["--node", "a", "--http", &http.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    system.spawn(command).unwrap();
+    let http = node.http;
     let client = http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

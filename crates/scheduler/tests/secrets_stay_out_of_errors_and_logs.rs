@@ -3,9 +3,10 @@
 //! (the NATS client's own debug lines included). A user without a password
 //! is a configuration error, not an anonymous connection.
 
-use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use pagefeed_testkit::process::{Process, ServiceCommand};
 
 const SECRET: &str = "hunter2-zq7";
 
@@ -121,34 +122,26 @@ fn debug_logs_of_a_failing_connection_do_not_show_the_url_password() {
     let path = config(&dir, "");
     // Nothing listens there: the client keeps retrying and logging.
     let port = pagefeed_testkit::nats::free_port().unwrap();
-    let mut child = scheduler()
+    let command = ServiceCommand::new("scheduler", env!("CARGO_BIN_EXE_pagefeed-scheduler"))
         .arg("--config")
         .arg(&path)
         .arg("--nats-url")
         .arg(format!("nats://u:{SECRET}@127.0.0.1:{port}"))
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+        .env("RUST_LOG", "debug");
+    let mut scheduler = Process::start(command, dir.path().join("scheduler.log")).unwrap();
     // Let it try a few times (its reconnect delay doubles from 0 to 1 s).
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(2) {
-        assert!(child.try_wait().unwrap().is_none(), "the scheduler exited");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let tries = |log: &str| log.matches("attempting connection").count();
+    while tries(&scheduler.log()) < 3 {
+        scheduler.check_running().unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "the client did not log three connection attempts in 20 s:\n{}",
+            scheduler.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let text = reader.join().unwrap();
-    assert!(
-        text.contains("attempting connection") || text.contains("connecting"),
-        "the client logged its attempts: {text}"
-    );
+    scheduler.kill().unwrap();
+    let text = scheduler.log();
     assert!(!text.contains(SECRET), "{text}");
 }

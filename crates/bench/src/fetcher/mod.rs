@@ -21,11 +21,12 @@ use pagefeed_fetcher::extract::{Extractor, Limits};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::process::{Process, ServiceCommand};
 use pagefeed_testkit::sample_site::{page_kind, PageKind, ENTRIES_PER_PAGE};
 use tokio::time::MissedTickBehavior;
 
 use crate::procs::{
-    cpu_time, peak_rss_kib, pid_with_arg, Binaries, Child, Machine, Pinning, SampleSiteProcess,
+    cpu_time, peak_rss_kib, pid_with_arg, Binaries, Machine, Pinning, SampleSiteProcess,
     CLIENT_CORE, SERVER_CORE,
 };
 use crate::publish;
@@ -256,13 +257,13 @@ impl Bench<'_> {
     fn config_text(&self, nats_url: &str) -> String {
         let last = self.ids.last().copied().unwrap_or(1);
         let c = self.concurrency;
-        pagefeed_e2e::config_text(
+        pagefeed_testkit::config::config_text(
             nats_url,
             "",
             &format!(
                 "[fetcher]\nconcurrency = {c}\nper_host_concurrency = {c}\nack_wait = \"30s\"\n"
             ),
-            &[pagefeed_e2e::id_site(
+            &[pagefeed_testkit::config::id_site(
                 "sample",
                 &self.site.url_template,
                 1,
@@ -366,13 +367,12 @@ impl Bench<'_> {
         let start = Instant::now();
         let mut fetchers = Vec::new();
         for i in 0..run.fetchers() {
-            let mut command = self.pins.command(CLIENT_CORE, wrapper, &bins.fetcher);
-            command
+            let command = ServiceCommand::new(&format!("fetcher {}", i + 1), &bins.fetcher)
+                .wrapped(self.pins.wrapper(CLIENT_CORE, wrapper))
                 .arg("--config")
                 .arg(&config)
                 .arg("--concurrency")
                 .arg(self.concurrency.to_string())
-                .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1");
             let log = logs.join(format!(
                 "fetcher-{}-{}ms-{}.log",
@@ -380,7 +380,7 @@ impl Bench<'_> {
                 self.latency_ms,
                 i + 1
             ));
-            fetchers.push(Child::spawn("a fetcher", command, log, false)?);
+            fetchers.push(Process::start(command, log)?);
         }
 
         let mut poll = tokio::time::interval(POLL);
@@ -427,14 +427,14 @@ impl Bench<'_> {
         };
         let mut pages_by_fetcher = Vec::new();
         for fetcher in &mut fetchers {
-            let status = fetcher.terminate(Duration::from_secs(30))?;
+            let status = fetcher.terminate(Duration::from_secs(30)).await?;
             // A wrapper (a profiler) may end by the signal itself.
             anyhow::ensure!(
                 status.success() || !wrapper.is_empty(),
                 "a fetcher exited with {status} on SIGTERM:\n{}",
                 fetcher.log_tail(30)
             );
-            pages_by_fetcher.push(crawled_in_log(fetcher.log())?);
+            pages_by_fetcher.push(crawled_in_log(fetcher.log_path())?);
         }
         anyhow::ensure!(
             stored == expected,
@@ -463,7 +463,7 @@ impl Bench<'_> {
         let slot = chrono::Utc::now().timestamp();
         futures::stream::iter(self.ids.chunks(publish::CHUNK))
             .map(|chunk| {
-                pagefeed_e2e::publish_tasks(
+                pagefeed_testkit::streams::publish_tasks(
                     js,
                     "sample",
                     &self.site.url_template,

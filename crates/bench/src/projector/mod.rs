@@ -66,11 +66,11 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     let config = dir.path().join("pagefeed.toml");
     std::fs::write(
         &config,
-        pagefeed_e2e::config_text(
+        pagefeed_testkit::config::config_text(
             &nats.url(),
             "",
             "",
-            &[pagefeed_e2e::id_site(
+            &[pagefeed_testkit::config::id_site(
                 "sample",
                 "http://127.0.0.1:9/{id}",
                 1,
@@ -81,7 +81,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         ),
     )?;
     let cfg = Config::load(&config)?;
-    let js = pagefeed_e2e::jetstream_at(&nats.url()).await?;
+    let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let mut bench = Bench {
         bins,

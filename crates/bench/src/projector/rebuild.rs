@@ -24,7 +24,7 @@ impl Bench {
     pub(super) async fn rebuild_against_raw_read(
         &mut self,
     ) -> anyhow::Result<(f64, Vec<(u64, Bytes)>)> {
-        let last = pagefeed_e2e::events_last_seq(&self.js).await?;
+        let last = pagefeed_testkit::streams::events_last_seq(&self.js).await?;
         eprintln!("reading {last} events with an ordered consumer ...");
         let (read_time, payloads) = raw_read(&self.js, last).await?;
         let raw_rate = last as f64 / read_time.as_secs_f64();

@@ -68,7 +68,7 @@ impl Bench {
         );
         let started = Instant::now();
         let publish_time = publish(&self.js, messages).await?;
-        let last = pagefeed_e2e::events_last_seq(&self.js).await?;
+        let last = pagefeed_testkit::streams::events_last_seq(&self.js).await?;
         let mut visible = Vec::new();
         for node in &nodes {
             let at = wait_applied(&self.http, &node.http, last, Duration::from_secs(1800)).await?;

@@ -328,3 +328,34 @@ fn a_user_without_a_password_is_refused() {
     let e = parse(&text).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("nats.password"), "{e}");
 }
+
+/// The cases `pagefeed-scheduler`'s CLI tests ran through the binary, kept
+/// here: the line of an unknown key, a file that cannot be read, a bad NATS
+/// URL given as a flag or in `PAGEFEED_NATS_URL`.
+#[test]
+fn unknown_keys_give_their_line() {
+    let text = GOOD.replace("batch = 100", "batch = 100\nbatchsize = 3");
+    let line = text.lines().position(|l| l == "batchsize = 3").unwrap() + 1;
+    assert_eq!(parse(&text).unwrap_err().line, Some(line));
+    let text = format!("{GOOD}bogus = \"h1\"\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("extract.bogus"), "{e}");
+    assert_eq!(e.line, Some(text.lines().count()), "{e}");
+    let e = parse(&format!("verbose = true\n{GOOD}")).unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(!e.to_string().contains("site \""), "no site to name: {e}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("pagefeed.toml");
+    let shown = Config::load(&missing).unwrap_err().to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "bad config {}: cannot read it: ",
+            missing.display()
+        )),
+        "{shown}"
+    );
+}

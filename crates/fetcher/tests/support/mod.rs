@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use pagefeed_events::event::Event;
 use pagefeed_events::Config;
+use pagefeed_testkit::in_process::Running;
 use tokio_util::sync::CancellationToken;
 
 /// What a server answers to a path.
@@ -119,22 +120,17 @@ pub fn site(name: &str, pages: &str, extra: &str) -> String {
 pub const RETRYING_FETCHER: &str =
     "[fetcher]\nmax_attempts = 3\nretry_backoff = \"100ms\"\ntimeout = \"5s\"\nack_wait = \"5s\"\n";
 
-/// Runs a fetcher in-process until the returned token is cancelled.
-pub fn spawn_fetcher(
-    cfg: Config,
-) -> (
-    CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let token = CancellationToken::new();
-    let handle = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg,
-            concurrency: None,
-        },
-        token.child_token(),
-    ));
-    (token, handle)
+/// Runs a fetcher in-process until it is stopped.
+pub fn spawn_fetcher(cfg: Config) -> Running {
+    Running::spawn(|token| {
+        pagefeed_fetcher::run(
+            pagefeed_fetcher::Options {
+                cfg,
+                concurrency: None,
+            },
+            token,
+        )
+    })
 }
 
 /// The `fetch_failed` event of `page`, if the stream holds one.

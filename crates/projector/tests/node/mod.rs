@@ -1,29 +1,37 @@
 //! What the projector's scenario tests share: a fresh nats-server with the
-//! streams, events to publish, a node run in-process until its file has
-//! applied a sequence (progress read from the node's `/api/status`: one
-//! process holds a redb file, and the status says what it has committed),
-//! and a node that keeps running while a test does things around it,
-//! watched through its real HTTP API.
-#![allow(dead_code)]
+//! streams (alone, or under a `Services` handle that runs the binary), events
+//! to publish, a node run in-process until its file has applied a sequence
+//! (progress read from the node's `/api/status`: one process holds a redb
+//! file, and the status says what it has committed), and a node that keeps
+//! running while a test does things around it, watched through its real
+//! HTTP API.
+#![allow(dead_code, unused_imports)] // each scenario uses its own part
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use pagefeed_e2e::{config_text, config_with, id_site, jetstream_at, wait_for};
 use pagefeed_events::event::{EntryObserved, PageRecord};
-use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::{Config, Event};
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
+use pagefeed_testkit::config::{config_text, config_with, id_site};
 use pagefeed_testkit::nats::NatsServer;
-use serde::Deserialize;
+use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
+use pagefeed_testkit::services::Services;
+use pagefeed_testkit::streams::jetstream_at;
+use pagefeed_testkit::wait::wait_for;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use pagefeed_e2e::events_last_seq as stream_last_seq;
+pub use pagefeed_testkit::projector_api::{
+    free_http, http_client, try_status, wait_applied, Status,
+};
+pub use pagefeed_testkit::streams::{
+    events_last_seq as stream_last_seq, publish_events as publish,
+};
 
 /// The one site of the tests' config (`sample`, ids 1 to 9), which nothing
 /// crawls: the tests publish the events.
@@ -41,18 +49,37 @@ pub async fn with_streams() -> anyhow::Result<(NatsServer, Config, jetstream::Co
     Ok((nats, cfg, js))
 }
 
-/// [`with_streams`], the config also written to `dir/pagefeed.toml` for the
-/// binary's `--config`: (server, that path, config, JetStream).
-pub async fn with_streams_and_config_file(
-    dir: &Path,
-) -> anyhow::Result<(NatsServer, PathBuf, Config, jetstream::Context)> {
+/// A [`Services`] handle (its nats-server's config with `nats_extra`
+/// lines) whose config file has [`quiet_site`], with pagefeed's streams:
+/// (handle, config, JetStream). Its projectors are the binary, `bin`.
+pub async fn with_services(
+    nats_extra: &str,
+) -> anyhow::Result<(Services, Config, jetstream::Context)> {
+    let services = Services::start_with(nats_extra).await?;
+    let cfg = services.write_config(&config_text(&services.nats_url(), "", "", &[quiet_site()]))?;
+    let js = services.jetstream().await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    Ok((services, cfg, js))
+}
+
+/// The projector binary these tests run.
+pub const BIN: &str = env!("CARGO_BIN_EXE_pagefeed-projector");
+
+/// A fresh nats-server with the streams and the sample site in-process,
+/// for a config whose fetchers crawl it (one attempt per task).
+pub async fn with_sample_site(
+) -> anyhow::Result<(NatsServer, SampleSite, Config, jetstream::Context)> {
     let nats = NatsServer::start().await?;
-    let path = dir.join("pagefeed.toml");
-    std::fs::write(&path, config_text(&nats.url(), "", "", &[quiet_site()]))?;
-    let cfg = Config::load(&path)?;
+    let site = SampleSite::start("127.0.0.1:0".parse()?, SampleSiteOptions::default()).await?;
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "[fetcher]\nmax_attempts = 1\n",
+        &[id_site("sample", &site.url_template(), 1, 500, 1, "1h")],
+    );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    Ok((nats, path, cfg, js))
+    Ok((nats, site, cfg, js))
 }
 
 /// Publishes two payloads no projector can apply, on events subjects: text
@@ -109,93 +136,11 @@ pub async fn run_until_applied(
     name: &str,
     seq: u64,
 ) -> anyhow::Result<()> {
-    let http = free_http()?;
-    let token = CancellationToken::new();
-    let node = tokio::spawn(pagefeed_projector::run(
-        Options {
-            cfg: cfg.clone(),
-            data: data.to_owned(),
-            node: name.to_owned(),
-            http,
-            idle: Duration::from_secs(3600),
-            sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
-            api: pagefeed_projector::api::ApiOptions::default(),
-        },
-        token.clone(),
-    ));
-    wait_applied(&http_client(), http, seq, Duration::from_secs(60)).await?;
-    token.cancel();
-    node.await??;
+    let node = Node::start(cfg, data, name)?;
+    node.wait_applied(&http_client(), seq, Duration::from_secs(60))
+        .await?;
+    node.stop().await?;
     Ok(())
-}
-
-/// `GET /api/status`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Status {
-    pub node: String,
-    pub applied_seq: u64,
-    pub stream_last_seq: u64,
-    pub lag: u64,
-    pub digest: String,
-    pub pages: u64,
-    pub entries: u64,
-    pub rejected: u64,
-}
-
-/// A reqwest client (rustls needs its crypto provider chosen first).
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-/// A free loopback address for a node's API.
-pub fn free_http() -> anyhow::Result<SocketAddr> {
-    Ok(SocketAddr::from((
-        [127, 0, 0, 1],
-        pagefeed_testkit::nats::free_port()?,
-    )))
-}
-
-/// The status of the node listening on `http`; `None` while it does not
-/// answer (not started yet, or gone).
-pub async fn try_status(client: &reqwest::Client, http: SocketAddr) -> Option<Status> {
-    let resp = client
-        .get(format!("http://{http}/api/status"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.json().await.ok()
-}
-
-/// Waits until the node on `http` has applied `seq` and returns its status.
-/// Polls every 200 ms.
-pub async fn wait_applied(
-    client: &reqwest::Client,
-    http: SocketAddr,
-    seq: u64,
-    timeout: Duration,
-) -> anyhow::Result<Status> {
-    let deadline = Instant::now() + timeout;
-    let mut seen = None;
-    loop {
-        if let Some(status) = try_status(client, http).await {
-            if status.applied_seq >= seq {
-                return Ok(status);
-            }
-            seen = Some(status);
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "timed out after {timeout:?} waiting for the node on {http} to apply \
-                 sequence {seq}; last status {seen:?}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// A projector node running in-process with its API on a known port.
@@ -274,14 +219,6 @@ impl Node {
 pub async fn digest_of(data: &Path) -> anyhow::Result<(u64, String)> {
     let path = store_path(data);
     Ok(tokio::task::spawn_blocking(move || Store::open(&path)?.digest()).await??)
-}
-
-/// Publishes `events` (awaiting every ack, retrying through disconnects)
-/// and returns the stream's last sequence after them.
-pub async fn publish(js: &async_nats::jetstream::Context, events: &[Event]) -> anyhow::Result<u64> {
-    let msgs: Vec<Outgoing> = events.iter().map(Outgoing::from).collect();
-    publish_all(js, &msgs, &CancellationToken::new()).await?;
-    stream_last_seq(js).await
 }
 
 /// `n` small entry events of page `sample.<page>`, ids `<page>-<first + i>`:
