@@ -5,11 +5,6 @@
 use pagefeed_events::Config;
 use pagefeed_testkit::in_process::Running;
 
-/// `config_text` and `id_site`, for `crates/fetcher/tests/cli.rs` and
-/// `crates/projector/tests/cli.rs` until they import them from
-/// `pagefeed_testkit::config`.
-pub use pagefeed_testkit::config::{config_text, id_site};
-
 /// Runs the scheduler in-process.
 pub fn spawn_scheduler(cfg: Config) -> Running {
     Running::spawn(|token| pagefeed_scheduler::run(pagefeed_scheduler::Options { cfg }, token))

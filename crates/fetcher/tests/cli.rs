@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pagefeed_e2e::{config_text, id_site};
+use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::NatsServer;
 
 fn fetcher(config: &std::path::Path) -> Command {

@@ -80,11 +80,11 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("pagefeed.toml");
     std::fs::write(
         &config,
-        pagefeed_e2e::config_text(
+        pagefeed_testkit::config::config_text(
             "nats://127.0.0.1:1",
             "",
             "",
-            &[pagefeed_e2e::id_site(
+            &[pagefeed_testkit::config::id_site(
                 "s",
                 "http://127.0.0.1:1/{id}",
                 1,
