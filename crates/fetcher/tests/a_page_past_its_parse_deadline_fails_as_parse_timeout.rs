@@ -5,6 +5,8 @@
 //! deadline) exits 1 naming it. Outcomes are asserted, not times: the
 //! deadline is far below what the page needs.
 
+mod support;
+
 use std::time::Duration;
 
 use pagefeed_events::event::Event;
@@ -17,7 +19,8 @@ use pagefeed_testkit::wait::wait_for;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use support::spawn_fetcher;
 
 const SECTIONS: &str =
     "[fetcher]\nparse_deadline = \"1ms\"\nmax_attempts = 2\nretry_backoff = \"100ms\"\n";
@@ -71,14 +74,7 @@ async fn a_crawl_past_the_deadline_ends_as_a_parse_timeout_failure() -> anyhow::
     assert_eq!(cfg.fetcher.parse_deadline, Duration::from_millis(1));
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg,
-            concurrency: None,
-        },
-        shutdown.child_token(),
-    ));
+    let fetcher = spawn_fetcher(cfg);
     publish_tasks(&js, "big", &url, [1], 0).await?;
 
     let failed = wait_for(Duration::from_secs(120), "the task to fail", || async {
@@ -101,8 +97,7 @@ async fn a_crawl_past_the_deadline_ends_as_a_parse_timeout_failure() -> anyhow::
         "{events:?}"
     );
 
-    shutdown.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }
 

@@ -3,9 +3,6 @@
 //! broken markup, fetched over HTTP, decode to the same Japanese title and
 //! entries a UTF-8 page would give, with the entry ids they have always had.
 
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
-
 use chrono::DateTime;
 use pagefeed_events::event::content_id;
 use pagefeed_fetcher::decode::decode;
@@ -14,7 +11,7 @@ use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
+    expected_entries, expected_title, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -22,10 +19,7 @@ const T0: i64 = 1_700_000_000;
 
 #[tokio::test]
 async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
-    let opts = SampleSiteOptions {
-        clock: Clock::Manual(Arc::new(AtomicI64::new(T0))),
-        ..SampleSiteOptions::default()
-    };
+    let opts = SampleSiteOptions::at(T0);
     let site = SampleSite::start("127.0.0.1:0".parse().unwrap(), opts.clone())
         .await
         .unwrap();

@@ -4,35 +4,18 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
+use pagefeed_testkit::config::id_site;
 use pagefeed_testkit::sample_site::{
-    expected_entries, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
+    expected_entries, expected_title, PageKind, SampleSite, SampleSiteOptions,
 };
 use tempfile::TempDir;
 
 fn config_text(url_template: &str) -> String {
-    format!(
-        r#"
-[[site]]
-name = "sample"
-url = "{url_template}"
-ids = {{ first = 1, last = 500 }}
-interval = "10s"
-retention = "7d"
-[site.extract]
-title = "title"
-entry = "div.feedEntry"
-text = "p.comment"
-timestamp = "li.timeStamp"
-timestamp_format = "%m月%d日 %H:%M"
-link = "li.viewLink a"
-"#
-    )
+    id_site("sample", url_template, 1, 500, 100, "10s")
 }
 
 async fn run(args: &[&str]) -> Output {
@@ -59,10 +42,7 @@ fn path(p: &Path) -> &str {
 async fn extract_prints_the_entries_of_a_saved_page_as_json() {
     // Pinned at the real time, so the year the binary infers is right.
     let now_unix = Utc::now().timestamp();
-    let opts = SampleSiteOptions {
-        clock: Clock::Manual(Arc::new(AtomicI64::new(now_unix))),
-        ..SampleSiteOptions::default()
-    };
+    let opts = SampleSiteOptions::at(now_unix);
     let site = SampleSite::start("127.0.0.1:0".parse().unwrap(), opts.clone())
         .await
         .unwrap();

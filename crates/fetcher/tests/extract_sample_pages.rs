@@ -3,8 +3,6 @@
 //! (with the year a reader would infer, across New Year too), and stable ids.
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicI64;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pagefeed_fetcher::decode::decode;
@@ -13,7 +11,7 @@ use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    expected_entries, expected_title, page_kind, Clock, PageKind, SampleSite, SampleSiteOptions,
+    expected_entries, expected_title, page_kind, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -41,10 +39,7 @@ async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Pa
 }
 
 async fn check_page_at(now_unix: i64) {
-    let opts = SampleSiteOptions {
-        clock: Clock::Manual(Arc::new(AtomicI64::new(now_unix))),
-        ..SampleSiteOptions::default()
-    };
+    let opts = SampleSiteOptions::at(now_unix);
     let site = SampleSite::start("127.0.0.1:0".parse().unwrap(), opts.clone())
         .await
         .unwrap();

@@ -5,6 +5,8 @@
 //! `Retry-After` is honoured between attempts; a page that recovers ends as a
 //! crawl.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ use pagefeed_testkit::nats::{free_port, NatsServer};
 use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
 use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
 use pagefeed_testkit::wait::wait_for;
-use tokio_util::sync::CancellationToken;
+
+use support::spawn_fetcher;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
@@ -40,14 +43,7 @@ async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
     );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
-    let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg,
-            concurrency: None,
-        },
-        shutdown.child_token(),
-    ));
+    let fetcher = spawn_fetcher(cfg);
 
     // (id, reason, status, attempts): a permanent failure is not retried.
     let failing: [(u64, &str, Option<u16>, u32); 8] = [
@@ -128,7 +124,6 @@ async fn each_failure_mode_ends_as_the_right_event() -> anyhow::Result<()> {
     assert_eq!(site.requests(24), 3);
     assert_eq!(site.requests(25), 2);
 
-    shutdown.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! another fetcher process, publishes one `page_unchanged` event and is
 //! answered 304 by the site; new entries later publish just those entries.
 
+mod support;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,8 @@ use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{posting_period, Clock, SampleSite, SampleSiteOptions};
 use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events, wait_tasks_settled};
 use pagefeed_testkit::wait::wait_for;
-use tokio_util::sync::CancellationToken;
+
+use support::spawn_fetcher;
 
 /// Runs one fetcher until `count` events are in the stream, then stops it.
 async fn crawl_with_a_fresh_fetcher(
@@ -21,14 +24,7 @@ async fn crawl_with_a_fresh_fetcher(
     js: &async_nats::jetstream::Context,
     count: usize,
 ) -> anyhow::Result<Vec<Event>> {
-    let shutdown = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg: cfg.clone(),
-            concurrency: None,
-        },
-        shutdown.clone(),
-    ));
+    let fetcher = spawn_fetcher(cfg.clone());
     let events = wait_for(Duration::from_secs(30), "the crawl's events", || async {
         let events = stored_events(js).await?;
         Ok((events.len() >= count).then_some(events))
@@ -47,8 +43,7 @@ async fn crawl_with_a_fresh_fetcher(
     // and its ack, a fetcher hands the task back, and the next crawl would
     // start with it (or wait out its ack_wait, if the hand-back was lost).
     wait_tasks_settled(js, Duration::from_secs(30)).await?;
-    shutdown.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     Ok(events)
 }
 

@@ -27,6 +27,17 @@ impl Default for SampleSiteOptions {
     }
 }
 
+impl SampleSiteOptions {
+    /// The defaults, with a [`Clock::Manual`] stopped at `now_unix`: the
+    /// entries a page shows are then known exactly.
+    pub fn at(now_unix: i64) -> SampleSiteOptions {
+        SampleSiteOptions {
+            clock: Clock::Manual(Arc::new(AtomicI64::new(now_unix))),
+            ..SampleSiteOptions::default()
+        }
+    }
+}
+
 /// The time source of the site, in unix seconds.
 #[derive(Clone, Debug, Default)]
 pub enum Clock {
