@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use pagefeed_testkit::proxy::TcpProxy;
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite};
 use pagefeed_testkit::streams::{publish_tasks, wait_tasks_ended};
-use tokio_util::sync::CancellationToken;
 
 mod node;
-use node::{http_client, stream_last_seq, Node};
+use node::{http_client, spawn_fetcher, stream_last_seq, Node};
 
 /// How long the partition lasts at least: past the moment the client sees
 /// its connection drop and starts failing to reconnect, and past the 10 s
@@ -51,14 +50,7 @@ async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()>
 
     let a = Node::start(&behind_proxy, &dirs.path().join("a"), "a")?;
     let b = Node::start(&cfg, &dirs.path().join("b"), "b")?;
-    let fetch = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg: cfg.clone(),
-            concurrency: Some(8),
-        },
-        fetch.clone(),
-    ));
+    let fetcher = spawn_fetcher(&cfg);
     let mut tasks = 0;
 
     crawl(&js, &site, &ids[..30], &mut tasks).await?;
@@ -95,8 +87,7 @@ async fn a_partitioned_node_catches_up_without_a_restart() -> anyhow::Result<()>
     assert_eq!(caught_up.pages, 90, "every crawled page is in node a");
     assert!(a.is_running(), "node a caught up without a restart");
 
-    fetch.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     let (seq_a, digest_a) = a.stop().await?;
     let (seq_b, digest_b) = b.stop().await?;
     assert_eq!((seq_a, seq_b), (last, last));

@@ -34,14 +34,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
     // Two nodes run while the crawl happens.
     let a = node::Node::start(&cfg, &dirs.path().join("a"), "a")?;
     let b = node::Node::start(&cfg, &dirs.path().join("b"), "b")?;
-    let fetch = CancellationToken::new();
-    let fetcher = tokio::spawn(pagefeed_fetcher::run(
-        pagefeed_fetcher::Options {
-            cfg: cfg.clone(),
-            concurrency: Some(8),
-        },
-        fetch.clone(),
-    ));
+    let fetcher = node::spawn_fetcher(&cfg);
     let ids: Vec<u64> = (1..=40).collect();
     publish_tasks(&js, "sample", &site.url_template(), ids.iter().copied(), 1).await?;
     let failing = ids
@@ -50,8 +43,7 @@ async fn replicas_and_a_rebuilt_node_have_equal_digests() -> anyhow::Result<()> 
         .count();
     assert!(failing > 0, "the crawl includes failing pages");
     wait_tasks_ended(&js, 40, Duration::from_secs(60)).await?;
-    fetch.cancel();
-    fetcher.await??;
+    fetcher.stop().await?;
     // A retention event that removes nothing yet, and one garbage message.
     let retention = Event::Retention(Retention {
         site: "sample".into(),

@@ -18,6 +18,7 @@ use pagefeed_events::{Config, Event};
 use pagefeed_projector::store::Store;
 use pagefeed_projector::{store_path, Options};
 use pagefeed_testkit::config::{config_text, config_with, id_site};
+use pagefeed_testkit::in_process::Running;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
 use pagefeed_testkit::services::Services;
@@ -252,5 +253,19 @@ fn observed(
         timestamp: None,
         link: None,
         observed_at: at,
+    })
+}
+
+/// A fetcher crawling in-process with 8 fetches in flight, until stopped.
+pub fn spawn_fetcher(cfg: &Config) -> Running {
+    let cfg = cfg.clone();
+    Running::spawn(|token| {
+        pagefeed_fetcher::run(
+            pagefeed_fetcher::Options {
+                cfg,
+                concurrency: Some(8),
+            },
+            token,
+        )
     })
 }
