@@ -55,7 +55,11 @@ async fn shutdown_does_not_wait_for_a_slow_body() {
     assert!(outcome.is_err(), "the cut body is reported as an error");
     // Nothing serves the page any more. (The freed port may already be
     // another process's: only a sample page would mean the site still runs.)
-    let after = raw_client().get(&normal_page).send().await;
+    let after = raw_client()
+        .get(&normal_page)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
     let still_served = match after {
         Ok(resp) => resp
             .text()

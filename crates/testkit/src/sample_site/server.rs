@@ -85,6 +85,9 @@ impl SampleSite {
                 Err(_) => {
                     tracing::warn!("sample site connections still open after the grace period");
                     task.abort();
+                    // Aborting only asks: the listener closes when the task
+                    // is dropped, which this waits for.
+                    let _ = task.await;
                 }
             }
         }
