@@ -6,11 +6,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::consumer::{pull, Consumer};
-use async_nats::jetstream::Message;
+use async_nats::jetstream::{AckKind, Message};
+use async_nats::{Client, StatusCode, Subscriber};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::backoff::Backoff;
 
@@ -74,6 +76,17 @@ pub trait Source: Send {
     /// How to pull, asked each time the consumer is set up.
     fn pull(&self) -> Pull;
 
+    /// `Some(client)` (the client of the consumer's JetStream context): ask
+    /// the server only for as many messages as the reader says it can take
+    /// ([`Messages::next_for`]), and hand back (negative ack, no delay) any
+    /// message still held when a pass ends, so that none waits out its
+    /// `ack_wait` in this client. `None` (the default): async-nats's
+    /// continuous stream, which keeps a pull request open and up to
+    /// [`Pull::max_messages`] buffered; for consumers that take no acks.
+    fn on_demand(&self) -> Option<Client> {
+        None
+    }
+
     /// Finds or creates the consumer. An error is logged and retried after a
     /// back-off.
     fn consumer(&mut self) -> impl Future<Output = anyhow::Result<Consumer<pull::Config>>> + Send;
@@ -90,10 +103,18 @@ pub trait Source: Send {
 
 /// The messages of one consumer, as long as they last.
 pub struct Messages {
-    stream: pull::Stream,
+    feed: Feed,
     what: &'static str,
     errors: u32,
     delivered: u64,
+}
+
+/// Where a [`Messages`] gets its messages.
+enum Feed {
+    /// async-nats's continuous stream.
+    Stream(pull::Stream),
+    /// Pull requests sent only for the room the reader has.
+    OnDemand(OnDemand),
 }
 
 impl Messages {
@@ -101,8 +122,24 @@ impl Messages {
     /// messages ended, or failed [`ERRORS_BEFORE_RECREATE`] times in a row.
     /// Cancel-safe: it can be a branch of a `select!`.
     pub async fn next(&mut self) -> Option<Message> {
+        self.next_for(usize::MAX).await
+    }
+
+    /// [`Messages::next`], for a reader that can take `room` messages now
+    /// (this one included): a consumer read [`Source::on_demand`] asks the
+    /// server for at most that many, when it has no request open; `room` is
+    /// ignored otherwise. Cancel-safe.
+    pub async fn next_for(&mut self, room: usize) -> Option<Message> {
         loop {
-            match self.stream.next().await {
+            let next = match &mut self.feed {
+                Feed::Stream(stream) => match stream.next().await {
+                    Some(Ok(msg)) => Some(Ok(msg)),
+                    Some(Err(e)) => Some(Err(anyhow::Error::from(e))),
+                    None => None,
+                },
+                Feed::OnDemand(feed) => feed.next(room).await,
+            };
+            match next {
                 Some(Ok(msg)) => {
                     self.errors = 0;
                     self.delivered += 1;
@@ -117,6 +154,170 @@ impl Messages {
                 }
                 None => return None,
             }
+        }
+    }
+
+    /// Ends a pass: a consumer read on demand stops asking, and hands back
+    /// every message it received and did not hand out, including those
+    /// still arriving for its open request (within [`HAND_BACK_WITHIN`]).
+    async fn close(self) {
+        if let Feed::OnDemand(feed) = self.feed {
+            feed.close(self.what).await;
+        }
+    }
+}
+
+/// The longest a pass read on demand waits, at its end, for the messages
+/// its open pull request may still bring.
+pub const HAND_BACK_WITHIN: Duration = Duration::from_secs(2);
+
+/// A consumer read through pull requests of our own, each for no more
+/// messages than the reader has room for: nothing waits in this client for
+/// a free slot while its `ack_wait` runs, and at the end of a pass the
+/// subscription is closed knowing what it may still receive.
+struct OnDemand {
+    client: Client,
+    /// The context the messages are handed out with (acks go through it).
+    context: async_nats::jetstream::Context,
+    /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` (the default API
+    /// prefix: pagefeed's contexts are all `jetstream::new(client)`).
+    next_subject: String,
+    inbox: String,
+    subscriber: Subscriber,
+    pull: Pull,
+    /// Messages the open request may still bring (0: no request open).
+    asked: usize,
+}
+
+impl OnDemand {
+    async fn open(
+        client: Client,
+        consumer: &Consumer<pull::Config>,
+        pull: Pull,
+    ) -> anyhow::Result<OnDemand> {
+        let info = consumer.cached_info();
+        let next_subject = format!(
+            "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
+            info.stream_name, info.name
+        );
+        let inbox = client.new_inbox();
+        let subscriber = client.subscribe(inbox.clone()).await?;
+        Ok(OnDemand {
+            context: async_nats::jetstream::new(client.clone()),
+            client,
+            next_subject,
+            inbox,
+            subscriber,
+            pull,
+            asked: 0,
+        })
+    }
+
+    /// The next message, asking for up to `room` when no request is open.
+    /// `None` once the subscription has ended.
+    async fn next(&mut self, room: usize) -> Option<anyhow::Result<Message>> {
+        loop {
+            if self.asked == 0 {
+                let batch = room.min(self.pull.max_messages).max(1);
+                let request = BatchConfig {
+                    batch,
+                    expires: self.pull.expires,
+                    max_bytes: self.pull.max_bytes.unwrap_or(0),
+                    idle_heartbeat: self.pull.heartbeat,
+                    ..BatchConfig::default()
+                };
+                let sent = match serde_json::to_vec(&request) {
+                    Ok(body) => self
+                        .client
+                        .publish_with_reply(
+                            self.next_subject.clone(),
+                            self.inbox.clone(),
+                            body.into(),
+                        )
+                        .await
+                        .map_err(anyhow::Error::from),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = sent {
+                    return Some(Err(e.context("cannot send a pull request")));
+                }
+                self.asked = batch;
+            }
+            // Two heartbeats missed: the request is gone (a server restart).
+            let quiet = self.pull.heartbeat.saturating_mul(2);
+            let msg = match tokio::time::timeout(quiet, self.subscriber.next()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return None,
+                Err(_) => {
+                    self.asked = 0;
+                    return Some(Err(anyhow::anyhow!("no heartbeat for {quiet:?}")));
+                }
+            };
+            match msg.status {
+                None | Some(StatusCode::OK) => {
+                    self.asked = self.asked.saturating_sub(1);
+                    return Some(Ok(Message {
+                        message: msg,
+                        context: self.context.clone(),
+                    }));
+                }
+                Some(StatusCode::IDLE_HEARTBEAT) => {}
+                // The request expired, or ended (a leadership change, the
+                // bytes it asked for): ask again.
+                Some(StatusCode::TIMEOUT) | Some(StatusCode::NOT_FOUND) => self.asked = 0,
+                Some(StatusCode::REQUEST_TERMINATED) => {
+                    self.asked = 0;
+                    let why = msg.description.unwrap_or_default();
+                    if why.contains("Consumer Deleted") || why.starts_with("Exceeded MaxRequest") {
+                        return Some(Err(anyhow::anyhow!("pull request refused: {why}")));
+                    }
+                }
+                Some(status) => {
+                    self.asked = 0;
+                    return Some(Err(anyhow::anyhow!(
+                        "pull request failed: {status} {}",
+                        msg.description.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Stops asking and hands back what this client still holds: drains the
+    /// subscription (the server forgets a pull request whose inbox has no
+    /// interest left) and naks every message that reaches it meanwhile.
+    async fn close(mut self, what: &'static str) {
+        let mut handed_back = 0u32;
+        if self.subscriber.drain().await.is_ok() {
+            let drained = async {
+                // Once the server has answered this flush, it has processed
+                // the unsubscription: no request of ours is left open there.
+                let _ = self.client.flush().await;
+                while let Some(msg) = self.subscriber.next().await {
+                    if matches!(msg.status, None | Some(StatusCode::OK)) {
+                        let msg = Message {
+                            message: msg,
+                            context: self.context.clone(),
+                        };
+                        if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
+                            warn!(consumer = what, error = %e, "could not hand a message back");
+                        }
+                        handed_back += 1;
+                    }
+                }
+            };
+            if tokio::time::timeout(HAND_BACK_WITHIN, drained)
+                .await
+                .is_err()
+            {
+                warn!(consumer = what, "the subscription did not end in time");
+            }
+        }
+        if handed_back > 0 {
+            debug!(
+                consumer = what,
+                handed_back, "handed back messages not started"
+            );
         }
     }
 }
@@ -139,17 +340,20 @@ pub async fn consume<S: Source>(
             () = shutdown.cancelled() => break,
         };
         let delivered = match opened {
-            Ok(stream) => {
+            Ok(feed) => {
                 let mut messages = Messages {
-                    stream,
+                    feed,
                     what: S::WHAT,
                     errors: 0,
                     delivered: 0,
                 };
-                if source.read(&mut messages).await? == Flow::Stop {
+                let flow = source.read(&mut messages).await;
+                let delivered = messages.delivered;
+                messages.close().await;
+                if flow? == Flow::Stop {
                     break;
                 }
-                messages.delivered
+                delivered
             }
             Err(e) => {
                 warn!(consumer = S::WHAT, error = %e, "cannot set up the consumer; retrying");
@@ -178,9 +382,15 @@ pub async fn consume<S: Source>(
 }
 
 /// Sets the consumer up and opens its messages, within `pull.open_timeout`.
-async fn open<S: Source>(source: &mut S, pull: &Pull) -> anyhow::Result<pull::Stream> {
+async fn open<S: Source>(source: &mut S, pull: &Pull) -> anyhow::Result<Feed> {
+    let on_demand = source.on_demand();
     let open = async {
         let consumer = source.consumer().await?;
+        if let Some(client) = on_demand {
+            return Ok(Feed::OnDemand(
+                OnDemand::open(client, &consumer, *pull).await?,
+            ));
+        }
         let mut stream = consumer
             .stream()
             .max_messages_per_batch(pull.max_messages)
@@ -191,7 +401,7 @@ async fn open<S: Source>(source: &mut S, pull: &Pull) -> anyhow::Result<pull::St
         if let Some(expires) = pull.expires {
             stream = stream.expires(expires);
         }
-        Ok(stream.messages().await?)
+        Ok(Feed::Stream(stream.messages().await?))
     };
     match pull.open_timeout {
         Some(limit) => tokio::time::timeout(limit, open)

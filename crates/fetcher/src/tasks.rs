@@ -62,6 +62,13 @@ impl Source for Tasks {
         Pull::new(self.concurrency)
     }
 
+    /// Tasks are asked for only as slots free up, so that none waits in this
+    /// process while its `ack_wait` runs, and a stopped fetcher hands back
+    /// at once whatever it was sent and had not started.
+    fn on_demand(&self) -> Option<async_nats::Client> {
+        Some(self.worker.js.client())
+    }
+
     async fn consumer(&mut self) -> anyhow::Result<Consumer<pull::Config>> {
         Ok(ensure_fetchers_consumer(&self.worker.js, &self.worker.cfg).await?)
     }
@@ -75,8 +82,10 @@ impl Source for Tasks {
                 slot = self.slots.clone().acquire_owned() => slot?,
                 () = shutdown.cancelled() => return Ok(Flow::Stop),
             };
+            // This slot and every other free one.
+            let room = 1 + self.slots.available_permits();
             let next = tokio::select! {
-                next = messages.next() => next,
+                next = messages.next_for(room) => next,
                 () = shutdown.cancelled() => return Ok(Flow::Stop),
             };
             let Some(msg) = next else {

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::{ApiOptions, ApiState, Live};
-use crate::replicate::replicate;
+use crate::replicate::{replicate, Progress};
 use crate::store::{Store, StoreError};
 
 /// Where and as whom a projector runs.
@@ -112,12 +112,18 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             options.node.clone(),
             options.idle,
             shutdown.clone(),
-            move |report| {
-                live.stream_last_seq
-                    .store(report.applied_seq + report.pending, Ordering::Relaxed);
-                let events = report.stats.applied + report.stats.rejected;
-                live.record_commit(report.commit, u64::try_from(events).unwrap_or(u64::MAX));
-                republish.notify_one();
+            move |progress| match progress {
+                Progress::Committed(report) => {
+                    live.stream_last_seq
+                        .store(report.applied_seq + report.pending, Ordering::Relaxed);
+                    let events = report.stats.applied + report.stats.rejected;
+                    live.record_commit(report.commit, u64::try_from(events).unwrap_or(u64::MAX));
+                    live.resumed();
+                    republish.notify_one();
+                }
+                Progress::Failed(e) => live.record_failed_commit(format!("{e:#}")),
+                Progress::StillFailing(e) => live.still_stalled(format!("{e:#}")),
+                Progress::Reopened => republish.notify_one(),
             },
         )
         .await

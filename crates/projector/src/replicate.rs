@@ -10,23 +10,26 @@
 //! bounded by bytes as well as by count ([`crate::batch`]), so a node holds
 //! a few of them at most, whatever the stream holds. A node that stops for
 //! good disappears from NATS after `idle` (the consumer's inactive
-//! threshold).
+//! threshold). A commit that fails (a full disk) stalls applying, not the
+//! node: the file is opened again, reads go on, and applying resumes from
+//! what the file holds, retried with a back-off until a commit succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull, Consumer};
+use pagefeed_events::backoff::Backoff;
 use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::streams::{projector_consumer, projector_consumer_name};
 use pagefeed_events::subject::EVENTS_STREAM;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::applier::{Applier, BatchReport};
 use crate::batch::{pull_bytes, Batch, Delivered, MAX_BATCH};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 /// How long a batch waits for more events once it has one: a quiet stream is
 /// still applied within milliseconds.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -41,6 +44,24 @@ const FLOOD_START: usize = 50;
 const FLOOD_LINGER: Duration = Duration::from_millis(250);
 /// How often rejected rows whose sequences have left the stream are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// The first and longest waits before applying again after a failed commit.
+const STALL_RETRY_FIRST: Duration = Duration::from_millis(200);
+const STALL_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// What the replication loop tells the node as it goes.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A batch committed.
+    Committed(BatchReport),
+    /// A commit failed (a full disk, typically): applying is stalled until
+    /// one succeeds again.
+    Failed(&'a anyhow::Error),
+    /// Opening the file again after a failed commit failed too.
+    StillFailing(&'a anyhow::Error),
+    /// The file was opened again after a failed commit: it holds its last
+    /// synced commit, which may be older than the last one published.
+    Reopened,
+}
 
 /// Replays `PAGEFEED_EVENTS` into `store` until `shutdown`, healing by itself
 /// after disconnects and server restarts.
@@ -50,7 +71,7 @@ pub async fn replicate(
     node: String,
     idle: Duration,
     shutdown: CancellationToken,
-    on_batch: impl Fn(BatchReport) + Send + Sync,
+    on_progress: impl Fn(Progress<'_>) + Send + Sync,
 ) -> anyhow::Result<()> {
     let applied = {
         let store = store.clone();
@@ -64,7 +85,9 @@ pub async fn replicate(
         idle,
         applied,
         shutdown: shutdown.clone(),
-        on_batch,
+        on_progress,
+        stall_retry: Backoff::new(STALL_RETRY_FIRST, STALL_RETRY_MAX),
+        stalled: false,
     };
     let outcome = consume(&mut replication, &shutdown).await;
     replication.applier.stop().await;
@@ -82,10 +105,15 @@ struct Replication<F> {
     /// The sequence the file has applied: the consumer starts after it.
     applied: u64,
     shutdown: CancellationToken,
-    on_batch: F,
+    on_progress: F,
+    /// The waits between attempts to apply after failed commits, reset by a
+    /// commit that succeeds.
+    stall_retry: Backoff,
+    /// Whether the last commit failed.
+    stalled: bool,
 }
 
-impl<F: Fn(BatchReport) + Send + Sync> Source for Replication<F> {
+impl<F: Fn(Progress<'_>) + Send + Sync> Source for Replication<F> {
     const WHAT: &'static str = "events";
 
     fn pull(&self) -> Pull {
@@ -107,7 +135,10 @@ impl<F: Fn(BatchReport) + Send + Sync> Source for Replication<F> {
             applier,
             applied,
             shutdown,
-            on_batch,
+            on_progress,
+            stall_retry,
+            stalled,
+            node,
             ..
         } = self;
         // The next batch gathers while the last one is applied.
@@ -117,14 +148,87 @@ impl<F: Fn(BatchReport) + Send + Sync> Source for Replication<F> {
             drop(tx);
             next
         };
-        let applying = applier.apply_all(&mut rx, |report| {
-            *applied = report.applied_seq;
-            on_batch(report);
-        });
+        // The receiver goes with the applier: once it stops (a failed
+        // commit), the gathering sees the channel closed and stops too.
+        let applying = async move {
+            applier
+                .apply_all(&mut rx, |report| {
+                    *applied = report.applied_seq;
+                    if std::mem::take(stalled) {
+                        info!(node = %node, applied = report.applied_seq, "commits succeed again: applying resumed");
+                        stall_retry.reset();
+                    }
+                    on_progress(Progress::Committed(report));
+                })
+                .await
+        };
         let (next, outcome) = tokio::join!(read, applying);
-        outcome?;
-        Ok(next)
+        match outcome {
+            Ok(()) => Ok(next),
+            Err(e) if is_storage_failure(&e) => self.stall(&e).await,
+            Err(e) => Err(e),
+        }
     }
+}
+
+impl<F: Fn(Progress<'_>) + Send + Sync> Replication<F> {
+    /// After a failed commit: opens the file again (redb refuses every
+    /// access after a failed write, reads included, until then), waits, and
+    /// has the consumer set up again after what the file holds, so that
+    /// applying resumes; nothing is lost, the stream has it all.
+    async fn stall(&mut self, failed: &anyhow::Error) -> anyhow::Result<Flow> {
+        self.stalled = true;
+        error!(
+            node = %self.node,
+            applied = self.applied,
+            error = format!("{failed:#}"),
+            "a commit failed: applying is stalled until the store can be written again (reads go on)"
+        );
+        (self.on_progress)(Progress::Failed(failed));
+        loop {
+            let store = self.store.clone();
+            let reopened = tokio::task::spawn_blocking(move || {
+                store.reopen()?;
+                store.applied_seq()
+            })
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r.map_err(anyhow::Error::from));
+            let retry_in = self.stall_retry.next_delay();
+            match reopened {
+                Ok(applied) => {
+                    self.applied = applied;
+                    (self.on_progress)(Progress::Reopened);
+                    info!(
+                        node = %self.node,
+                        applied,
+                        retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                        "store opened again; applying again after a wait"
+                    );
+                    if !pagefeed_events::backoff::sleep(retry_in, &self.shutdown).await {
+                        return Ok(Flow::Stop);
+                    }
+                    return Ok(Flow::Recreate);
+                }
+                Err(e) => {
+                    warn!(node = %self.node, error = format!("{e:#}"), "cannot open the store again; retrying");
+                    (self.on_progress)(Progress::StillFailing(&e));
+                    if !pagefeed_events::backoff::sleep(retry_in, &self.shutdown).await {
+                        return Ok(Flow::Stop);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `e` is the store failing to read or write its file (a full disk),
+/// which stalls applying, rather than a fault of the node.
+fn is_storage_failure(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Redb(_) | StoreError::Closed)
+    )
 }
 
 /// Gathers batches and hands them to the applier: a batch is handed over

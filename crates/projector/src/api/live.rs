@@ -33,6 +33,11 @@ pub struct Live {
     pub(crate) batch_commit: Histogram,
     /// The replica as of the last [`Live::publish`].
     replica: RwLock<ReplicaStatus>,
+    /// Why applying is stalled (a commit failed, a full disk typically);
+    /// `None` while it goes on.
+    stalled: RwLock<Option<String>>,
+    /// Commits that failed since this process started.
+    pub(crate) failed_commits: AtomicU64,
 }
 
 impl Live {
@@ -43,7 +48,40 @@ impl Live {
             events_applied: AtomicU64::new(0),
             batch_commit: crate::api::metrics::commit_time_histogram(),
             replica: RwLock::default(),
+            stalled: RwLock::default(),
+            failed_commits: AtomicU64::new(0),
         }
+    }
+
+    /// Applying stopped on a failed commit, for `why`.
+    pub fn record_failed_commit(&self, why: impl Into<String>) {
+        self.failed_commits.fetch_add(1, Ordering::Relaxed);
+        self.set_stalled(Some(why.into()));
+    }
+
+    /// Applying is still stalled, now for `why` (the last attempt to resume).
+    pub fn still_stalled(&self, why: impl Into<String>) {
+        self.set_stalled(Some(why.into()));
+    }
+
+    /// Applying goes on again.
+    pub fn resumed(&self) {
+        self.set_stalled(None);
+    }
+
+    /// Why applying is stalled, if it is.
+    pub fn stalled(&self) -> Option<String> {
+        self.stalled
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_stalled(&self, why: Option<String>) {
+        *self
+            .stalled
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
     }
 
     /// Records one committed batch that took `d` and applied `events`.

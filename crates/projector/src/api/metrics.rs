@@ -74,6 +74,18 @@ impl Collector for Figures {
             "pagefeed_projector_rejected",
             "Payloads recorded as rejected in the replica.",
             replica.rejected,
+        )?;
+        gauge(
+            &mut encoder,
+            "pagefeed_projector_apply_stalled",
+            "1 while applying is stalled because commits fail (a full disk), else 0.",
+            u64::from(live.stalled().is_some()),
+        )?;
+        counter(
+            &mut encoder,
+            "pagefeed_projector_failed_commits",
+            "Batch commits that failed in this process.",
+            live.failed_commits.load(Ordering::Relaxed),
         )
     }
 }

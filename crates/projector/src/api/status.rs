@@ -22,12 +22,18 @@ pub(super) struct StatusBody {
     pages: u64,
     entries: u64,
     rejected: u64,
+    /// `"ok"`, or `"stalled"` while commits fail (a full disk): reads are
+    /// still served, and applying resumes by itself.
+    applying: &'static str,
+    /// Why applying is stalled; `null` while it goes on.
+    apply_error: Option<String>,
 }
 
 /// From what the replication loop published: never waits for a read.
 pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusBody> {
     let replica = state.live.replica();
     let stream_last_seq = state.live.stream_last_seq.load(Ordering::Relaxed);
+    let apply_error = state.live.stalled();
     Json(StatusBody {
         node: state.live.node.clone(),
         applied_seq: replica.applied_seq,
@@ -37,6 +43,12 @@ pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusBody> {
         pages: replica.pages,
         entries: replica.entries,
         rejected: replica.rejected,
+        applying: if apply_error.is_some() {
+            "stalled"
+        } else {
+            "ok"
+        },
+        apply_error,
     })
 }
 

@@ -2,7 +2,7 @@
 //! `entries`, kept up to date by the writes (`docs/projector-store.md`,
 //! "The digest").
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use sha2::{Digest, Sha256};
 
 use super::tables::{applied_in, DIGEST, DIGEST_STATE, ENTRIES, PAGES};

@@ -11,8 +11,8 @@ pub mod search;
 mod tables;
 
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -50,6 +50,9 @@ pub enum StoreError {
     OlderSchema { found: u64, supported: u64 },
     #[error("corrupt row in table {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// A failed [`Store::reopen`] left no file open.
+    #[error("the store is closed: it could not be opened again after a storage failure")]
+    Closed,
 }
 
 macro_rules! from_redb {
@@ -70,6 +73,30 @@ from_redb!(
     redb::CommitError,
     redb::SetDurabilityError
 );
+
+/// The open redb file, which [`Store::reopen`] replaces.
+struct Db {
+    path: PathBuf,
+    open: RwLock<Option<Database>>,
+}
+
+impl Db {
+    fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let open = self
+            .open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(open.as_ref().ok_or(StoreError::Closed)?)
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.with(|db| Ok(db.begin_read()?))
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.with(|db| Ok(db.begin_write()?))
+    }
+}
 
 /// A message of `PAGEFEED_EVENTS` as the store applies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +126,7 @@ pub struct Counts {
 
 /// The projector's redb database. One process owns the file.
 pub struct Store {
-    db: Database,
+    db: Db,
     search_index: bool,
     /// When a batch last committed durably (see [`Store::apply_batch`]).
     durable_at: Mutex<Instant>,
@@ -110,7 +137,10 @@ impl Store {
     /// Opens the store at `path`, creating it (and every table) if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Ok(Store {
-            db: tables::create(path)?,
+            db: Db {
+                path: path.to_owned(),
+                open: RwLock::new(Some(tables::create(path)?)),
+            },
             search_index: true,
             durable_at: Mutex::new(Instant::now()),
             sync_every: DEFAULT_SYNC_EVERY,
@@ -138,6 +168,24 @@ impl Store {
     /// commit is synced).
     pub fn set_sync_every(&mut self, every: Duration) {
         self.sync_every = every;
+    }
+
+    /// Closes the file and opens it again. After a failed write (a full
+    /// disk) redb refuses every access to the file, reads included, until
+    /// it is opened again; the file then holds its last synced commit
+    /// (`applied_seq` may go back, the stream has the rest). On an error the
+    /// store stays closed ([`StoreError::Closed`]) until a reopen succeeds.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut open = self
+            .db
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // redb opens a file once per process: the old handle goes first.
+        drop(open.take());
+        *open = Some(tables::create(&self.db.path)?);
+        *self.lock_durable_at() = Instant::now();
+        Ok(())
     }
 
     /// Syncs every commit so far to disk (a no-op when the last one was).

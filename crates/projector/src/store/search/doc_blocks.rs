@@ -3,7 +3,7 @@
 //! blocks"), and the block goes once none of them is live.
 
 use integer_encoding::VarInt as _;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use crate::store::apply::Tables;
 use crate::store::tables::{DOC_BLOCKS, DOC_BLOCK_LIVE};

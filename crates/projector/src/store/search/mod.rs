@@ -10,7 +10,7 @@ pub mod postings;
 use std::time::{Duration, Instant};
 
 use integer_encoding::VarInt as _;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use rustc_hash::FxHashMap;
 
 use super::apply::Tables;
