@@ -18,8 +18,9 @@ use pagefeed_testkit::streams::stored;
 use super::report::Check;
 use super::system::System;
 
-/// The tasks stream and the fetchers' consumer, in figures.
-pub async fn tasks_figures(js: &jetstream::Context) -> anyhow::Result<(u64, String)> {
+/// The tasks stream and the fetchers' consumer: messages the stream holds,
+/// whether the consumer has anything left to deliver or settle, the figures.
+pub async fn tasks_figures(js: &jetstream::Context) -> anyhow::Result<(u64, bool, String)> {
     let mut stream = js.get_stream(TASKS_STREAM).await?;
     let state = stream.info().await?.state.clone();
     let mut consumer: jetstream::consumer::PullConsumer = stream
@@ -29,6 +30,7 @@ pub async fn tasks_figures(js: &jetstream::Context) -> anyhow::Result<(u64, Stri
     let info = consumer.info().await?;
     Ok((
         state.messages,
+        info.num_pending > 0 || info.num_ack_pending > 0,
         format!(
             "stream messages {}, first seq {}, last seq {}; consumer num_pending {}, \
              num_ack_pending {}, num_redelivered {}, delivered stream seq {}, ack floor stream seq {}",
@@ -44,13 +46,18 @@ pub async fn tasks_figures(js: &jetstream::Context) -> anyhow::Result<(u64, Stri
     ))
 }
 
-/// No task left in `PAGEFEED_TASKS`.
-pub async fn no_task_left(system: &System) -> Check {
+/// No task left in `PAGEFEED_TASKS`; when some are, which slots they
+/// belong to and what each server holds of the stream and the consumer.
+pub async fn no_task_left(system: &mut System) -> Check {
     match tasks_figures(&system.js).await {
-        Ok((messages, figure)) => Check {
+        Ok((messages, _, figure)) => Check {
             name: "no task left in PAGEFEED_TASKS",
             held: messages == 0,
-            figure,
+            figure: if messages == 0 {
+                figure
+            } else {
+                format!("{figure}; {}", stranded(system).await)
+            },
         },
         Err(e) => Check {
             name: "no task left in PAGEFEED_TASKS",
@@ -58,6 +65,92 @@ pub async fn no_task_left(system: &System) -> Check {
             figure: format!("cannot read the stream: {e:#}"),
         },
     }
+}
+
+/// The tasks left: their sequences and slots, and each server's own view
+/// of the stream and the fetchers' consumer (monitoring `/jsz`).
+async fn stranded(system: &mut System) -> String {
+    let mut out = Vec::new();
+    match stored(&system.js, TASKS_STREAM).await {
+        Ok(tasks) => {
+            let mut slots = BTreeMap::<i64, (usize, u64, u64)>::new();
+            for task in &tasks {
+                let slot = pagefeed_events::Task::decode(&task.payload).map_or(-1, |t| t.slot);
+                let entry = slots.entry(slot).or_insert((0, u64::MAX, 0));
+                entry.0 += 1;
+                entry.1 = entry.1.min(task.seq);
+                entry.2 = entry.2.max(task.seq);
+            }
+            let slots: Vec<String> = slots
+                .iter()
+                .map(|(slot, (n, first, last))| {
+                    let at = chrono::DateTime::from_timestamp(*slot, 0)
+                        .map_or_else(|| slot.to_string(), |t| t.format("%H:%M:%S").to_string());
+                    format!("slot {at}: {n} tasks, seqs {first}..={last}")
+                })
+                .collect();
+            out.push(format!("left by slot: {}", slots.join(", ")));
+        }
+        Err(e) => out.push(format!("cannot read the tasks left: {e:#}")),
+    }
+    let client = http_client();
+    for server in &mut system.cluster.servers {
+        let name = server.name().to_owned();
+        let Some(url) = server.monitor_url() else {
+            continue;
+        };
+        let jsz = client
+            .get(format!(
+                "{url}/jsz?accounts=true&streams=true&consumers=true"
+            ))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        let Ok(jsz) = jsz else {
+            out.push(format!("{name}: no answer"));
+            continue;
+        };
+        let Ok(jsz) = jsz.json::<serde_json::Value>().await else {
+            out.push(format!("{name}: unreadable /jsz"));
+            continue;
+        };
+        let accounts = jsz["account_details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for stream in accounts
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .filter(|s| s["name"] == TASKS_STREAM)
+        {
+            let state = &stream["state"];
+            let mut line = format!(
+                "{name} (leader {}): messages {}, first seq {}, last seq {}",
+                stream["cluster"]["leader"],
+                state["messages"],
+                state["first_seq"],
+                state["last_seq"]
+            );
+            for consumer in stream["consumer_detail"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c["name"] == FETCHERS_CONSUMER)
+            {
+                line.push_str(&format!(
+                    "; consumer num_pending {}, num_ack_pending {}, delivered stream seq {}, \
+                     ack floor stream seq {}",
+                    consumer["num_pending"],
+                    consumer["num_ack_pending"],
+                    consumer["delivered"]["stream_seq"],
+                    consumer["ack_floor"]["stream_seq"]
+                ));
+            }
+            out.push(line);
+        }
+    }
+    out.join("; ")
 }
 
 /// Every page `1..=pages` has an outcome event (`page_crawled`,

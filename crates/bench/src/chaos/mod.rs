@@ -172,24 +172,12 @@ async fn chaos(
     }
     report.line("schedulers stopped (SIGTERM); settling");
 
-    let settle_started = Instant::now();
-    let settled = wait_until(options.settle, || async {
-        invariants::tasks_figures(&system.js)
-            .await
-            .is_ok_and(|(messages, _)| messages == 0)
-    })
-    .await;
-    let settle = settle_started.elapsed();
+    let (settled, settle) = settle(system, options.settle).await;
     let figures = invariants::tasks_figures(&system.js)
         .await
-        .map_or_else(|e| format!("{e:#}"), |(_, f)| f);
+        .map_or_else(|e| format!("{e:#}"), |(_, _, f)| f);
     report.line(&format!(
-        "{} after {:.1} s: {figures}",
-        if settled.is_ok() {
-            "settled"
-        } else {
-            "NOT settled"
-        },
+        "{settled} after {:.1} s: {figures}",
         settle.as_secs_f64()
     ));
 
@@ -214,6 +202,38 @@ async fn chaos(
         settle.as_secs_f64()
     ));
     Ok(report.all_held())
+}
+
+/// How long a consumer with nothing to deliver or settle is watched before
+/// the tasks its stream still holds are called stranded (above `ack_wait`).
+const STRANDED_AFTER: Duration = Duration::from_secs(60);
+
+/// Waits until `PAGEFEED_TASKS` is empty, at most `within`; or until the
+/// fetchers' consumer has had nothing pending and nothing unacked for
+/// [`STRANDED_AFTER`] while the stream still holds tasks. Says which, and
+/// how long it took.
+async fn settle(system: &System, within: Duration) -> (&'static str, Duration) {
+    let started = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        match invariants::tasks_figures(&system.js).await {
+            Ok((0, _, _)) => return ("settled", started.elapsed()),
+            Ok((_, false, _)) => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= STRANDED_AFTER {
+                    return (
+                        "NOT settled (tasks stranded: the consumer had nothing pending or unacked for 60 s)",
+                        started.elapsed(),
+                    );
+                }
+            }
+            _ => idle_since = None,
+        }
+        if started.elapsed() > within {
+            return ("NOT settled (bound reached)", started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Waits `gap`, noting every service or nats-server that stopped running by
