@@ -73,20 +73,30 @@ async fn stranded(system: &mut System) -> String {
     let mut out = Vec::new();
     match stored(&system.js, TASKS_STREAM).await {
         Ok(tasks) => {
-            let mut slots = BTreeMap::<i64, (usize, u64, u64)>::new();
+            let mut slots = BTreeMap::<i64, (Vec<u64>, Vec<String>)>::new();
             for task in &tasks {
-                let slot = pagefeed_events::Task::decode(&task.payload).map_or(-1, |t| t.slot);
-                let entry = slots.entry(slot).or_insert((0, u64::MAX, 0));
-                entry.0 += 1;
-                entry.1 = entry.1.min(task.seq);
-                entry.2 = entry.2.max(task.seq);
+                let (slot, page) = pagefeed_events::Task::decode(&task.payload)
+                    .map_or((-1, "?".to_owned()), |t| (t.slot, t.page.id().to_owned()));
+                let entry = slots.entry(slot).or_default();
+                entry.0.push(task.seq);
+                entry.1.push(page);
             }
             let slots: Vec<String> = slots
                 .iter()
-                .map(|(slot, (n, first, last))| {
+                .map(|(slot, (seqs, pages))| {
                     let at = chrono::DateTime::from_timestamp(*slot, 0)
                         .map_or_else(|| slot.to_string(), |t| t.format("%H:%M:%S").to_string());
-                    format!("slot {at}: {n} tasks, seqs {first}..={last}")
+                    format!(
+                        "slot {at}: {} tasks, seqs {}..={}, page ids {}",
+                        seqs.len(),
+                        seqs.first().unwrap_or(&0),
+                        seqs.last().unwrap_or(&0),
+                        if pages.len() <= 30 {
+                            pages.join(" ")
+                        } else {
+                            format!("{} ...", pages[..30].join(" "))
+                        }
+                    )
                 })
                 .collect();
             out.push(format!("left by slot: {}", slots.join(", ")));
