@@ -29,9 +29,13 @@ pub enum Fault {
     KillNats { target: NatsTarget, down: Duration },
 }
 
-/// A service's kind from its process name: `fetcher-2` → `fetcher`.
+/// A service's kind from its process name: `fetcher-2` → `fetcher`,
+/// `projector-a` → `projector`, `sample-site` as it is.
 fn service_kind(process: &str) -> &str {
-    process.rsplit_once('-').map_or(process, |(kind, _)| kind)
+    ["scheduler", "fetcher", "projector"]
+        .into_iter()
+        .find(|kind| process.starts_with(&format!("{kind}-")))
+        .unwrap_or(process)
 }
 
 impl Fault {

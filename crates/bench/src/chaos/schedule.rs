@@ -171,6 +171,7 @@ mod tests {
             }
             kinds.insert(fault.kind());
         }
+        assert!(kinds.contains("pause sample-site"), "{kinds:?}");
         assert_eq!(kinds.len(), 11, "{kinds:?}");
     }
 }
