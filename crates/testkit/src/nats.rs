@@ -1,7 +1,8 @@
 //! A real `nats-server` for each test: an ephemeral loopback port and a
 //! temporary store directory that is removed on drop. It can be stopped,
 //! killed and restarted on the same port and store, and three of them can
-//! form a loopback JetStream cluster.
+//! form a loopback JetStream cluster (each with a monitoring port, where
+//! `/jsz` names the meta leader).
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
