@@ -2,6 +2,7 @@
 //! binaries, a real nats-server and the sample site, each pinned to a core
 //! when `taskset` is there. Figures and commands are in docs/BENCHMARKS.md.
 
+pub mod chaos;
 pub mod extract;
 pub mod fetcher;
 pub mod procs;

@@ -3,9 +3,11 @@
 //! projector's replication, search, lag and rebuild, and prints a report (docs/BENCHMARKS.md). It runs
 //! the release binaries next to it: `cargo build --release --bins` first.
 //! `pagefeed-bench extract` times the extraction of pages of nested entries,
-//! in-process.
+//! in-process. `pagefeed-bench chaos` injects faults into the whole system
+//! and checks its invariants (docs/RELIABILITY.md).
 
 use clap::{Parser, Subcommand};
+use pagefeed_bench::chaos;
 use pagefeed_bench::extract;
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
@@ -29,6 +31,9 @@ enum Command {
     Apply(projector::ApplyOptions),
     /// Extraction of pages of nested entries against flat ones, in-process.
     Extract(extract::Options),
+    /// Faults injected at seeded random times into the whole system on a
+    /// three-node cluster, then its invariants checked (exit 1 if one fails).
+    Chaos(chaos::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +47,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Apply(options) => return projector::apply_only(options),
         Command::Extract(options) => return extract::run(&options),
+        Command::Chaos(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            if !runtime.block_on(chaos::run(options))? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
     };
     let machine = Machine::read();
     let pins = Pinning::detect(&machine);

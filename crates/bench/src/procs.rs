@@ -21,6 +21,7 @@ pub const SERVER_CORE: usize = 1;
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub sample_site: PathBuf,
+    pub scheduler: PathBuf,
     pub fetcher: PathBuf,
     pub projector: PathBuf,
 }
@@ -45,6 +46,7 @@ impl Binaries {
         };
         Ok(Binaries {
             sample_site: find("pagefeed-sample-site")?,
+            scheduler: find("pagefeed-scheduler")?,
             fetcher: find("pagefeed-fetcher")?,
             projector: find("pagefeed-projector")?,
         })

@@ -1,7 +1,8 @@
 //! A real `nats-server` for each test: an ephemeral loopback port and a
 //! temporary store directory that is removed on drop. It can be stopped,
 //! killed and restarted on the same port and store, and three of them can
-//! form a loopback JetStream cluster.
+//! form a loopback JetStream cluster (each with a monitoring port, where
+//! `/jsz` names the meta leader).
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -68,6 +69,8 @@ pub struct NatsServer {
     port: u16,
     child: Option<Child>,
     name: String,
+    /// The HTTP monitoring port (`/varz`, `/jsz`), for cluster members.
+    monitor_port: Option<u16>,
 }
 
 impl NatsServer {
@@ -105,6 +108,7 @@ impl NatsServer {
             port,
             child: None,
             name,
+            monitor_port: None,
         };
         server.spawn()?;
         server.wait_listening().await?;
@@ -170,13 +174,27 @@ impl NatsServer {
         self.port
     }
 
+    /// Its `server_name` (`n1`, `n2`, ... in a cluster), as JetStream names
+    /// stream and meta leaders.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `http://127.0.0.1:PORT` of its monitoring endpoint (`/varz`, `/jsz`),
+    /// for the servers of a [`NatsCluster`].
+    pub fn monitor_url(&self) -> Option<String> {
+        self.monitor_port
+            .map(|port| format!("http://127.0.0.1:{port}"))
+    }
+
+    /// The server's log file (it survives restarts; it goes with the store).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("nats.log")
+    }
+
     /// The JetStream store directory.
     pub fn store_dir(&self) -> PathBuf {
         self.dir.path().join("store")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("nats.log")
     }
 
     /// The last `n` lines the server logged.
@@ -252,6 +270,9 @@ impl NatsCluster {
         let client_ports = (0..size)
             .map(|_| free_port())
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let monitor_ports = (0..size)
+            .map(|_| free_port())
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let route_ports = (0..size)
             .map(|_| free_port())
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -268,6 +289,7 @@ impl NatsCluster {
             let mut config = String::new();
             writeln!(config, "listen: 127.0.0.1:{}", client_ports[i])?;
             writeln!(config, "server_name: n{}", i + 1)?;
+            writeln!(config, "http: 127.0.0.1:{}", monitor_ports[i])?;
             writeln!(
                 config,
                 "jetstream {{ store_dir: \"{}\" }}",
@@ -286,6 +308,7 @@ impl NatsCluster {
                 port: client_ports[i],
                 child: None,
                 name: format!("n{}", i + 1),
+                monitor_port: Some(monitor_ports[i]),
             };
             server.spawn()?;
             servers.push(server);
@@ -305,6 +328,40 @@ impl NatsCluster {
             .map(NatsServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The server named `name` (`n1`, ...), if the cluster has it.
+    pub fn server_named(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| s.name == name)
+    }
+
+    /// The JetStream meta leader's server name, as the first running server
+    /// that answers its monitoring endpoint's `/jsz` says.
+    pub async fn meta_leader(&mut self) -> Option<String> {
+        let client = crate::projector_api::http_client();
+        for server in &mut self.servers {
+            if !server.is_running() {
+                continue;
+            }
+            let Some(url) = server.monitor_url() else {
+                continue;
+            };
+            let answer = client
+                .get(format!("{url}/jsz"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            let Ok(answer) = answer else { continue };
+            let Ok(jsz) = answer.json::<serde_json::Value>().await else {
+                continue;
+            };
+            if let Some(leader) = jsz["meta_cluster"]["leader"].as_str() {
+                if !leader.is_empty() {
+                    return Some(leader.to_owned());
+                }
+            }
+        }
+        None
     }
 
     /// Waits until JetStream answers account requests on every running server.

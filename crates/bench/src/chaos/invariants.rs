@@ -1,0 +1,398 @@
+//! What must hold once the faults stop and the system settles: no task left,
+//! every page with an outcome after the last fault, no entry published
+//! twice, nothing rejected, every replica (a rebuilt one too) alike, and no
+//! service that needed a hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use pagefeed_events::streams::FETCHERS_CONSUMER;
+use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
+use pagefeed_events::Event;
+use pagefeed_testkit::projector_api::{http_client, try_status, wait_applied, Status};
+use pagefeed_testkit::streams::stored;
+
+use super::report::Check;
+use super::system::System;
+
+/// The tasks stream and the fetchers' consumer: messages the stream holds,
+/// whether the consumer has anything left to deliver or settle, the figures.
+pub async fn tasks_figures(js: &jetstream::Context) -> anyhow::Result<(u64, bool, String)> {
+    let mut stream = js.get_stream(TASKS_STREAM).await?;
+    let state = stream.info().await?.state.clone();
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(FETCHERS_CONSUMER)
+        .await
+        .map_err(|e| anyhow::anyhow!("the fetchers' consumer: {e}"))?;
+    let info = consumer.info().await?;
+    Ok((
+        state.messages,
+        info.num_pending > 0 || info.num_ack_pending > 0,
+        format!(
+            "stream messages {}, first seq {}, last seq {}; consumer num_pending {}, \
+             num_ack_pending {}, num_redelivered {}, delivered stream seq {}, ack floor stream seq {}",
+            state.messages,
+            state.first_sequence,
+            state.last_sequence,
+            info.num_pending,
+            info.num_ack_pending,
+            info.num_redelivered,
+            info.delivered.stream_sequence,
+            info.ack_floor.stream_sequence
+        ),
+    ))
+}
+
+/// No task left in `PAGEFEED_TASKS`; when some are, which slots they
+/// belong to and what each server holds of the stream and the consumer.
+pub async fn no_task_left(system: &mut System) -> Check {
+    match tasks_figures(&system.js).await {
+        Ok((messages, _, figure)) => Check {
+            name: "no task left in PAGEFEED_TASKS",
+            held: messages == 0,
+            figure: if messages == 0 {
+                figure
+            } else {
+                format!("{figure}; {}", stranded(system).await)
+            },
+        },
+        Err(e) => Check {
+            name: "no task left in PAGEFEED_TASKS",
+            held: false,
+            figure: format!("cannot read the stream: {e:#}"),
+        },
+    }
+}
+
+/// The tasks left: their sequences and slots, and each server's own view
+/// of the stream and the fetchers' consumer (monitoring `/jsz`).
+async fn stranded(system: &mut System) -> String {
+    let mut out = Vec::new();
+    match stored(&system.js, TASKS_STREAM).await {
+        Ok(tasks) => {
+            let mut slots = BTreeMap::<i64, (Vec<u64>, Vec<String>)>::new();
+            for task in &tasks {
+                let (slot, page) = pagefeed_events::Task::decode(&task.payload)
+                    .map_or((-1, "?".to_owned()), |t| (t.slot, t.page.id().to_owned()));
+                let entry = slots.entry(slot).or_default();
+                entry.0.push(task.seq);
+                entry.1.push(page);
+            }
+            let slots: Vec<String> = slots
+                .iter()
+                .map(|(slot, (seqs, pages))| {
+                    let at = chrono::DateTime::from_timestamp(*slot, 0)
+                        .map_or_else(|| slot.to_string(), |t| t.format("%H:%M:%S").to_string());
+                    format!(
+                        "slot {at}: {} tasks, seqs {}..={}, page ids {}",
+                        seqs.len(),
+                        seqs.first().unwrap_or(&0),
+                        seqs.last().unwrap_or(&0),
+                        if pages.len() <= 30 {
+                            pages.join(" ")
+                        } else {
+                            format!("{} ...", pages[..30].join(" "))
+                        }
+                    )
+                })
+                .collect();
+            out.push(format!("left by slot: {}", slots.join(", ")));
+        }
+        Err(e) => out.push(format!("cannot read the tasks left: {e:#}")),
+    }
+    let client = http_client();
+    for server in &mut system.cluster.servers {
+        let name = server.name().to_owned();
+        let Some(url) = server.monitor_url() else {
+            continue;
+        };
+        let jsz = client
+            .get(format!(
+                "{url}/jsz?accounts=true&streams=true&consumers=true"
+            ))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        let Ok(jsz) = jsz else {
+            out.push(format!("{name}: no answer"));
+            continue;
+        };
+        let Ok(jsz) = jsz.json::<serde_json::Value>().await else {
+            out.push(format!("{name}: unreadable /jsz"));
+            continue;
+        };
+        let accounts = jsz["account_details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for stream in accounts
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .filter(|s| s["name"] == TASKS_STREAM)
+        {
+            let state = &stream["state"];
+            let mut line = format!(
+                "{name} (leader {}): messages {}, first seq {}, last seq {}",
+                stream["cluster"]["leader"],
+                state["messages"],
+                state["first_seq"],
+                state["last_seq"]
+            );
+            for consumer in stream["consumer_detail"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c["name"] == FETCHERS_CONSUMER)
+            {
+                line.push_str(&format!(
+                    "; consumer num_pending {}, num_ack_pending {}, delivered stream seq {}, \
+                     ack floor stream seq {}",
+                    consumer["num_pending"],
+                    consumer["num_ack_pending"],
+                    consumer["delivered"]["stream_seq"],
+                    consumer["ack_floor"]["stream_seq"]
+                ));
+            }
+            out.push(line);
+        }
+    }
+    out.join("; ")
+}
+
+/// Every page `1..=pages` has an outcome event (`page_crawled`,
+/// `page_unchanged` or `fetch_failed`) at a sequence above `after_seq`;
+/// and no `(page, entry id)` stored twice in the whole stream.
+pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<Check> {
+    let stored = match stored(&system.js, EVENTS_STREAM).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            let figure = format!("cannot read PAGEFEED_EVENTS: {e:#}");
+            return vec![
+                Check {
+                    name: "every page has an outcome after the last fault",
+                    held: false,
+                    figure: figure.clone(),
+                },
+                Check {
+                    name: "no (page, entry id) published twice",
+                    held: false,
+                    figure,
+                },
+            ];
+        }
+    };
+    let mut outcomes = BTreeSet::new();
+    let mut entries = BTreeMap::<(String, String), Vec<u64>>::new();
+    let mut undecodable = 0;
+    for message in &stored {
+        let Ok(event) = Event::decode(&message.payload) else {
+            undecodable += 1;
+            continue;
+        };
+        match event {
+            Event::PageCrawled(r) | Event::PageUnchanged(r) if message.seq > after_seq => {
+                outcomes.insert(r.page.to_string());
+            }
+            Event::FetchFailed(f) if message.seq > after_seq => {
+                outcomes.insert(f.page.to_string());
+            }
+            Event::EntryObserved(e) => {
+                entries
+                    .entry((e.page.to_string(), e.id))
+                    .or_default()
+                    .push(message.seq);
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<u64> = (1..=pages)
+        .filter(|id| !outcomes.contains(&format!("sample.{id}")))
+        .collect();
+    let twice: Vec<String> = entries
+        .iter()
+        .filter(|(_, seqs)| seqs.len() > 1)
+        .map(|((page, id), seqs)| format!("{page} {id} at seqs {seqs:?}"))
+        .collect();
+    vec![
+        Check {
+            name: "every page has an outcome after the last fault",
+            held: missing.is_empty(),
+            figure: format!(
+                "{} of {pages} pages after seq {after_seq} (of {} events read{}); missing {}",
+                pages - missing.len() as u64,
+                stored.len(),
+                if undecodable > 0 {
+                    format!(", {undecodable} undecodable")
+                } else {
+                    String::new()
+                },
+                if missing.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!("{:?}", &missing[..missing.len().min(20)])
+                }
+            ),
+        },
+        Check {
+            name: "no (page, entry id) published twice",
+            held: twice.is_empty(),
+            figure: format!(
+                "{} entries, {} stored more than once{}",
+                entries.len(),
+                twice.len(),
+                if twice.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", twice[..twice.len().min(10)].join("; "))
+                }
+            ),
+        },
+    ]
+}
+
+/// Waits for nodes a and b to apply the stream's last sequence, rebuilds node
+/// r from scratch, and compares the three: nothing rejected, same applied
+/// sequence, same digest.
+pub async fn replica_checks(system: &System, last_seq: u64) -> Vec<Check> {
+    let client = http_client();
+    let mut statuses: Vec<Status> = Vec::new();
+    let mut problems = Vec::new();
+    for node in &system.nodes {
+        match wait_applied(&client, node.http, last_seq, Duration::from_secs(180)).await {
+            Ok(_) => {
+                // The status of a node that has caught up, read again so
+                // that it is the newest.
+                if let Some(status) = try_status(&client, node.http).await {
+                    statuses.push(status);
+                }
+            }
+            Err(e) => problems.push(format!("node {}: {e:#}", node.name)),
+        }
+    }
+    let rejected: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("{} rejected {}", s.node, s.rejected))
+        .collect();
+    let rejected_check = Check {
+        name: "nothing rejected",
+        held: problems.is_empty() && statuses.iter().all(|s| s.rejected == 0),
+        figure: format!("{}{}", rejected.join(", "), problems.join("; ")),
+    };
+    let rebuilt = rebuild(system).await;
+    let mut figures: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("{} seq {} digest {}", s.node, s.applied_seq, s.digest))
+        .collect();
+    let mut sames = statuses
+        .iter()
+        .map(|s| (s.applied_seq, s.digest.clone()))
+        .collect::<Vec<_>>();
+    match rebuilt {
+        Ok((seq, digest, took)) => {
+            figures.push(format!(
+                "r (rebuilt in {:.1} s) seq {seq} digest {digest}",
+                took.as_secs_f64()
+            ));
+            sames.push((seq, digest));
+        }
+        Err(e) => problems.push(format!("rebuild of node r: {e:#}")),
+    }
+    let alike = problems.is_empty()
+        && sames.len() == system.nodes.len() + 1
+        && sames.windows(2).all(|w| w[0] == w[1]);
+    vec![
+        rejected_check,
+        Check {
+            name: "a, b and rebuilt r alike (seq, digest)",
+            held: alike,
+            figure: format!(
+                "stream last seq {last_seq}; {}{}",
+                figures.join("; "),
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", problems.join("; "))
+                }
+            ),
+        },
+    ]
+}
+
+/// `pagefeed-projector rebuild` into `<run dir>/projector-r`, then its
+/// `digest`: the applied sequence, the digest and how long the rebuild took.
+async fn rebuild(system: &System) -> anyhow::Result<(u64, String, Duration)> {
+    let data = system.dir.join("projector-r");
+    let log = system.dir.join("logs").join("projector-r-rebuild.log");
+    let started = std::time::Instant::now();
+    let status = tokio::process::Command::new(&system.bins.projector)
+        .arg("rebuild")
+        .arg("--config")
+        .arg(&system.config)
+        .arg("--data")
+        .arg(&data)
+        .args(["--node", "r"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log)?)
+        .status()
+        .await?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        status.success(),
+        "rebuild exited with {status}: see {}",
+        log.display()
+    );
+    let (seq, digest) = digest(&system.bins.projector, &data).await?;
+    Ok((seq, digest, took))
+}
+
+/// `pagefeed-projector digest --data DIR`: the applied sequence and digest.
+async fn digest(projector: &Path, data: &Path) -> anyhow::Result<(u64, String)> {
+    let out = tokio::process::Command::new(projector)
+        .arg("digest")
+        .arg("--data")
+        .arg(data)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "digest exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("no `{name}` in the digest's output: {text}"))
+    };
+    Ok((field("applied_seq ")?.parse()?, field("digest ")?))
+}
+
+/// No service needed a restart by hand: every process the chaos did not
+/// stop itself still runs, and nothing exited on its own during the run.
+pub fn no_hand_restart(exited_on_their_own: &[String], down_at_end: &[String]) -> Check {
+    Check {
+        name: "no service needed a restart by hand",
+        held: exited_on_their_own.is_empty() && down_at_end.is_empty(),
+        figure: format!(
+            "exited on their own during the run: {}; not running at the end: {}",
+            if exited_on_their_own.is_empty() {
+                "none".to_owned()
+            } else {
+                exited_on_their_own.join(", ")
+            },
+            if down_at_end.is_empty() {
+                "none".to_owned()
+            } else {
+                down_at_end.join(", ")
+            }
+        ),
+    }
+}

@@ -1,0 +1,295 @@
+//! `pagefeed-bench chaos --duration 2m --seed 1`: the whole system on a
+//! three-node JetStream cluster, faults injected at random (seeded) times
+//! for the duration, then the faults and schedulers stop, the system
+//! settles, a third node is rebuilt from scratch, and the invariants are
+//! checked (docs/RELIABILITY.md). `system.rs` runs the processes,
+//! `faults.rs` injects, `schedule.rs` draws, `invariants.rs` checks,
+//! `report.rs` prints.
+
+mod faults;
+mod invariants;
+mod report;
+mod schedule;
+mod system;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pagefeed_events::subject::TASKS_STREAM;
+use pagefeed_testkit::streams::events_last_seq;
+
+use crate::procs::Binaries;
+use report::Report;
+use schedule::Schedule;
+use system::{Crawl, System};
+
+/// `pagefeed-bench chaos` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// How long faults are injected (`2m` short, `1h` long).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The seed of the faults' kinds and times: the same seed, the same faults.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Sample site pages 1..=PAGES, every one published at each tick.
+    #[arg(long, default_value_t = 300)]
+    pub pages: u64,
+    /// The site's crawl interval.
+    #[arg(long, default_value = "10s")]
+    pub interval: String,
+    /// The longest wait for every task to be settled once the schedulers stop.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+    /// The run directory (config, logs, replicas); a new one under the
+    /// system's temporary directory if not given.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Runs the chaos; `Ok(true)` when every invariant held.
+pub async fn run(options: Options) -> anyhow::Result<bool> {
+    let bins = Binaries::locate()?;
+    let dir = match &options.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!(
+            "pagefeed-chaos-{}-seed{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+            options.seed
+        )),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let mut report = Report::new(&dir);
+    report.line(&format!(
+        "chaos: seed {}, duration {}, pages {}, interval {}, run directory {}",
+        options.seed,
+        humantime::format_duration(options.duration),
+        options.pages,
+        options.interval,
+        dir.display()
+    ));
+    let crawl = Crawl {
+        pages: options.pages,
+        interval: options.interval.clone(),
+        entry_period_secs: 60,
+    };
+    let mut system = System::start(&dir, bins, &crawl).await?;
+    report.line(
+        "system started: 3 nats-servers, sample site, 2 schedulers, 3 fetchers, projectors a and b",
+    );
+    let held = chaos(&mut system, &options, &mut report).await;
+    system.save_nats_logs();
+    let held = match held {
+        Ok(held) => held,
+        Err(e) => {
+            report.line(&format!("the run failed: {e:#}"));
+            false
+        }
+    };
+    report.line(&format!(
+        "{}: seed {}, run directory {}",
+        if held {
+            "every invariant held"
+        } else {
+            "FAILED"
+        },
+        options.seed,
+        dir.display()
+    ));
+    Ok(held)
+}
+
+async fn chaos(
+    system: &mut System,
+    options: &Options,
+    report: &mut Report,
+) -> anyhow::Result<bool> {
+    // Faults once the crawl has begun.
+    wait_until(Duration::from_secs(120), || async {
+        events_last_seq(&system.js).await.is_ok_and(|seq| seq > 0)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no event within 120 s of the start"))?;
+    report.line("the first events are stored: faults begin");
+
+    let mut exited = Vec::new();
+    let services: Vec<String> = system.names();
+    let mut schedule = Schedule::new(options.seed, services);
+    let faults_started = Instant::now();
+    while faults_started.elapsed() < options.duration {
+        let gap = schedule.gap();
+        watch(system, gap, &mut exited, report).await;
+        let fault = schedule.next_fault();
+        report.line(&format!("fault {}: {fault:?}", fault.kind()));
+        let injected = Instant::now();
+        match faults::inject(system, &fault).await {
+            Ok(done) => report.line(&format!(
+                "fault {} done in {:.1} s: {done}",
+                fault.kind(),
+                injected.elapsed().as_secs_f64()
+            )),
+            Err(e) => {
+                report.line(&format!("fault {} FAILED: {e:#}", fault.kind()));
+                exited.push(format!("fault {} failed: {e:#}", fault.kind()));
+            }
+        }
+        report.fault(fault.kind());
+    }
+    report.line(&format!("faults end; {}", report.faults_by_kind()));
+
+    // The events before this sequence may predate the last fault.
+    let after_seq = retry(|| events_last_seq(&system.js)).await?;
+    let tasks_seq = retry(|| tasks_last_seq(system)).await?;
+    report.line(&format!(
+        "after the last fault: events last seq {after_seq}, tasks last seq {tasks_seq}; \
+         waiting for a whole tick of tasks"
+    ));
+    let tick = wait_until(Duration::from_secs(180), || async {
+        tasks_last_seq(system)
+            .await
+            .is_ok_and(|seq| seq >= tasks_seq + options.pages)
+    })
+    .await;
+    if tick.is_err() {
+        report.line("no whole tick of tasks was published within 180 s of the last fault");
+    }
+    watch(system, Duration::ZERO, &mut exited, report).await;
+
+    let mut stopped = Vec::new();
+    for name in system.names() {
+        if name.starts_with("scheduler-") {
+            let status = system
+                .process(&name)?
+                .terminate(Duration::from_secs(30))
+                .await;
+            match status {
+                Ok(status) if status.success() => {}
+                Ok(status) => exited.push(format!("{name} exited with {status} on SIGTERM")),
+                Err(e) => exited.push(format!("{name}: {e:#}")),
+            }
+            stopped.push(name);
+        }
+    }
+    report.line("schedulers stopped (SIGTERM); settling");
+
+    let (settled, settle) = settle(system, options.settle).await;
+    let figures = invariants::tasks_figures(&system.js)
+        .await
+        .map_or_else(|e| format!("{e:#}"), |(_, _, f)| f);
+    report.line(&format!(
+        "{settled} after {:.1} s: {figures}",
+        settle.as_secs_f64()
+    ));
+
+    let check = invariants::no_task_left(system).await;
+    report.check(check);
+    for check in invariants::events_checks(system, options.pages, after_seq).await {
+        report.check(check);
+    }
+    let last_seq = retry(|| events_last_seq(&system.js)).await?;
+    for check in invariants::replica_checks(system, last_seq).await {
+        report.check(check);
+    }
+    let down: Vec<String> = system
+        .not_running()
+        .into_iter()
+        .filter(|name| !stopped.contains(name))
+        .collect();
+    report.check(invariants::no_hand_restart(&exited, &down));
+    report.line(&format!(
+        "{}; settle {:.1} s",
+        report.faults_by_kind(),
+        settle.as_secs_f64()
+    ));
+    Ok(report.all_held())
+}
+
+/// How long a consumer with nothing to deliver or settle is watched before
+/// the tasks its stream still holds are called stranded (above `ack_wait`).
+const STRANDED_AFTER: Duration = Duration::from_secs(60);
+
+/// Waits until `PAGEFEED_TASKS` is empty, at most `within`; or until the
+/// fetchers' consumer has had nothing pending and nothing unacked for
+/// [`STRANDED_AFTER`] while the stream still holds tasks. Says which, and
+/// how long it took.
+async fn settle(system: &System, within: Duration) -> (&'static str, Duration) {
+    let started = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        match invariants::tasks_figures(&system.js).await {
+            Ok((0, _, _)) => return ("settled", started.elapsed()),
+            Ok((_, false, _)) => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= STRANDED_AFTER {
+                    return (
+                        "NOT settled (tasks stranded: the consumer had nothing pending or unacked for 60 s)",
+                        started.elapsed(),
+                    );
+                }
+            }
+            _ => idle_since = None,
+        }
+        if started.elapsed() > within {
+            return ("NOT settled (bound reached)", started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits `gap`, noting every service or nats-server that stopped running by
+/// itself (once each).
+async fn watch(system: &mut System, gap: Duration, exited: &mut Vec<String>, report: &Report) {
+    let until = Instant::now() + gap;
+    loop {
+        for name in system.not_running() {
+            if !exited.contains(&name) {
+                report.line(&format!("{name} is not running and no fault stopped it"));
+                exited.push(name);
+            }
+        }
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250).min(until - Instant::now())).await;
+    }
+}
+
+async fn tasks_last_seq(system: &System) -> anyhow::Result<u64> {
+    let mut stream = system.js.get_stream(TASKS_STREAM).await?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
+/// `read` until it succeeds, for up to a minute (JetStream may be electing a
+/// leader).
+async fn retry<T, F, Fut>(mut read: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Polls `holds` every 500 ms until it does, or fails after `within`.
+async fn wait_until<F, Fut>(within: Duration, mut holds: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if holds().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,228 @@
+//! The system under chaos: a three-node JetStream cluster on loopback, the
+//! sample site, two schedulers, three fetchers and two projectors (nodes a
+//! and b), every one a real process logging to `<run dir>/logs/`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use async_nats::ServerAddr;
+use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
+use pagefeed_testkit::config::{config_text, id_site};
+use pagefeed_testkit::nats::{free_port, NatsCluster};
+use pagefeed_testkit::process::{Process, ServiceCommand};
+use pagefeed_testkit::projector_api::free_http;
+
+use crate::procs::Binaries;
+
+/// How many of each service the system runs.
+pub const SCHEDULERS: usize = 2;
+pub const FETCHERS: usize = 3;
+/// The projector nodes kept running (a third, `r`, is rebuilt at the end).
+pub const NODES: [&str; 2] = ["a", "b"];
+
+/// What the system is asked to crawl.
+#[derive(Debug, Clone)]
+pub struct Crawl {
+    /// Sample site ids `1..=pages`, all published at every tick.
+    pub pages: u64,
+    /// The site's `interval`, as the config writes it (`10s`).
+    pub interval: String,
+    /// The sample site's mean time between two new entries of a page.
+    pub entry_period_secs: u64,
+}
+
+/// A projector node the system runs.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub http: SocketAddr,
+}
+
+/// The running system: see the module documentation.
+pub struct System {
+    pub dir: PathBuf,
+    pub bins: Binaries,
+    pub config: PathBuf,
+    pub cluster: NatsCluster,
+    pub processes: Vec<Process>,
+    pub nodes: Vec<Node>,
+    pub js: jetstream::Context,
+}
+
+impl System {
+    /// Starts everything and waits until every process is ready.
+    pub async fn start(dir: &Path, bins: Binaries, crawl: &Crawl) -> anyhow::Result<System> {
+        std::fs::create_dir_all(dir.join("logs"))?;
+        let cluster = NatsCluster::start(3).await?;
+        let js = jetstream_on(&cluster).await?;
+        let logs = dir.join("logs");
+        let mut processes = Vec::new();
+
+        let site = format!("127.0.0.1:{}", free_port()?);
+        let mut sample = Process::start(
+            ServiceCommand::new("sample-site", &bins.sample_site)
+                .args(["--listen", &site, "--entry-period-secs"])
+                .arg(crawl.entry_period_secs.to_string())
+                .ready_when_answers(format!("http://{site}/")),
+            logs.join("sample-site.log"),
+        )?;
+        sample.wait_ready(Duration::from_secs(20)).await?;
+        processes.push(sample);
+
+        let config = dir.join("pagefeed.toml");
+        let template = format!("http://{site}/recent_page_feed?page_id={{id}}");
+        std::fs::write(
+            &config,
+            config_text(
+                &cluster.urls(),
+                "replicas = 3",
+                "",
+                &[id_site(
+                    "sample",
+                    &template,
+                    1,
+                    crawl.pages,
+                    crawl.pages,
+                    &crawl.interval,
+                )],
+            ),
+        )?;
+        pagefeed_events::Config::load(&config)
+            .with_context(|| format!("the chaos config {} is invalid", config.display()))?;
+
+        let configured =
+            |name: &str, bin: &Path| ServiceCommand::new(name, bin).arg("--config").arg(&config);
+        let mut nodes = Vec::new();
+        for node in NODES {
+            let process = format!("projector-{node}");
+            let data = dir.join(&process);
+            let http = free_http()?;
+            processes.push(Process::start(
+                configured(&process, &bins.projector)
+                    .arg("--data")
+                    .arg(&data)
+                    .args(["--node", node, "--http", &http.to_string()])
+                    .ready_when_answers(format!("http://{http}/api/status")),
+                logs.join(format!("{process}.log")),
+            )?);
+            nodes.push(Node {
+                name: node.to_owned(),
+                http,
+            });
+        }
+        for i in 1..=SCHEDULERS {
+            let name = format!("scheduler-{i}");
+            processes.push(Process::start(
+                configured(&name, &bins.scheduler),
+                logs.join(format!("{name}.log")),
+            )?);
+        }
+        for i in 1..=FETCHERS {
+            let name = format!("fetcher-{i}");
+            processes.push(Process::start(
+                configured(&name, &bins.fetcher),
+                logs.join(format!("{name}.log")),
+            )?);
+        }
+        let mut system = System {
+            dir: dir.to_owned(),
+            bins,
+            config,
+            cluster,
+            processes,
+            nodes,
+            js,
+        };
+        for process in &mut system.processes {
+            process.wait_ready(Duration::from_secs(60)).await?;
+        }
+        Ok(system)
+    }
+
+    /// The names of the service processes (the sample site included).
+    pub fn names(&self) -> Vec<String> {
+        self.processes.iter().map(|p| p.name().to_owned()).collect()
+    }
+
+    /// The process named `name`.
+    pub fn process(&mut self, name: &str) -> anyhow::Result<&mut Process> {
+        self.processes
+            .iter_mut()
+            .find(|p| p.name() == name)
+            .with_context(|| format!("no process named {name}"))
+    }
+
+    /// The processes (services and nats-servers) that are not running.
+    pub fn not_running(&mut self) -> Vec<String> {
+        let mut down = Vec::new();
+        for process in &mut self.processes {
+            if !matches!(process.try_wait(), Ok(None)) {
+                down.push(process.name().to_owned());
+            }
+        }
+        for server in &mut self.cluster.servers {
+            if !server.is_running() {
+                down.push(format!("nats-{}", server.name()));
+            }
+        }
+        down
+    }
+
+    /// The server name of `stream`'s RAFT leader, as JetStream reports it.
+    pub async fn stream_leader(&self, stream: &str) -> Option<String> {
+        let mut handle = self.js.get_stream(stream).await.ok()?;
+        let info = handle.info().await.ok()?;
+        info.cluster.as_ref()?.leader.clone()
+    }
+
+    /// Whether both streams have a leader and every replica is current.
+    pub async fn streams_healthy(&self) -> bool {
+        for stream in [TASKS_STREAM, EVENTS_STREAM] {
+            let Ok(mut handle) = self.js.get_stream(stream).await else {
+                return false;
+            };
+            let Ok(info) = handle.info().await else {
+                return false;
+            };
+            let Some(cluster) = info.cluster.as_ref() else {
+                return false;
+            };
+            let replicas_ok = cluster.replicas.iter().all(|r| r.current && !r.offline);
+            if cluster.leader.is_none() || cluster.replicas.len() < 2 || !replicas_ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Copies each nats-server's log into `<run dir>/logs/` (their stores
+    /// and logs are removed when the cluster is dropped).
+    pub fn save_nats_logs(&self) {
+        for server in &self.cluster.servers {
+            let to = self
+                .dir
+                .join("logs")
+                .join(format!("nats-{}.log", server.name()));
+            let _ = std::fs::copy(server.log_path(), to);
+        }
+    }
+}
+
+/// A JetStream context on a client that knows every server of the cluster.
+async fn jetstream_on(cluster: &NatsCluster) -> anyhow::Result<jetstream::Context> {
+    let addrs = cluster
+        .servers
+        .iter()
+        .map(|s| s.url().parse::<ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await?;
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(10));
+    Ok(js)
+}
