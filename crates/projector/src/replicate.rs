@@ -195,28 +195,30 @@ impl<F: Fn(Progress<'_>) + Send + Sync> Replication<F> {
             .map_err(anyhow::Error::from)
             .and_then(|r| r.map_err(anyhow::Error::from));
             let retry_in = self.stall_retry.next_delay();
-            match reopened {
+            let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+            let reopened = match reopened {
                 Ok(applied) => {
                     self.applied = applied;
                     (self.on_progress)(Progress::Reopened);
                     info!(
                         node = %self.node,
                         applied,
-                        retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                        retry_in_ms,
                         "store opened again; applying again after a wait"
                     );
-                    if !pagefeed_events::backoff::sleep(retry_in, &self.shutdown).await {
-                        return Ok(Flow::Stop);
-                    }
-                    return Ok(Flow::Recreate);
+                    true
                 }
                 Err(e) => {
                     warn!(node = %self.node, error = format!("{e:#}"), "cannot open the store again; retrying");
                     (self.on_progress)(Progress::StillFailing(&e));
-                    if !pagefeed_events::backoff::sleep(retry_in, &self.shutdown).await {
-                        return Ok(Flow::Stop);
-                    }
+                    false
                 }
+            };
+            if !pagefeed_events::backoff::sleep(retry_in, &self.shutdown).await {
+                return Ok(Flow::Stop);
+            }
+            if reopened {
+                return Ok(Flow::Recreate);
             }
         }
     }

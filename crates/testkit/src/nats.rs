@@ -199,9 +199,7 @@ impl NatsServer {
 
     /// The last `n` lines the server logged.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::logs::tail(&self.log_path(), n)
     }
 
     pub fn is_running(&mut self) -> bool {

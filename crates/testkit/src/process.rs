@@ -173,9 +173,7 @@ impl Process {
 
     /// The last `n` lines of [`Self::log`].
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::logs::tail(&self.log, n)
     }
 
     /// Its exit status if it has ended (reaping it), `None` while it runs.
