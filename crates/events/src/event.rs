@@ -58,6 +58,39 @@ pub struct EntryObserved {
     pub observed_at: DateTime<Utc>,
 }
 
+/// Every `fetch_failed` reason the services write, for counting by reason
+/// with a bounded set of labels: any other counts as the last, `other`.
+pub const FETCH_FAILURE_REASONS: [&str; 20] = [
+    "timeout",
+    "dns",
+    "connect",
+    "http_status",
+    "too_large",
+    "too_many_redirects",
+    "blocked_redirect",
+    "blocked_address",
+    "bad_url",
+    "undecodable",
+    "no_entries",
+    "parse_timeout",
+    "bad_task",
+    "unknown_site",
+    "unknown_page",
+    "state",
+    "expired",
+    "max_deliver",
+    "stranded",
+    "other",
+];
+
+/// The index of `reason` in [`FETCH_FAILURE_REASONS`] (`other` if unknown).
+pub fn fetch_failure_slot(reason: &str) -> usize {
+    FETCH_FAILURE_REASONS
+        .iter()
+        .position(|r| *r == reason)
+        .unwrap_or(FETCH_FAILURE_REASONS.len() - 1)
+}
+
 /// A task that kept failing: the end of its story, never a silent drop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchFailed {
@@ -72,7 +105,11 @@ pub struct FetchFailed {
     /// `blocked_address` (a host resolving only to such addresses),
     /// `bad_task` (a task whose subject and page disagree, or that does not
     /// decode), `unknown_site` and `unknown_page` (a task naming what the
-    /// configuration does not have).
+    /// configuration does not have); and, from the scheduler's task sweeper
+    /// (`attempts` 0 unless known), `expired` (no fetcher took the task
+    /// within `task_ttl`), `max_deliver` (delivered `max_deliver` times and
+    /// never settled), `stranded` (left behind the fetchers' consumer, and
+    /// put back in the queue too many times).
     pub reason: String,
     /// Human-readable detail.
     pub detail: String,

@@ -9,6 +9,13 @@ use crate::DecodeError;
 /// Schema version of tasks.
 const TASK_VERSION: u32 = 1;
 
+/// Header of a task the scheduler's sweeper put back in the queue (a task
+/// the `fetchers` consumer would never deliver again): how many times.
+pub const REQUEUES_HEADER: &str = "Pagefeed-Requeues";
+/// Header of a requeued task: when its first copy was stored (unix
+/// seconds), so that it expires when the first copy would have.
+pub const QUEUED_AT_HEADER: &str = "Pagefeed-Queued-At";
+
 /// "Crawl this page", for one time slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {

@@ -116,8 +116,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 Progress::Committed(report) => {
                     live.stream_last_seq
                         .store(report.applied_seq + report.pending, Ordering::Relaxed);
-                    let events = report.stats.applied + report.stats.rejected;
-                    live.record_commit(report.commit, u64::try_from(events).unwrap_or(u64::MAX));
+                    live.record_commit(report.commit, &report.stats);
                     live.resumed();
                     republish.notify_one();
                 }

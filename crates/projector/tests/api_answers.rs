@@ -62,11 +62,11 @@ impl Api {
         ];
         let mut batch = numbered(1, &events);
         batch.push((8, b"not json".to_vec()));
-        apply(&store, &batch);
+        let stats = apply(&store, &batch);
 
         let live = Arc::new(Live::new("node-a"));
         live.stream_last_seq.store(10, Ordering::Relaxed);
-        live.record_commit(Duration::from_millis(5), 7);
+        live.record_commit(Duration::from_millis(5), &stats);
         live.publish(&store).unwrap();
         let state = ApiState::new(Arc::new(store), live, ApiOptions::default()).unwrap();
         let (base, shutdown, server) = serve_api(state).await;
@@ -255,8 +255,10 @@ async fn metrics_are_prometheus_text() {
     for line in [
         "pagefeed_projector_applied_seq{node=\"node-a\"} 8",
         "pagefeed_projector_lag{node=\"node-a\"} 2",
-        "pagefeed_projector_events_applied_total{node=\"node-a\"} 7",
+        "pagefeed_projector_events_applied_total{node=\"node-a\"} 8",
         "pagefeed_projector_rejected_total{node=\"node-a\"} 1",
+        "pagefeed_projector_fetch_failures_total{node=\"node-a\",reason=\"http_status\"} 1",
+        "pagefeed_projector_fetch_failures_total{node=\"node-a\",reason=\"expired\"} 0",
         "pagefeed_projector_batch_commit_seconds_sum{node=\"node-a\"} 0.005",
         "pagefeed_projector_batch_commit_seconds_count{node=\"node-a\"} 1",
         "# HELP pagefeed_projector_applied_seq Last stream sequence applied to the replica.",

@@ -48,7 +48,8 @@ fn a_redelivered_batch_changes_nothing() {
         ApplyStats {
             applied: 0,
             rejected: 0,
-            skipped: events.len()
+            skipped: events.len(),
+            ..ApplyStats::default()
         }
     );
     assert_eq!(store.digest().unwrap(), before);

@@ -1,12 +1,14 @@
 //! The scheduler: every interval it publishes each site's crawl tasks to
 //! `PAGEFEED_TASKS`, and every `retention_every` each site's retention event
 //! to `PAGEFEED_EVENTS`, with one more for every site the config does not
-//! name. Ticks fall on wall-clock slot boundaries and message ids derive from
+//! name; and it sweeps `PAGEFEED_TASKS` for tasks no fetcher will get
+//! (`sweep.rs`). Ticks fall on wall-clock slot boundaries and message ids derive from
 //! (page, slot), so a second scheduler for high availability publishes
 //! nothing twice. Publishing waits for JetStream's acks and retries through
 //! disconnects and server restarts.
 
 pub mod plan;
+pub mod sweep;
 
 use std::time::Duration;
 
@@ -39,6 +41,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     info!(sites = cfg.sites.len(), "scheduler started");
 
     let mut loops = JoinSet::new();
+    loops.spawn(sweep::sweep_loop(
+        client.clone(),
+        js.clone(),
+        cfg.clone(),
+        shutdown.clone(),
+    ));
     for site in &cfg.sites {
         let tick = Schedule {
             js: js.clone(),

@@ -27,6 +27,7 @@ pub struct Stored {
     pub seq: u64,
     pub subject: String,
     pub msg_id: Option<String>,
+    pub headers: async_nats::HeaderMap,
     pub payload: Bytes,
 }
 
@@ -59,6 +60,7 @@ pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec
                     .headers
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
+                headers: msg.headers,
                 payload: msg.payload,
             }),
             // A gap (deleted or expired message) is simply not there.

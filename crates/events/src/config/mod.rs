@@ -60,6 +60,9 @@ pub struct NatsConfig {
 pub struct SchedulerConfig {
     /// How often each site's retention event is published.
     pub retention_every: Duration,
+    /// How often the task sweeper looks at `PAGEFEED_TASKS` for tasks no
+    /// fetcher will get (stranded, past `max_deliver`, about to expire).
+    pub sweep_every: Duration,
 }
 
 /// Settings of the fetchers: how hard to crawl, how to behave on the web,

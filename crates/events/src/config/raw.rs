@@ -58,10 +58,11 @@ pub(super) struct RawNats {
     pub(super) task_ttl: Option<HumanDuration>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScheduler {
     pub(super) retention_every: Option<HumanDuration>,
+    pub(super) sweep_every: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]

@@ -359,3 +359,30 @@ fn a_missing_file_is_named() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_sweep_period_has_a_default_and_is_checked() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.scheduler.sweep_every, Duration::from_secs(30));
+    // A short task_ttl shortens the default: a task is seen twice before
+    // it expires.
+    let short = GOOD.replace("replicas = 1", "replicas = 1\ntask_ttl = \"1h\"");
+    let short = short.replace("interval = \"1h\"", "interval = \"1m\"");
+    let short = short.replace("task_ttl = \"1h\"", "task_ttl = \"1m\"");
+    assert_eq!(
+        parse(&short).unwrap().scheduler.sweep_every,
+        Duration::from_secs(15)
+    );
+    let text = format!("[scheduler]\nsweep_every = \"5s\"\n{GOOD}");
+    assert_eq!(
+        parse(&text).unwrap().scheduler.sweep_every,
+        Duration::from_secs(5)
+    );
+    for bad in ["0s", "16m"] {
+        let text = format!("[scheduler]\nsweep_every = \"{bad}\"\n{GOOD}");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("scheduler.sweep_every"), "{e}");
+    }
+    let text = format!("[scheduler]\nsweep_every = \"16m\"\n{GOOD}");
+    assert!(parse(&text).unwrap_err().to_string().contains("task_ttl"));
+}

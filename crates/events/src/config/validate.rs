@@ -42,7 +42,7 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         site: None,
     };
     let nats = nats(&at, raw.nats.unwrap_or_default())?;
-    let scheduler = scheduler(&at, raw.scheduler)?;
+    let scheduler = scheduler(&at, raw.scheduler, nats.task_ttl)?;
     let fetcher = fetcher_config(raw.fetcher).map_err(|(field, message)| at.err(field, message))?;
     if raw.site.is_empty() {
         return Err(at.err(
@@ -115,12 +115,33 @@ fn nats(at: &At, nats: RawNats) -> Result<NatsConfig, ConfigError> {
     })
 }
 
-fn scheduler(at: &At, raw: Option<RawScheduler>) -> Result<SchedulerConfig, ConfigError> {
+/// The sweeper's default period; at most a quarter of `task_ttl`, so that
+/// it sees a task at least twice before the task would expire.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+fn scheduler(
+    at: &At,
+    raw: Option<RawScheduler>,
+    task_ttl: Duration,
+) -> Result<SchedulerConfig, ConfigError> {
+    let raw = raw.unwrap_or_default();
     let scheduler = SchedulerConfig {
         retention_every: raw
-            .and_then(|s| s.retention_every)
+            .retention_every
             .map_or(Duration::from_secs(3600), |d| d.0),
+        sweep_every: raw
+            .sweep_every
+            .map_or(SWEEP_EVERY.min(task_ttl / 4), |d| d.0),
     };
+    if scheduler.sweep_every > task_ttl / 4 {
+        return Err(at.err(
+            "scheduler.sweep_every",
+            format!(
+                "must be at most a quarter of nats.task_ttl ({})",
+                humantime::format_duration(task_ttl)
+            ),
+        ));
+    }
     if scheduler.retention_every.subsec_nanos() != 0 {
         return Err(at.err(
             "scheduler.retention_every",

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
 
-use crate::store::{Store, StoreError};
+use pagefeed_events::event::FETCH_FAILURE_REASONS;
+
+use crate::store::{ApplyStats, Store, StoreError};
 
 /// What `/api/status` and `/metrics` show of the replica, published by the
 /// replication loop after each commit ([`Live::publish`]).
@@ -38,6 +40,9 @@ pub struct Live {
     stalled: RwLock<Option<String>>,
     /// Commits that failed since this process started.
     pub(crate) failed_commits: AtomicU64,
+    /// `fetch_failed` events applied since this process started, by
+    /// [`FETCH_FAILURE_REASONS`] slot.
+    pub(crate) fetch_failures: [AtomicU64; FETCH_FAILURE_REASONS.len()],
 }
 
 impl Live {
@@ -50,6 +55,7 @@ impl Live {
             replica: RwLock::default(),
             stalled: RwLock::default(),
             failed_commits: AtomicU64::new(0),
+            fetch_failures: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -84,10 +90,15 @@ impl Live {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
     }
 
-    /// Records one committed batch that took `d` and applied `events`.
-    pub fn record_commit(&self, d: Duration, events: u64) {
+    /// Records one committed batch that took `d` and applied what `stats` say.
+    pub fn record_commit(&self, d: Duration, stats: &ApplyStats) {
         self.batch_commit.observe(d.as_secs_f64());
-        self.events_applied.fetch_add(events, Ordering::Relaxed);
+        let events = stats.applied + stats.rejected;
+        self.events_applied
+            .fetch_add(u64::try_from(events).unwrap_or(u64::MAX), Ordering::Relaxed);
+        for (count, added) in self.fetch_failures.iter().zip(stats.fetch_failures) {
+            count.fetch_add(u64::from(added), Ordering::Relaxed);
+        }
     }
 
     /// Reads the replica's applied sequence, digest and counts (O(1), a

@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use pagefeed_events::event::FETCH_FAILURE_REASONS;
+
 use crate::api::Live;
 
 /// The content type of [`render`]'s text.
@@ -86,8 +88,26 @@ impl Collector for Figures {
             "pagefeed_projector_failed_commits",
             "Batch commits that failed in this process.",
             live.failed_commits.load(Ordering::Relaxed),
-        )
+        )?;
+        fetch_failures(&mut encoder, live)
     }
+}
+
+/// `pagefeed_projector_fetch_failures_total{reason}`: one sample per reason,
+/// including the sweeper's `expired`, `max_deliver` and `stranded`.
+fn fetch_failures(encoder: &mut DescriptorEncoder, live: &Live) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "pagefeed_projector_fetch_failures",
+        "fetch_failed events applied by this process, by reason.",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (reason, count) in FETCH_FAILURE_REASONS.iter().zip(&live.fetch_failures) {
+        let labels = [("reason", *reason)];
+        let metric = ConstCounter::new(count.load(Ordering::Relaxed));
+        metric.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {

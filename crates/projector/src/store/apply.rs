@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use pagefeed_events::event::{EntryObserved, FetchFailed, PageRecord, Retention, ALL_SITES};
+use pagefeed_events::event::{
+    fetch_failure_slot, EntryObserved, FetchFailed, PageRecord, Retention, ALL_SITES,
+};
 use pagefeed_events::limits;
 use pagefeed_events::subject::is_token;
 use pagefeed_events::Event;
@@ -71,7 +73,17 @@ impl Store {
                 } else {
                     match Event::decode(payload) {
                         Ok(event) => match event.check_limits() {
-                            Ok(()) => t.apply(event, published)?,
+                            Ok(()) => {
+                                let failure = match &event {
+                                    Event::FetchFailed(f) => Some(fetch_failure_slot(&f.reason)),
+                                    _ => None,
+                                };
+                                let applied = t.apply(event, published)?;
+                                if let (Ok(()), Some(slot)) = (&applied, failure) {
+                                    stats.fetch_failures[slot] += 1;
+                                }
+                                applied
+                            }
                             Err(e) => Err(format!("over the limits: {e}")),
                         },
                         Err(e) => Err(format!("undecodable: {e}")),

@@ -16,6 +16,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use pagefeed_events::event::FETCH_FAILURE_REASONS;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use list::{Listed, Window};
@@ -115,6 +116,8 @@ pub struct ApplyStats {
     pub rejected: usize,
     /// Sequences at or below the applied sequence: redeliveries.
     pub skipped: usize,
+    /// `fetch_failed` events applied, by [`FETCH_FAILURE_REASONS`] slot.
+    pub fetch_failures: [u32; FETCH_FAILURE_REASONS.len()],
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
