@@ -99,6 +99,24 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     outcome
 }
 
+/// Publishes nothing and only sweeps `PAGEFEED_TASKS` until `shutdown`: for
+/// draining the queue while the crawl is paused (`--sweep-only`).
+pub async fn sweep_only(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Options { cfg } = options;
+    let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
+    let js = jetstream::new(client.clone());
+    if !provision(&js, &cfg, &shutdown).await? {
+        return Ok(());
+    }
+    info!("scheduler started: sweeping only");
+    let outcome = sweep::sweep_loop(client.clone(), js, cfg, shutdown).await;
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    info!("scheduler stopped");
+    outcome
+}
+
 /// Creates or checks the streams, retrying while NATS is unreachable.
 /// Returns false if shutdown came first.
 async fn provision(

@@ -1,5 +1,6 @@
 //! `pagefeed-scheduler --config FILE`: publishes crawl tasks and retention
-//! events until SIGINT/SIGTERM.
+//! events, and sweeps the task queue, until SIGINT/SIGTERM; with
+//! `--sweep-only` it only sweeps.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,10 @@ struct Args {
     /// The pagefeed config file (TOML).
     #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE")]
     config: PathBuf,
+    /// Publish nothing: only sweep `PAGEFEED_TASKS`, so that tasks no
+    /// fetcher will get still end as events while the crawl is paused.
+    #[arg(long)]
+    sweep_only: bool,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -25,5 +30,10 @@ async fn main() {
         cfg: config_or_exit(&args.config, &args.nats),
     };
     init_tracing();
-    exit_with(pagefeed_scheduler::run(options, shutdown_on_signals()).await)
+    let shutdown = shutdown_on_signals();
+    if args.sweep_only {
+        exit_with(pagefeed_scheduler::sweep_only(options, shutdown).await)
+    } else {
+        exit_with(pagefeed_scheduler::run(options, shutdown).await)
+    }
 }

@@ -52,3 +52,39 @@ async fn publishes_then_exits_0_on_sigterm() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `--sweep-only`: the streams are there, no tick is published, and the
+/// process says it only sweeps; SIGTERM stops it with exit code 0.
+#[tokio::test]
+async fn sweep_only_publishes_nothing() -> anyhow::Result<()> {
+    let mut system = Services::start().await?;
+    let text = EXAMPLE.replace(EXAMPLE_URL, &format!("url = \"{}\"", system.nats_url()));
+    system.write_config(&text)?;
+    let name = system
+        .scheduler(env!("CARGO_BIN_EXE_pagefeed-scheduler"), &["--sweep-only"])?
+        .name()
+        .to_owned();
+    let js = system.jetstream().await?;
+    let scheduler = &mut system[name.as_str()];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !scheduler.log().contains("sweeping only") {
+        scheduler.check_running()?;
+        anyhow::ensure!(Instant::now() < deadline, "{}", scheduler.log_tail(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut tasks = js.get_stream(TASKS_STREAM).await?;
+    assert_eq!(
+        tasks.info().await?.state.last_sequence,
+        0,
+        "a task was published"
+    );
+    let status = scheduler.terminate(Duration::from_secs(10)).await?;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status}; log:\n{}",
+        scheduler.log()
+    );
+    Ok(())
+}
