@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
@@ -51,8 +53,8 @@ pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec
         return Ok(out);
     }
     for seq in state.first_sequence..=state.last_sequence {
-        match handle.get_raw_message(seq).await {
-            Ok(msg) => out.push(Stored {
+        if let Some(msg) = message_at(&handle, seq).await? {
+            out.push(Stored {
                 seq,
                 subject: msg.subject.to_string(),
                 msg_id: msg
@@ -60,12 +62,32 @@ pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
                 payload: msg.payload,
-            }),
-            // A gap (deleted or expired message) is simply not there.
-            Err(_) => continue,
+            });
         }
     }
     Ok(out)
+}
+
+/// The message at `seq`; `None` for a gap (a deleted or expired message).
+/// A request not answered (the stream's leader moving, in a cluster) is
+/// asked again for up to 30 s, so that a gap is never made up.
+async fn message_at(
+    handle: &jetstream::stream::Stream,
+    seq: u64,
+) -> anyhow::Result<Option<StreamMessage>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match handle.get_raw_message(seq).await {
+            Ok(msg) => return Ok(Some(msg)),
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => {
+                return Ok(None)
+            }
+            Err(e) if std::time::Instant::now() > deadline => {
+                anyhow::bail!("reading message {seq}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// The tasks `PAGEFEED_TASKS` holds now, with their message ids.
@@ -161,7 +183,10 @@ pub async fn wait_tasks_ended(
         let Ok(mut consumer) = consumer else {
             return Ok(None);
         };
-        let info = consumer.info().await?;
+        // Not answered: its leader may be moving (a cluster) or restarting.
+        let Ok(info) = consumer.info().await else {
+            return Ok(None);
+        };
         let ended = info.num_pending == 0
             && info.num_ack_pending == 0
             && info.delivered.stream_sequence >= tasks;
