@@ -253,19 +253,8 @@ impl Process {
     /// API answers). Fails at once, with its log, if it exits meanwhile.
     pub async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
-        let client = crate::projector_api::http_client();
         loop {
-            self.check_running()?;
-            let ready = match &self.command.ready {
-                Ready::Running => true,
-                Ready::Answers(url) => client
-                    .get(url)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await
-                    .is_ok(),
-            };
-            if ready {
+            if self.is_ready().await? {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -277,6 +266,21 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the process is ready now (one look, no wait). Fails, with
+    /// its log, if it has ended.
+    pub async fn is_ready(&mut self) -> anyhow::Result<bool> {
+        self.check_running()?;
+        Ok(match &self.command.ready {
+            Ready::Running => true,
+            Ready::Answers(url) => crate::projector_api::http_client()
+                .get(url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok(),
+        })
     }
 
     fn signal(&self, name: &str) -> anyhow::Result<()> {

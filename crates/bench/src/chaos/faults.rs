@@ -1,9 +1,11 @@
-//! The faults the chaos injects, one at a time: a service SIGKILLed and
-//! started again, a service frozen (SIGSTOP) then continued, one
-//! nats-server SIGKILLed and started again on its store (sometimes the
-//! JetStream meta leader, or a stream's leader).
+//! The faults the chaos injects, each in three steps so that several can
+//! run at once: [`begin`] breaks something, [`end`] undoes it when the
+//! fault's time is up, [`recovered`] says when what it broke runs again.
+//! A service SIGKILLed and started again, a service frozen (SIGSTOP) then
+//! continued, one nats-server SIGKILLed and started again on its store
+//! (sometimes the JetStream meta leader, or a stream's leader).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::system::System;
 
@@ -29,9 +31,20 @@ pub enum Fault {
     KillNats { target: NatsTarget, down: Duration },
 }
 
+/// What a running fault takes from the system, for the constraints on
+/// faults that overlap (`schedule::allowed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    /// This service process (or the sample site).
+    Service(String),
+    /// One nats-server of the three (which one may be known only once the
+    /// fault has begun: the meta leader, a stream's leader).
+    NatsNode,
+}
+
 /// A service's kind from its process name: `fetcher-2` → `fetcher`,
 /// `projector-a` → `projector`, `sample-site` as it is.
-fn service_kind(process: &str) -> &str {
+pub fn service_kind(process: &str) -> &str {
     ["scheduler", "fetcher", "projector"]
         .into_iter()
         .find(|kind| process.starts_with(&format!("{kind}-")))
@@ -51,47 +64,67 @@ impl Fault {
             },
         }
     }
+
+    /// How long the fault lasts between its [`begin`] and its [`end`].
+    pub fn lasts(&self) -> Duration {
+        match self {
+            Fault::Kill { down, .. } | Fault::KillNats { down, .. } => *down,
+            Fault::Pause { paused, .. } => *paused,
+        }
+    }
+
+    /// What it takes from the system while it runs.
+    pub fn holds(&self) -> Holds {
+        match self {
+            Fault::Kill { process, .. } | Fault::Pause { process, .. } => {
+                Holds::Service(process.clone())
+            }
+            Fault::KillNats { .. } => Holds::NatsNode,
+        }
+    }
+
+    /// The process that is not running while the fault lasts, as
+    /// [`System::not_running`] names it; `None` if every process runs.
+    pub fn keeps_down(&self, begun: &Begun) -> Option<String> {
+        match self {
+            Fault::Kill { process, .. } => Some(process.clone()),
+            Fault::KillNats { .. } => begun.nats.as_ref().map(|name| format!("nats-{name}")),
+            Fault::Pause { .. } => None,
+        }
+    }
 }
 
-/// Injects `fault` and waits until what it broke runs again (a projector:
-/// its API answers; a nats-server: it listens and JetStream answers on
-/// every server). Returns what was done, for the log.
-pub async fn inject(system: &mut System, fault: &Fault) -> anyhow::Result<String> {
+/// What [`begin`] did: for the log, and what [`end`] needs.
+#[derive(Debug, Clone, Default)]
+pub struct Begun {
+    /// The nats-server a [`Fault::KillNats`] killed (`n2`).
+    pub nats: Option<String>,
+    /// What was done, for the log.
+    pub done: String,
+}
+
+/// Breaks what `fault` names. Returns at once (the fault then lasts
+/// [`Fault::lasts`]).
+pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> {
     match fault {
-        Fault::Kill { process, down } => {
+        Fault::Kill { process, .. } => {
             let p = system.process(process)?;
             let pid = p.pid();
             let status = p.kill()?;
-            tokio::time::sleep(*down).await;
-            p.restart()?;
-            p.wait_ready(Duration::from_secs(60)).await?;
-            Ok(format!(
-                "{process} (pid {pid}) SIGKILLed ({status}), restarted {down:?} later as pid {}",
-                p.pid()
-            ))
+            Ok(Begun {
+                done: format!("{process} (pid {pid}) SIGKILLed ({status})"),
+                ..Begun::default()
+            })
         }
-        Fault::Pause { process, paused } => {
+        Fault::Pause { process, .. } => {
             let p = system.process(process)?;
             p.stop()?;
-            tokio::time::sleep(*paused).await;
-            p.cont()?;
-            Ok(format!(
-                "{process} (pid {}) stopped for {paused:?}",
-                p.pid()
-            ))
+            Ok(Begun {
+                done: format!("{process} (pid {}) SIGSTOPped", p.pid()),
+                ..Begun::default()
+            })
         }
-        Fault::KillNats { target, down } => {
-            // Never kill a second node while the first still catches up:
-            // the cluster keeps its quorum.
-            let healthy_since = Instant::now();
-            let mut healthy = false;
-            while healthy_since.elapsed() < Duration::from_secs(60) {
-                if system.streams_healthy().await {
-                    healthy = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+        Fault::KillNats { target, .. } => {
             let (name, role) = match target {
                 NatsTarget::Any(i) => (system.cluster.servers[*i].name().to_owned(), "a node"),
                 NatsTarget::MetaLeader => match system.cluster.meta_leader().await {
@@ -107,19 +140,55 @@ pub async fn inject(system: &mut System, fault: &Fault) -> anyhow::Result<String
                 .cluster
                 .server_named(&name)
                 .ok_or_else(|| anyhow::anyhow!("no nats-server named {name}"))?;
-            let server = &mut system.cluster.servers[i];
-            server.kill();
-            tokio::time::sleep(*down).await;
-            server.restart().await?;
-            system.cluster.wait_jetstream_ready().await?;
-            Ok(format!(
-                "nats-server {name} ({role}) SIGKILLed, restarted {down:?} later{}",
-                if healthy {
-                    ""
-                } else {
-                    "; the streams were NOT all current when it was killed (waited 60 s)"
-                }
-            ))
+            system.cluster.servers[i].kill();
+            Ok(Begun {
+                done: format!("nats-server {name} ({role}) SIGKILLed"),
+                nats: Some(name),
+            })
+        }
+    }
+}
+
+/// Undoes `fault` (restart, SIGCONT). Returns what was done, for the log.
+pub async fn end(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::Result<String> {
+    match fault {
+        Fault::Kill { process, .. } => {
+            let p = system.process(process)?;
+            p.restart()?;
+            Ok(format!("{process} restarted as pid {}", p.pid()))
+        }
+        Fault::Pause { process, .. } => {
+            let p = system.process(process)?;
+            p.cont()?;
+            Ok(format!("{process} (pid {}) continued (SIGCONT)", p.pid()))
+        }
+        Fault::KillNats { .. } => {
+            let name = begun.nats.as_deref().unwrap_or("n1");
+            let i = system
+                .cluster
+                .server_named(name)
+                .ok_or_else(|| anyhow::anyhow!("no nats-server named {name}"))?;
+            system.cluster.servers[i].restart().await?;
+            Ok(format!("nats-server {name} restarted on its store"))
+        }
+    }
+}
+
+/// Whether what `fault` broke runs again since its [`end`]: a service is
+/// ready (a projector: its API answers), a nats-server's JetStream answers.
+pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::Result<bool> {
+    match fault {
+        Fault::Kill { process, .. } => system.process(process)?.is_ready().await,
+        Fault::Pause { .. } => Ok(true),
+        Fault::KillNats { .. } => {
+            let name = begun.nats.as_deref().unwrap_or("n1");
+            let i = system
+                .cluster
+                .server_named(name)
+                .ok_or_else(|| anyhow::anyhow!("no nats-server named {name}"))?;
+            Ok(system.cluster.servers[i]
+                .jetstream_answers(Duration::from_secs(2))
+                .await)
         }
     }
 }

@@ -1,14 +1,16 @@
 //! `pagefeed-bench chaos --duration 2m --seed 1`: the whole system on a
 //! three-node JetStream cluster, faults injected at random (seeded) times
-//! for the duration, then the faults and schedulers stop, the system
-//! settles, a third node is rebuilt from scratch, and the invariants are
-//! checked (docs/RELIABILITY.md). `system.rs` runs the processes,
-//! `faults.rs` injects, `schedule.rs` draws, `invariants.rs` checks,
-//! `report.rs` prints.
+//! for the duration, up to `--overlap` at once, then the faults and
+//! schedulers stop, the system settles, a third node is rebuilt from
+//! scratch, and the invariants are checked (docs/RELIABILITY.md).
+//! `system.rs` runs the processes, `faults.rs` injects, `schedule.rs`
+//! draws, `running.rs` runs the faults side by side, `invariants.rs`
+//! checks, `report.rs` prints.
 
 mod faults;
 mod invariants;
 mod report;
+mod running;
 mod schedule;
 mod system;
 
@@ -32,6 +34,11 @@ pub struct Options {
     /// The seed of the faults' kinds and times: the same seed, the same faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How many faults may run at once (on different targets, never two
+    /// nats-servers, never every scheduler, fetcher or projector); 1 for
+    /// one at a time.
+    #[arg(long, default_value_t = 3)]
+    pub overlap: usize,
     /// Sample site pages 1..=PAGES, every one published at each tick.
     #[arg(long, default_value_t = 300)]
     pub pages: u64,
@@ -61,9 +68,10 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&dir)?;
     let mut report = Report::new(&dir);
     report.line(&format!(
-        "chaos: seed {}, duration {}, pages {}, interval {}, run directory {}",
+        "chaos: seed {}, duration {}, overlap {}, pages {}, interval {}, run directory {}",
         options.seed,
         humantime::format_duration(options.duration),
+        options.overlap,
         options.pages,
         options.interval,
         dir.display()
@@ -113,28 +121,8 @@ async fn chaos(
     report.line("the first events are stored: faults begin");
 
     let mut exited = Vec::new();
-    let services: Vec<String> = system.names();
-    let mut schedule = Schedule::new(options.seed, services);
-    let faults_started = Instant::now();
-    while faults_started.elapsed() < options.duration {
-        let gap = schedule.gap();
-        watch(system, gap, &mut exited, report).await;
-        let fault = schedule.next_fault();
-        report.line(&format!("fault {}: {fault:?}", fault.kind()));
-        let injected = Instant::now();
-        match faults::inject(system, &fault).await {
-            Ok(done) => report.line(&format!(
-                "fault {} done in {:.1} s: {done}",
-                fault.kind(),
-                injected.elapsed().as_secs_f64()
-            )),
-            Err(e) => {
-                report.line(&format!("fault {} FAILED: {e:#}", fault.kind()));
-                exited.push(format!("fault {} failed: {e:#}", fault.kind()));
-            }
-        }
-        report.fault(fault.kind());
-    }
+    let schedule = Schedule::new(options.seed, system.names(), options.overlap);
+    let over = running::run_faults(system, schedule, options.duration, report, &mut exited).await;
     report.line(&format!("faults end; {}", report.faults_by_kind()));
 
     // The events before this sequence may predate the last fault.
@@ -153,7 +141,7 @@ async fn chaos(
     if tick.is_err() {
         report.line("no whole tick of tasks was published within 180 s of the last fault");
     }
-    watch(system, Duration::ZERO, &mut exited, report).await;
+    running::watch(system, &[], &mut exited, report);
 
     let mut stopped = Vec::new();
     for name in system.names() {
@@ -176,9 +164,15 @@ async fn chaos(
     let figures = invariants::tasks_figures(&system.js)
         .await
         .map_or_else(|e| format!("{e:#}"), |(_, _, f)| f);
+    let after_last = over.last_end.elapsed();
     report.line(&format!(
-        "{settled} after {:.1} s: {figures}",
-        settle.as_secs_f64()
+        "{settled} {:.1} s after the schedulers stopped, {:.1} s after the last fault ended \
+         (its target recovered {:.1} s after its end): {figures}",
+        settle.as_secs_f64(),
+        after_last.as_secs_f64(),
+        over.last_recovery
+            .saturating_duration_since(over.last_end)
+            .as_secs_f64()
     ));
 
     let check = invariants::no_task_left(system).await;
@@ -197,9 +191,9 @@ async fn chaos(
         .collect();
     report.check(invariants::no_hand_restart(&exited, &down));
     report.line(&format!(
-        "{}; settle {:.1} s",
+        "{}; {settled} {:.1} s after the last fault ended",
         report.faults_by_kind(),
-        settle.as_secs_f64()
+        after_last.as_secs_f64()
     ));
     Ok(report.all_held())
 }
@@ -233,24 +227,6 @@ async fn settle(system: &System, within: Duration) -> (&'static str, Duration) {
             return ("NOT settled (bound reached)", started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Waits `gap`, noting every service or nats-server that stopped running by
-/// itself (once each).
-async fn watch(system: &mut System, gap: Duration, exited: &mut Vec<String>, report: &Report) {
-    let until = Instant::now() + gap;
-    loop {
-        for name in system.not_running() {
-            if !exited.contains(&name) {
-                report.line(&format!("{name} is not running and no fault stopped it"));
-                exited.push(name);
-            }
-        }
-        if Instant::now() >= until {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250).min(until - Instant::now())).await;
     }
 }
 
