@@ -1,7 +1,7 @@
 //! One service binary run as a real process: started from a
 //! [`ServiceCommand`] with its output in a log file, signalled (SIGKILL,
-//! SIGSTOP, SIGCONT, SIGTERM), restarted with the same command, and killed
-//! on drop.
+//! SIGSTOP, SIGCONT, SIGTERM), restarted with the same command (or
+//! another), and killed on drop.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -246,6 +246,22 @@ impl Process {
         if self.try_wait()?.is_none() {
             self.kill()?;
         }
+        self.spawn()
+    }
+
+    /// The command it was started with.
+    pub fn command(&self) -> &ServiceCommand {
+        &self.command
+    }
+
+    /// Starts `command` in its place (SIGKILLing the process first if it
+    /// still runs), its output appended to the same log: the same service
+    /// with another environment, for example.
+    pub fn restart_as(&mut self, command: ServiceCommand) -> anyhow::Result<()> {
+        if self.try_wait()?.is_none() {
+            self.kill()?;
+        }
+        self.command = command;
         self.spawn()
     }
 

@@ -3,11 +3,16 @@
 //! fault's time is up, [`recovered`] says when what it broke runs again.
 //! A service SIGKILLed and started again, a service frozen (SIGSTOP) then
 //! continued, one nats-server SIGKILLed and started again on its store
-//! (sometimes the JetStream meta leader, or a stream's leader).
+//! (sometimes the JetStream meta leader, or a stream's leader), a
+//! projector's disk filled up then freed, a fetcher run with its clock off.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::system::System;
+use pagefeed_testkit::process::ServiceCommand;
+use pagefeed_testkit::projector_api::http_client;
+use pagefeed_testkit::tmpfs::fill;
+
+use super::system::{libfaketime, System};
 
 /// Which nats-server a [`Fault::KillNats`] kills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +34,17 @@ pub enum Fault {
     Pause { process: String, paused: Duration },
     /// SIGKILL of one nats-server, `down` later started again on its store.
     KillNats { target: NatsTarget, down: Duration },
+    /// A file takes all the room left on `process`'s tmpfs (its commits
+    /// fail), removed `full` later.
+    FillDisk { process: String, full: Duration },
+    /// `process` (a fetcher) restarted with its wall clock `skew_secs` off
+    /// (libfaketime; its monotonic clock untouched), `lasts` later
+    /// restarted with the right time. SIGTERM both times.
+    SkewClock {
+        process: String,
+        skew_secs: i64,
+        lasts: Duration,
+    },
 }
 
 /// What a running fault takes from the system, for the constraints on
@@ -62,6 +78,11 @@ impl Fault {
                 NatsTarget::MetaLeader => "kill nats meta leader".to_owned(),
                 NatsTarget::StreamLeader(stream) => format!("kill nats {stream} leader"),
             },
+            Fault::FillDisk { process, .. } => format!("fill {} disk", service_kind(process)),
+            Fault::SkewClock { skew_secs, .. } => format!(
+                "skew fetcher clock {}",
+                if *skew_secs > 0 { "ahead" } else { "behind" }
+            ),
         }
     }
 
@@ -70,15 +91,18 @@ impl Fault {
         match self {
             Fault::Kill { down, .. } | Fault::KillNats { down, .. } => *down,
             Fault::Pause { paused, .. } => *paused,
+            Fault::FillDisk { full, .. } => *full,
+            Fault::SkewClock { lasts, .. } => *lasts,
         }
     }
 
     /// What it takes from the system while it runs.
     pub fn holds(&self) -> Holds {
         match self {
-            Fault::Kill { process, .. } | Fault::Pause { process, .. } => {
-                Holds::Service(process.clone())
-            }
+            Fault::Kill { process, .. }
+            | Fault::Pause { process, .. }
+            | Fault::FillDisk { process, .. }
+            | Fault::SkewClock { process, .. } => Holds::Service(process.clone()),
             Fault::KillNats { .. } => Holds::NatsNode,
         }
     }
@@ -89,7 +113,7 @@ impl Fault {
         match self {
             Fault::Kill { process, .. } => Some(process.clone()),
             Fault::KillNats { .. } => begun.nats.as_ref().map(|name| format!("nats-{name}")),
-            Fault::Pause { .. } => None,
+            Fault::Pause { .. } | Fault::FillDisk { .. } | Fault::SkewClock { .. } => None,
         }
     }
 }
@@ -99,8 +123,14 @@ impl Fault {
 pub struct Begun {
     /// The nats-server a [`Fault::KillNats`] killed (`n2`).
     pub nats: Option<String>,
+    /// The command a [`Fault::SkewClock`] replaced, to restart with.
+    pub command: Option<ServiceCommand>,
     /// What was done, for the log.
     pub done: String,
+    /// What [`during`] saw of the fault's effect (a projector that says it
+    /// is stalled), and when.
+    pub seen: Option<String>,
+    pub began: Option<Instant>,
 }
 
 /// Breaks what `fault` names. Returns at once (the fault then lasts
@@ -144,9 +174,91 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
             Ok(Begun {
                 done: format!("nats-server {name} ({role}) SIGKILLed"),
                 nats: Some(name),
+                ..Begun::default()
+            })
+        }
+        Fault::FillDisk { process, .. } => {
+            let disk = system
+                .small_disk
+                .as_ref()
+                .map_err(|why| anyhow::anyhow!("no small disk: {why}"))?;
+            let filled = fill(&disk.path().join(FILLER))?;
+            Ok(Begun {
+                done: format!(
+                    "{process}'s disk filled up ({:.1} MiB written in {})",
+                    filled as f64 / 1048576.0,
+                    disk.path().join(FILLER).display()
+                ),
+                began: Some(Instant::now()),
+                ..Begun::default()
+            })
+        }
+        Fault::SkewClock {
+            process, skew_secs, ..
+        } => {
+            let lib = libfaketime().map_err(|why| anyhow::anyhow!(why))?;
+            let p = system.process(process)?;
+            let normal = p.command().clone();
+            let pid = p.pid();
+            let stopped = p.terminate(Duration::from_secs(30)).await;
+            p.restart_as(
+                normal
+                    .clone()
+                    .env("LD_PRELOAD", lib)
+                    .env("FAKETIME", format!("{skew_secs:+}s"))
+                    .env("DONT_FAKE_MONOTONIC", "1"),
+            )?;
+            Ok(Begun {
+                done: format!(
+                    "{process} (pid {pid}) stopped ({}), restarted as pid {} with FAKETIME={skew_secs:+}s",
+                    stopped.map_or_else(|e| format!("{e:#}"), |s| s.to_string()),
+                    p.pid()
+                ),
+                command: Some(normal),
+                ..Begun::default()
             })
         }
     }
+}
+
+/// The file that fills a disk up.
+const FILLER: &str = "filler";
+
+/// Looks, while `fault` lasts, for what it does (a projector with a full
+/// disk says `"applying": "stalled"` in its status); records the first
+/// sight in [`Begun::seen`] and returns it, for the log.
+pub async fn during(system: &System, fault: &Fault, begun: &mut Begun) -> Option<String> {
+    let Fault::FillDisk { process, .. } = fault else {
+        return None;
+    };
+    if begun.seen.is_some() {
+        return None;
+    }
+    let node = system.node(process.trim_start_matches("projector-")).ok()?;
+    let status = status_json(node.http).await?;
+    if status["applying"] != "stalled" {
+        return None;
+    }
+    let seen = format!(
+        "{process} says stalled {:.1} s after its disk filled up: {}",
+        begun.began.map_or(0.0, |at| at.elapsed().as_secs_f64()),
+        status["apply_error"]
+    );
+    begun.seen = Some(seen.clone());
+    Some(seen)
+}
+
+/// A projector's `/api/status`, as JSON; `None` while it does not answer.
+async fn status_json(http: std::net::SocketAddr) -> Option<serde_json::Value> {
+    http_client()
+        .get(format!("http://{http}/api/status"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 /// Undoes `fault` (restart, SIGCONT). Returns what was done, for the log.
@@ -171,15 +283,53 @@ pub async fn end(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::R
             system.cluster.servers[i].restart().await?;
             Ok(format!("nats-server {name} restarted on its store"))
         }
+        Fault::FillDisk { process, .. } => {
+            let disk = system
+                .small_disk
+                .as_ref()
+                .map_err(|why| anyhow::anyhow!("no small disk: {why}"))?;
+            std::fs::remove_file(disk.path().join(FILLER))?;
+            Ok(format!(
+                "{process}'s disk freed; {}",
+                begun
+                    .seen
+                    .as_deref()
+                    .unwrap_or("it was NOT seen stalled while its disk was full")
+            ))
+        }
+        Fault::SkewClock { process, .. } => {
+            let normal = begun
+                .command
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("{process}'s own command was not kept"))?;
+            let p = system.process(process)?;
+            let pid = p.pid();
+            let stopped = p.terminate(Duration::from_secs(30)).await;
+            p.restart_as(normal)?;
+            Ok(format!(
+                "{process} (pid {pid}) stopped ({}), restarted as pid {} with the right time",
+                stopped.map_or_else(|e| format!("{e:#}"), |s| s.to_string()),
+                p.pid()
+            ))
+        }
     }
 }
 
 /// Whether what `fault` broke runs again since its [`end`]: a service is
-/// ready (a projector: its API answers), a nats-server's JetStream answers.
+/// ready (a projector: its API answers), a nats-server's JetStream answers,
+/// a projector whose disk was full applies again.
 pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::Result<bool> {
     match fault {
-        Fault::Kill { process, .. } => system.process(process)?.is_ready().await,
+        Fault::Kill { process, .. } | Fault::SkewClock { process, .. } => {
+            system.process(process)?.is_ready().await
+        }
         Fault::Pause { .. } => Ok(true),
+        Fault::FillDisk { process, .. } => {
+            let node = system.node(process.trim_start_matches("projector-"))?;
+            Ok(status_json(node.http)
+                .await
+                .is_some_and(|status| status["applying"] == "ok"))
+        }
         Fault::KillNats { .. } => {
             let name = begun.nats.as_deref().unwrap_or("n1");
             let i = system

@@ -1,7 +1,8 @@
 //! What must hold once the faults stop and the system settles: no task left,
 //! every page with an outcome after the last fault, no entry published
-//! twice, nothing rejected, every replica (a rebuilt one too) alike, and no
-//! service that needed a hand.
+//! twice, nothing rejected, every replica (a rebuilt one too) alike, a full
+//! disk that stalled its projector and let it resume, and no service that
+//! needed a hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -373,6 +374,27 @@ async fn digest(projector: &Path, data: &Path) -> anyhow::Result<(u64, String)> 
             .with_context(|| format!("no `{name}` in the digest's output: {text}"))
     };
     Ok((field("applied_seq ")?.parse()?, field("digest ")?))
+}
+
+/// Every full-disk fault stalled its projector (its status said so while
+/// the disk was full) and the projector applied again once the disk was
+/// freed; `None` when the run had no such fault.
+pub fn full_disks(faults: &[(bool, bool, String)]) -> Option<Check> {
+    if faults.is_empty() {
+        return None;
+    }
+    let seen = faults.iter().filter(|(seen, _, _)| *seen).count();
+    let resumed = faults.iter().filter(|(_, resumed, _)| *resumed).count();
+    let figures: Vec<&str> = faults.iter().map(|(_, _, f)| f.as_str()).collect();
+    Some(Check {
+        name: "a full disk stalls the projector, it resumes",
+        held: seen == faults.len() && resumed == faults.len(),
+        figure: format!(
+            "{} full-disk faults, {seen} seen stalled, {resumed} applying again: {}",
+            faults.len(),
+            figures.join("; ")
+        ),
+    })
 }
 
 /// No service needed a restart by hand: every process the chaos did not

@@ -23,7 +23,7 @@ use pagefeed_testkit::streams::events_last_seq;
 use crate::procs::Binaries;
 use report::Report;
 use schedule::Schedule;
-use system::{Crawl, System};
+use system::{Crawl, System, SMALL_DISK_NODE};
 
 /// `pagefeed-bench chaos` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,6 +45,10 @@ pub struct Options {
     /// The site's crawl interval.
     #[arg(long, default_value = "10s")]
     pub interval: String,
+    /// The size of the tmpfs under projector b's data, which the full-disk
+    /// fault fills up (mounting it needs root; without, no such fault).
+    #[arg(long, default_value = "256m")]
+    pub small_disk: String,
     /// The longest wait for every task to be settled once the schedulers stop.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub settle: Duration,
@@ -80,12 +84,17 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         pages: options.pages,
         interval: options.interval.clone(),
         entry_period_secs: 60,
+        small_disk: options.small_disk.clone(),
     };
     let mut system = System::start(&dir, bins, &crawl).await?;
     report.line(
         "system started: 3 nats-servers, sample site, 2 schedulers, 3 fetchers, projectors a and b",
     );
-    let held = chaos(&mut system, &options, &mut report).await;
+    // Interrupted, it still ends every process and unmounts the tmpfs.
+    let held = tokio::select! {
+        held = chaos(&mut system, &options, &mut report) => held,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (SIGINT)")),
+    };
     system.save_nats_logs();
     let held = match held {
         Ok(held) => held,
@@ -121,7 +130,30 @@ async fn chaos(
     report.line("the first events are stored: faults begin");
 
     let mut exited = Vec::new();
-    let schedule = Schedule::new(options.seed, system.names(), options.overlap);
+    let mut schedule = Schedule::new(options.seed, system.names(), options.overlap);
+    match &system.small_disk {
+        Ok(disk) => {
+            report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data is on a {} tmpfs ({}): full-disk faults",
+                options.small_disk,
+                disk.path().display()
+            ));
+            schedule = schedule.with_small_disk(&format!("projector-{SMALL_DISK_NODE}"));
+        }
+        Err(why) => report.line(&format!(
+            "no full-disk faults: a tmpfs cannot be mounted here (it needs root): {why}"
+        )),
+    }
+    match system::libfaketime() {
+        Ok(lib) => {
+            report.line(&format!(
+                "libfaketime at {}: clock-skew faults",
+                lib.display()
+            ));
+            schedule = schedule.with_clock_skew();
+        }
+        Err(why) => report.line(&format!("no clock-skew faults: {why}")),
+    }
     let over = running::run_faults(system, schedule, options.duration, report, &mut exited).await;
     report.line(&format!("faults end; {}", report.faults_by_kind()));
 
@@ -182,6 +214,9 @@ async fn chaos(
     }
     let last_seq = retry(|| events_last_seq(&system.js)).await?;
     for check in invariants::replica_checks(system, last_seq).await {
+        report.check(check);
+    }
+    if let Some(check) = invariants::full_disks(&over.full_disks) {
         report.check(check);
     }
     let down: Vec<String> = system

@@ -34,12 +34,15 @@ struct Running {
     ended: Option<Instant>,
 }
 
-/// When the faults were over.
+/// When the faults were over, and what the full disks did.
 pub struct Over {
     /// The end of the last fault.
     pub last_end: Instant,
     /// The last recovery.
     pub last_recovery: Instant,
+    /// Each full-disk fault: whether its projector was seen stalled,
+    /// whether it applied again after, and what was seen.
+    pub full_disks: Vec<(bool, bool, String)>,
 }
 
 /// Runs the faults of `schedule` due within `duration`, then waits for the
@@ -57,6 +60,7 @@ pub async fn run_faults(
     let mut over = Over {
         last_end: started,
         last_recovery: started,
+        full_disks: Vec::new(),
     };
     let mut next: Option<Planned> = Some(schedule.next());
     let mut running: Vec<Running> = Vec::new();
@@ -73,16 +77,23 @@ pub async fn run_faults(
             .collect();
         watch(system, &down, exited, report);
 
+        for r in running.iter_mut().filter(|r| r.ended.is_none()) {
+            if let Some(seen) = faults::during(system, &r.fault, &mut r.begun).await {
+                report.line(&format!("fault #{} {}: {seen}", r.n, r.fault.kind()));
+            }
+        }
+
         for r in running
             .iter_mut()
             .filter(|r| r.ended.is_none() && r.began.elapsed() >= r.fault.lasts())
         {
+            let lasted = r.began.elapsed();
             match faults::end(system, &r.fault, &r.begun).await {
                 Ok(done) => report.line(&format!(
                     "fault #{} {} ends after {:.1} s: {done}",
                     r.n,
                     r.fault.kind(),
-                    r.began.elapsed().as_secs_f64()
+                    lasted.as_secs_f64()
                 )),
                 Err(e) => {
                     report.line(&format!(
@@ -108,7 +119,29 @@ pub async fn run_faults(
                 continue;
             };
             let (n, kind) = (r.n, r.fault.kind());
-            match faults::recovered(system, &r.fault, &r.begun).await {
+            let recovered = faults::recovered(system, &r.fault, &r.begun).await;
+            if matches!(r.fault, Fault::FillDisk { .. })
+                && (!matches!(recovered, Ok(false)) || ended.elapsed() > RECOVERY)
+            {
+                let resumed = matches!(recovered, Ok(true));
+                over.full_disks.push((
+                    r.begun.seen.is_some(),
+                    resumed,
+                    format!(
+                        "#{n}: {}; {}",
+                        r.begun.seen.as_deref().unwrap_or("never seen stalled"),
+                        if resumed {
+                            format!(
+                                "applying again {:.1} s after",
+                                ended.elapsed().as_secs_f64()
+                            )
+                        } else {
+                            "NOT applying again".to_owned()
+                        }
+                    ),
+                ));
+            }
+            match recovered {
                 Ok(true) => {
                     report.line(&format!(
                         "fault #{n} {kind}: recovered {:.1} s after its end",

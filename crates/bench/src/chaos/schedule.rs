@@ -59,6 +59,10 @@ pub struct Schedule {
     /// The faults planned so far that may still overlap the next: (start,
     /// end, fault).
     planned: Vec<(Duration, Duration, Fault)>,
+    /// The projector whose disk can be filled up, if one can.
+    small_disk: Option<String>,
+    /// Whether a fetcher's clock can be skewed.
+    clock_skew: bool,
 }
 
 /// The kinds of fault and their weights.
@@ -68,6 +72,8 @@ const KINDS: &[(&str, u64)] = &[
     ("kill scheduler", 1),
     ("pause service", 2),
     ("kill nats", 3),
+    ("fill projector disk", 1),
+    ("skew fetcher clock", 1),
 ];
 
 /// How many draws a fault gets to be allowed beside the faults it
@@ -126,7 +132,21 @@ impl Schedule {
             overlap: overlap.max(1),
             last: Duration::ZERO,
             planned: Vec::new(),
+            small_disk: None,
+            clock_skew: false,
         }
+    }
+
+    /// Draws full-disk faults too, on `process` (a projector on a tmpfs).
+    pub fn with_small_disk(mut self, process: &str) -> Schedule {
+        self.small_disk = Some(process.to_owned());
+        self
+    }
+
+    /// Draws clock-skew faults too (libfaketime is there).
+    pub fn with_clock_skew(mut self) -> Schedule {
+        self.clock_skew = true;
+        self
     }
 
     /// How many faults may run at once.
@@ -172,9 +192,18 @@ impl Schedule {
 
     /// A fault of a kind drawn by weight.
     fn draw(&mut self) -> Fault {
-        let total: u64 = KINDS.iter().map(|(_, w)| w).sum();
+        let kinds: Vec<(&str, u64)> = KINDS
+            .iter()
+            .copied()
+            .filter(|(kind, _)| match *kind {
+                "fill projector disk" => self.small_disk.is_some(),
+                "skew fetcher clock" => self.clock_skew,
+                _ => true,
+            })
+            .collect();
+        let total: u64 = kinds.iter().map(|(_, w)| w).sum();
         let mut roll = self.rng.below(total);
-        let kind = KINDS
+        let kind = kinds
             .iter()
             .find(|(_, w)| {
                 if roll < *w {
@@ -210,6 +239,31 @@ impl Schedule {
                     paused: self
                         .rng
                         .between(Duration::from_secs(2), Duration::from_secs(8)),
+                }
+            }
+            "fill projector disk" => Fault::FillDisk {
+                process: self.small_disk.clone().unwrap_or_default(),
+                full: self
+                    .rng
+                    .between(Duration::from_secs(10), Duration::from_secs(30)),
+            },
+            "skew fetcher clock" => {
+                let candidates = of("fetcher-");
+                let process = self.rng.pick(&candidates).clone();
+                let minutes = self
+                    .rng
+                    .between(Duration::from_secs(120), Duration::from_secs(600));
+                let skew_secs = minutes.as_secs() as i64;
+                Fault::SkewClock {
+                    process,
+                    skew_secs: if self.rng.below(2) == 0 {
+                        skew_secs
+                    } else {
+                        -skew_secs
+                    },
+                    lasts: self
+                        .rng
+                        .between(Duration::from_secs(20), Duration::from_secs(60)),
                 }
             }
             _ => {
@@ -259,7 +313,9 @@ mod tests {
 
     #[test]
     fn only_services_are_killed_and_every_kind_comes() {
-        let mut schedule = Schedule::new(1, services(), 1);
+        let mut schedule = Schedule::new(1, services(), 1)
+            .with_small_disk("projector-b")
+            .with_clock_skew();
         let mut kinds = std::collections::BTreeSet::new();
         for _ in 0..500 {
             let fault = schedule.draw();
@@ -269,7 +325,18 @@ mod tests {
             kinds.insert(fault.kind());
         }
         assert!(kinds.contains("pause sample-site"), "{kinds:?}");
-        assert_eq!(kinds.len(), 11, "{kinds:?}");
+        assert!(kinds.contains("fill projector disk"), "{kinds:?}");
+        assert!(kinds.contains("skew fetcher clock ahead"), "{kinds:?}");
+        assert!(kinds.contains("skew fetcher clock behind"), "{kinds:?}");
+        assert_eq!(kinds.len(), 14, "{kinds:?}");
+        let mut plain = Schedule::new(1, services(), 1);
+        for _ in 0..500 {
+            let fault = plain.draw();
+            assert!(
+                !matches!(fault, Fault::FillDisk { .. } | Fault::SkewClock { .. }),
+                "{fault:?} drawn though the run cannot inject it"
+            );
+        }
     }
 
     #[test]
@@ -286,7 +353,9 @@ mod tests {
     #[test]
     fn overlapping_faults_keep_the_rules() {
         for overlap in [2, 3] {
-            let mut schedule = Schedule::new(11, services(), overlap);
+            let mut schedule = Schedule::new(11, services(), overlap)
+                .with_small_disk("projector-b")
+                .with_clock_skew();
             let mut planned: Vec<Planned> = Vec::new();
             let mut most = 0;
             for _ in 0..500 {
