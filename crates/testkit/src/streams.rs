@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
@@ -28,6 +29,8 @@ pub struct Stored {
     pub subject: String,
     pub msg_id: Option<String>,
     pub payload: Bytes,
+    /// When JetStream stored it.
+    pub time: DateTime<Utc>,
 }
 
 /// The last sequence of `PAGEFEED_EVENTS` now.
@@ -44,28 +47,41 @@ pub async fn events_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
 /// Every message `stream` holds now, in order, read by sequence (works on a
 /// work-queue stream too, without consuming anything).
 pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    each_stored(js, stream, |m| out.push(m)).await?;
+    Ok(out)
+}
+
+/// Hands `visit` every message `stream` holds now, by sequence, one at a
+/// time (a long stream is never all in memory).
+pub async fn each_stored(
+    js: &jetstream::Context,
+    stream: &str,
+    mut visit: impl FnMut(Stored),
+) -> anyhow::Result<()> {
     let mut handle = js.get_stream(stream).await?;
     let state = handle.info().await?.state.clone();
-    let mut out = Vec::new();
     if state.messages == 0 {
-        return Ok(out);
+        return Ok(());
     }
     for seq in state.first_sequence..=state.last_sequence {
         match handle.get_raw_message(seq).await {
-            Ok(msg) => out.push(Stored {
+            Ok(msg) => visit(Stored {
                 seq,
                 subject: msg.subject.to_string(),
                 msg_id: msg
                     .headers
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
+                time: DateTime::from_timestamp(msg.time.unix_timestamp(), msg.time.nanosecond())
+                    .unwrap_or_default(),
                 payload: msg.payload,
             }),
             // A gap (deleted or expired message) is simply not there.
             Err(_) => continue,
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The tasks `PAGEFEED_TASKS` holds now, with their message ids.

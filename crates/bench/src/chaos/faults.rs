@@ -12,7 +12,7 @@ use pagefeed_testkit::process::ServiceCommand;
 use pagefeed_testkit::projector_api::http_client;
 use pagefeed_testkit::tmpfs::fill;
 
-use super::system::{libfaketime, System};
+use super::system::{libfaketime, System, FILLER};
 
 /// Which nats-server a [`Fault::KillNats`] kills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +34,9 @@ pub enum Fault {
     Pause { process: String, paused: Duration },
     /// SIGKILL of one nats-server, `down` later started again on its store.
     KillNats { target: NatsTarget, down: Duration },
-    /// A file takes all the room left on `process`'s tmpfs (its commits
-    /// fail), removed `full` later.
+    /// A file takes all the room left on `process`'s tmpfs until the
+    /// projector says it is stalled (a commit failed; at most
+    /// [`STALL_WITHIN`]), and `full` more; then it is removed.
     FillDisk { process: String, full: Duration },
     /// `process` (a fetcher) restarted with its wall clock `skew_secs` off
     /// (libfaketime; its monotonic clock untouched), `lasts` later
@@ -86,7 +87,31 @@ impl Fault {
         }
     }
 
-    /// How long the fault lasts between its [`begin`] and its [`end`].
+    /// Whether the fault, begun at `began`, is due to [`end`]: once it has
+    /// lasted [`Self::lasts`]; a full disk, once it has been seen to stall
+    /// its projector `full` ago (or not within [`STALL_WITHIN`]).
+    pub fn is_due(&self, begun: &Begun, began: Instant) -> bool {
+        match self {
+            Fault::FillDisk { full, .. } => begun
+                .seen_at
+                .map_or(began.elapsed() >= STALL_WITHIN, |at| at.elapsed() >= *full),
+            _ => began.elapsed() >= self.lasts(),
+        }
+    }
+
+    /// How long it lasts, for the log.
+    pub fn length(&self) -> String {
+        match self {
+            Fault::FillDisk { full, .. } => format!(
+                "until the projector stalls (at most {STALL_WITHIN:?}) and {:.1} s more",
+                full.as_secs_f64()
+            ),
+            _ => format!("for {:.1} s", self.lasts().as_secs_f64()),
+        }
+    }
+
+    /// How long the fault lasts between its [`begin`] and its [`end`] (a
+    /// full disk: at least).
     pub fn lasts(&self) -> Duration {
         match self {
             Fault::Kill { down, .. } | Fault::KillNats { down, .. } => *down,
@@ -118,6 +143,10 @@ impl Fault {
     }
 }
 
+/// How long a full disk may take to stall its projector: a commit fails
+/// only once the file must grow, and it first fills the free pages it has.
+pub const STALL_WITHIN: Duration = Duration::from_secs(90);
+
 /// What [`begin`] did: for the log, and what [`end`] needs.
 #[derive(Debug, Clone, Default)]
 pub struct Begun {
@@ -130,6 +159,9 @@ pub struct Begun {
     /// What [`during`] saw of the fault's effect (a projector that says it
     /// is stalled), and when.
     pub seen: Option<String>,
+    pub seen_at: Option<Instant>,
+    /// The projector's applied sequence when it was seen stalled.
+    pub seen_seq: u64,
     pub began: Option<Instant>,
 }
 
@@ -221,9 +253,6 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
     }
 }
 
-/// The file that fills a disk up.
-const FILLER: &str = "filler";
-
 /// Looks, while `fault` lasts, for what it does (a projector with a full
 /// disk says `"applying": "stalled"` in its status); records the first
 /// sight in [`Begun::seen`] and returns it, for the log.
@@ -245,6 +274,8 @@ pub async fn during(system: &System, fault: &Fault, begun: &mut Begun) -> Option
         status["apply_error"]
     );
     begun.seen = Some(seen.clone());
+    begun.seen_at = Some(Instant::now());
+    begun.seen_seq = status["applied_seq"].as_u64().unwrap_or(0);
     Some(seen)
 }
 
@@ -317,7 +348,8 @@ pub async fn end(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::R
 
 /// Whether what `fault` broke runs again since its [`end`]: a service is
 /// ready (a projector: its API answers), a nats-server's JetStream answers,
-/// a projector whose disk was full applies again.
+/// a projector whose disk was full applies again (past the sequence where
+/// it stalled).
 pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::Result<bool> {
     match fault {
         Fault::Kill { process, .. } | Fault::SkewClock { process, .. } => {
@@ -326,9 +358,11 @@ pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> any
         Fault::Pause { .. } => Ok(true),
         Fault::FillDisk { process, .. } => {
             let node = system.node(process.trim_start_matches("projector-"))?;
-            Ok(status_json(node.http)
-                .await
-                .is_some_and(|status| status["applying"] == "ok"))
+            // Applying again: past where it was when it stalled.
+            Ok(status_json(node.http).await.is_some_and(|status| {
+                status["applying"] == "ok"
+                    && status["applied_seq"].as_u64().unwrap_or(0) > begun.seen_seq
+            }))
         }
         Fault::KillNats { .. } => {
             let name = begun.nats.as_deref().unwrap_or("n1");

@@ -5,14 +5,17 @@
 //! scratch, and the invariants are checked (docs/RELIABILITY.md).
 //! `system.rs` runs the processes, `faults.rs` injects, `schedule.rs`
 //! draws, `running.rs` runs the faults side by side, `invariants.rs`
-//! checks, `report.rs` prints.
+//! checks (`times.rs`, the replica's times against JetStream's),
+//! `report.rs` prints.
 
 mod faults;
 mod invariants;
+mod nodes;
 mod report;
 mod running;
 mod schedule;
 mod system;
+mod times;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -103,6 +106,17 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
             false
         }
     };
+    if !held && system.small_disk.is_ok() {
+        match system.keep_small_disk().await {
+            Ok(to) => report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data kept in {}",
+                to.display()
+            )),
+            Err(e) => report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data NOT kept: {e:#}"
+            )),
+        }
+    }
     report.line(&format!(
         "{}: seed {}, run directory {}",
         if held {
@@ -209,13 +223,19 @@ async fn chaos(
 
     let check = invariants::no_task_left(system).await;
     report.check(check);
-    for check in invariants::events_checks(system, options.pages, after_seq).await {
-        report.check(check);
-    }
     let last_seq = retry(|| events_last_seq(&system.js)).await?;
-    for check in invariants::replica_checks(system, last_seq).await {
+    // Nodes a and b at `last_seq` first, so that the stream read after
+    // holds every event they applied.
+    let replicas = invariants::replica_checks(system, last_seq, options.pages).await;
+    let read = invariants::read_events(system, after_seq).await;
+    for check in invariants::events_checks(&read, options.pages, after_seq) {
         report.check(check);
     }
+    for check in replicas {
+        report.check(check);
+    }
+    report.check(times::stored_times(&system.nodes[0], &read, options.pages).await);
+    drop(read);
     if let Some(check) = invariants::full_disks(&over.full_disks) {
         report.check(check);
     }

@@ -85,7 +85,7 @@ pub async fn run_faults(
 
         for r in running
             .iter_mut()
-            .filter(|r| r.ended.is_none() && r.began.elapsed() >= r.fault.lasts())
+            .filter(|r| r.ended.is_none() && r.fault.is_due(&r.begun, r.began))
         {
             let lasted = r.began.elapsed();
             match faults::end(system, &r.fault, &r.begun).await {
@@ -196,8 +196,8 @@ pub async fn run_faults(
                 match faults::begin(system, &due.fault).await {
                     Ok(b) => {
                         report.line(&format!(
-                            "fault #{begun} {kind} begins, for {:.1} s{}: {}{note}",
-                            due.fault.lasts().as_secs_f64(),
+                            "fault #{begun} {kind} begins, {}{}: {}{note}",
+                            due.fault.length(),
                             if late > Duration::from_secs(1) {
                                 format!(" ({:.1} s after its planned time)", late.as_secs_f64())
                             } else {

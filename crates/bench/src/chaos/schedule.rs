@@ -245,7 +245,7 @@ impl Schedule {
                 process: self.small_disk.clone().unwrap_or_default(),
                 full: self
                     .rng
-                    .between(Duration::from_secs(10), Duration::from_secs(30)),
+                    .between(Duration::from_secs(5), Duration::from_secs(20)),
             },
             "skew fetcher clock" => {
                 let candidates = of("fetcher-");

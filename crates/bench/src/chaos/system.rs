@@ -27,6 +27,9 @@ pub const NODES: [&str; 2] = ["a", "b"];
 /// The node whose data directory is a tmpfs, for the full-disk fault.
 pub const SMALL_DISK_NODE: &str = "b";
 
+/// The file that fills the small disk up.
+pub const FILLER: &str = "filler";
+
 /// Where libfaketime's preload library is, by distribution.
 const LIBFAKETIME: [&str; 3] = [
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
@@ -235,6 +238,29 @@ impl System {
             }
         }
         true
+    }
+
+    /// Stops the node on the tmpfs (SIGTERM) and copies its data out to
+    /// `<run dir>/projector-b.kept`, before the tmpfs goes: what a failed
+    /// run keeps to look at. Returns where.
+    pub async fn keep_small_disk(&mut self) -> anyhow::Result<PathBuf> {
+        let from = match &self.small_disk {
+            Ok(disk) => disk.path().to_owned(),
+            Err(why) => anyhow::bail!("no small disk: {why}"),
+        };
+        let process = format!("projector-{SMALL_DISK_NODE}");
+        self.process(&process)?
+            .terminate(Duration::from_secs(30))
+            .await?;
+        let to = self.dir.join(format!("{process}.kept"));
+        std::fs::create_dir_all(&to)?;
+        for file in std::fs::read_dir(&from)? {
+            let file = file?;
+            if file.file_type()?.is_file() && file.file_name() != FILLER {
+                std::fs::copy(file.path(), to.join(file.file_name()))?;
+            }
+        }
+        Ok(to)
     }
 
     /// Copies each nats-server's log into `<run dir>/logs/` (their stores
