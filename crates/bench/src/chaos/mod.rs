@@ -50,7 +50,9 @@ pub struct Options {
     pub interval: String,
     /// The size of the tmpfs under projector b's data, which the full-disk
     /// fault fills up (mounting it needs root; without, no such fault).
-    #[arg(long, default_value = "256m")]
+    /// Room for an hour's replica; the filler takes that much memory while
+    /// the disk is full.
+    #[arg(long, default_value = "1g")]
     pub small_disk: String,
     /// The longest wait for every task to be settled once the schedulers stop.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
