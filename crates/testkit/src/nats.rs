@@ -236,6 +236,20 @@ impl NatsServer {
         }
     }
 
+    /// Whether this server's JetStream answers an account request within
+    /// `within` (a fresh connection each time).
+    pub async fn jetstream_answers(&self, within: Duration) -> bool {
+        let url = self.url();
+        let ask = async {
+            let client = async_nats::connect(url).await.ok()?;
+            async_nats::jetstream::new(client)
+                .query_account()
+                .await
+                .ok()
+        };
+        matches!(tokio::time::timeout(within, ask).await, Ok(Some(_)))
+    }
+
     /// Starts a stopped server again, on the same port with the same store.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();

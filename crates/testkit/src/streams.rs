@@ -9,6 +9,7 @@ use async_nats::jetstream;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
@@ -30,6 +31,8 @@ pub struct Stored {
     pub subject: String,
     pub msg_id: Option<String>,
     pub payload: Bytes,
+    /// When JetStream stored it.
+    pub time: DateTime<Utc>,
 }
 
 /// The last sequence of `PAGEFEED_EVENTS` now.
@@ -46,26 +49,39 @@ pub async fn events_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
 /// Every message `stream` holds now, in order, read by sequence (works on a
 /// work-queue stream too, without consuming anything).
 pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    each_stored(js, stream, |m| out.push(m)).await?;
+    Ok(out)
+}
+
+/// Hands `visit` every message `stream` holds now, by sequence, one at a
+/// time (a long stream is never all in memory).
+pub async fn each_stored(
+    js: &jetstream::Context,
+    stream: &str,
+    mut visit: impl FnMut(Stored),
+) -> anyhow::Result<()> {
     let mut handle = js.get_stream(stream).await?;
     let state = handle.info().await?.state.clone();
-    let mut out = Vec::new();
     if state.messages == 0 {
-        return Ok(out);
+        return Ok(());
     }
     for seq in state.first_sequence..=state.last_sequence {
         if let Some(msg) = message_at(&handle, seq).await? {
-            out.push(Stored {
+            visit(Stored {
                 seq,
                 subject: msg.subject.to_string(),
                 msg_id: msg
                     .headers
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
+                time: DateTime::from_timestamp(msg.time.unix_timestamp(), msg.time.nanosecond())
+                    .unwrap_or_default(),
                 payload: msg.payload,
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The message at `seq`; `None` for a gap (a deleted or expired message).
