@@ -4,14 +4,17 @@
 //! A service SIGKILLed and started again, a service frozen (SIGSTOP) then
 //! continued, one nats-server SIGKILLed and started again on its store
 //! (sometimes the JetStream meta leader, or a stream's leader), a
-//! projector's disk filled up then freed, a fetcher run with its clock off.
+//! projector's disk filled up then freed, a fetcher run with its clock off,
+//! a service or a nats-server partitioned then healed (`partition.rs`).
 
 use std::time::{Duration, Instant};
 
+use pagefeed_testkit::nats::Partition;
 use pagefeed_testkit::process::ServiceCommand;
 use pagefeed_testkit::projector_api::http_client;
 use pagefeed_testkit::tmpfs::fill;
 
+use super::partition::{self, kind_name, Cut};
 use super::system::{libfaketime, System, FILLER};
 
 /// Which nats-server a [`Fault::KillNats`] kills.
@@ -44,6 +47,12 @@ pub enum Fault {
     SkewClock {
         process: String,
         skew_secs: i64,
+        lasts: Duration,
+    },
+    /// `cut` partitioned the `kind` way, `lasts` later healed.
+    Partition {
+        cut: Cut,
+        kind: Partition,
         lasts: Duration,
     },
 }
@@ -84,6 +93,12 @@ impl Fault {
                 "skew fetcher clock {}",
                 if *skew_secs > 0 { "ahead" } else { "behind" }
             ),
+            Fault::Partition { cut, kind, .. } => match cut {
+                Cut::Service(process) => {
+                    format!("partition {} {}", service_kind(process), kind_name(*kind))
+                }
+                Cut::Nats(_) => format!("partition nats node {}", kind_name(*kind)),
+            },
         }
     }
 
@@ -117,7 +132,7 @@ impl Fault {
             Fault::Kill { down, .. } | Fault::KillNats { down, .. } => *down,
             Fault::Pause { paused, .. } => *paused,
             Fault::FillDisk { full, .. } => *full,
-            Fault::SkewClock { lasts, .. } => *lasts,
+            Fault::SkewClock { lasts, .. } | Fault::Partition { lasts, .. } => *lasts,
         }
     }
 
@@ -128,6 +143,10 @@ impl Fault {
             | Fault::Pause { process, .. }
             | Fault::FillDisk { process, .. }
             | Fault::SkewClock { process, .. } => Holds::Service(process.clone()),
+            Fault::Partition { cut, .. } => match cut {
+                Cut::Service(process) => Holds::Service(process.clone()),
+                Cut::Nats(_) => Holds::NatsNode,
+            },
             Fault::KillNats { .. } => Holds::NatsNode,
         }
     }
@@ -138,7 +157,10 @@ impl Fault {
         match self {
             Fault::Kill { process, .. } => Some(process.clone()),
             Fault::KillNats { .. } => begun.nats.as_ref().map(|name| format!("nats-{name}")),
-            Fault::Pause { .. } | Fault::FillDisk { .. } | Fault::SkewClock { .. } => None,
+            Fault::Pause { .. }
+            | Fault::FillDisk { .. }
+            | Fault::SkewClock { .. }
+            | Fault::Partition { .. } => None,
         }
     }
 }
@@ -250,6 +272,10 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
                 ..Begun::default()
             })
         }
+        Fault::Partition { cut, kind, .. } => Ok(Begun {
+            done: partition::begin(&system.links, &mut system.cluster, cut, *kind)?,
+            ..Begun::default()
+        }),
     }
 }
 
@@ -343,11 +369,13 @@ pub async fn end(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::R
                 p.pid()
             ))
         }
+        Fault::Partition { cut, .. } => partition::end(&system.links, &mut system.cluster, cut),
     }
 }
 
 /// Whether what `fault` broke runs again since its [`end`]: a service is
-/// ready (a projector: its API answers), a nats-server's JetStream answers,
+/// ready (a projector: its API answers), a nats-server's JetStream answers
+/// (restarted, or healed from a partition),
 /// a projector whose disk was full applies again (past the sequence where
 /// it stalled).
 pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> anyhow::Result<bool> {
@@ -355,7 +383,16 @@ pub async fn recovered(system: &mut System, fault: &Fault, begun: &Begun) -> any
         Fault::Kill { process, .. } | Fault::SkewClock { process, .. } => {
             system.process(process)?.is_ready().await
         }
-        Fault::Pause { .. } => Ok(true),
+        Fault::Pause { .. }
+        | Fault::Partition {
+            cut: Cut::Service(_),
+            ..
+        } => Ok(true),
+        Fault::Partition {
+            cut: Cut::Nats(i), ..
+        } => Ok(system.cluster.servers[*i]
+            .jetstream_answers(Duration::from_secs(2))
+            .await),
         Fault::FillDisk { process, .. } => {
             let node = system.node(process.trim_start_matches("projector-"))?;
             // Applying again: past where it was when it stalled.

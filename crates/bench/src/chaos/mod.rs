@@ -11,6 +11,7 @@
 mod faults;
 mod invariants;
 mod nodes;
+mod partition;
 mod report;
 mod running;
 mod schedule;

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use pagefeed_testkit::nats::Partition;
+
 use super::faults::{service_kind, Fault, Holds, NatsTarget};
+use super::partition::Cut;
 
 /// SplitMix64: small, seedable, and good enough to pick faults.
 #[derive(Debug, Clone)]
@@ -74,6 +77,8 @@ const KINDS: &[(&str, u64)] = &[
     ("kill nats", 3),
     ("fill projector disk", 1),
     ("skew fetcher clock", 1),
+    ("partition service", 2),
+    ("partition nats", 2),
 ];
 
 /// How many draws a fault gets to be allowed beside the faults it
@@ -190,6 +195,22 @@ impl Schedule {
             .between(Duration::from_secs(2), Duration::from_secs(8))
     }
 
+    /// A partition of `cut`, silent or refused, for 3 to 20 s.
+    fn partition(&mut self, cut: Cut) -> Fault {
+        let kind = if self.rng.below(2) == 0 {
+            Partition::Silent
+        } else {
+            Partition::Refused
+        };
+        Fault::Partition {
+            cut,
+            kind,
+            lasts: self
+                .rng
+                .between(Duration::from_secs(3), Duration::from_secs(20)),
+        }
+    }
+
     /// A fault of a kind drawn by weight.
     fn draw(&mut self) -> Fault {
         let kinds: Vec<(&str, u64)> = KINDS
@@ -266,6 +287,18 @@ impl Schedule {
                         .between(Duration::from_secs(20), Duration::from_secs(60)),
                 }
             }
+            "partition service" => {
+                let candidates: Vec<String> = ["scheduler-", "fetcher-", "projector-"]
+                    .into_iter()
+                    .flat_map(|prefix| of(prefix))
+                    .collect();
+                let cut = Cut::Service(self.rng.pick(&candidates).clone());
+                self.partition(cut)
+            }
+            "partition nats" => {
+                let cut = Cut::Nats(self.rng.below(3) as usize);
+                self.partition(cut)
+            }
             _ => {
                 let target = match self.rng.below(4) {
                     0 => NatsTarget::Any(self.rng.below(3) as usize),
@@ -328,7 +361,13 @@ mod tests {
         assert!(kinds.contains("fill projector disk"), "{kinds:?}");
         assert!(kinds.contains("skew fetcher clock ahead"), "{kinds:?}");
         assert!(kinds.contains("skew fetcher clock behind"), "{kinds:?}");
-        assert_eq!(kinds.len(), 14, "{kinds:?}");
+        for partitioned in ["scheduler", "fetcher", "projector", "nats node"] {
+            for kind in ["silent", "refused"] {
+                let name = format!("partition {partitioned} {kind}");
+                assert!(kinds.contains(&name), "{name} in {kinds:?}");
+            }
+        }
+        assert_eq!(kinds.len(), 22, "{kinds:?}");
         let mut plain = Schedule::new(1, services(), 1);
         for _ in 0..500 {
             let fault = plain.draw();
@@ -390,6 +429,17 @@ mod tests {
             down: Duration::from_secs(1),
         };
         assert!(allowed(&nats(1), [&nats(0)], &services).is_err());
+        let partition = |cut| Fault::Partition {
+            cut,
+            kind: Partition::Silent,
+            lasts: Duration::from_secs(5),
+        };
+        let cut_off = partition(Cut::Nats(2));
+        assert!(allowed(&cut_off, [&nats(0)], &services).is_err());
+        assert!(allowed(&nats(0), [&cut_off], &services).is_err());
+        let fetcher_cut = partition(Cut::Service("fetcher-1".to_owned()));
+        assert!(allowed(&fetcher_cut, [&kill("fetcher-1")], &services).is_err());
+        assert!(allowed(&fetcher_cut, [&cut_off], &services).is_ok());
         assert!(allowed(&kill("fetcher-1"), [&nats(0)], &services).is_ok());
         assert!(allowed(&kill("fetcher-1"), [&kill("fetcher-1")], &services).is_err());
         let two = [kill("fetcher-1"), kill("fetcher-2")];

@@ -1,7 +1,9 @@
 //! The system under chaos: a three-node JetStream cluster on loopback, the
 //! sample site, two schedulers, three fetchers and two projectors (nodes a
 //! and b, b's data on a small tmpfs when it can be mounted), every one a
-//! real process logging to `<run dir>/logs/`.
+//! real process logging to `<run dir>/logs/`. The cluster's routes go
+//! through proxies, and each service reaches the servers through proxies of
+//! its own, so that either can be partitioned (`partition.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use pagefeed_testkit::process::{Process, ServiceCommand};
 use pagefeed_testkit::projector_api::free_http;
 use pagefeed_testkit::tmpfs::Tmpfs;
 
+use super::partition::Links;
 use crate::procs::Binaries;
 
 /// How many of each service the system runs.
@@ -75,6 +78,8 @@ pub struct System {
     pub processes: Vec<Process>,
     pub nodes: Vec<Node>,
     pub js: jetstream::Context,
+    /// The proxies each service reaches NATS through.
+    pub links: Links,
     /// The tmpfs under node b's data, or why it could not be mounted.
     /// Last, so that it is unmounted after the processes are gone.
     pub small_disk: Result<Tmpfs, String>,
@@ -84,7 +89,7 @@ impl System {
     /// Starts everything and waits until every process is ready.
     pub async fn start(dir: &Path, bins: Binaries, crawl: &Crawl) -> anyhow::Result<System> {
         std::fs::create_dir_all(dir.join("logs"))?;
-        let cluster = NatsCluster::start(3).await?;
+        let cluster = NatsCluster::start_partitionable(3).await?;
         let js = jetstream_on(&cluster).await?;
         let logs = dir.join("logs");
         let mut processes = Vec::new();
@@ -121,8 +126,22 @@ impl System {
         pagefeed_events::Config::load(&config)
             .with_context(|| format!("the chaos config {} is invalid", config.display()))?;
 
-        let configured =
-            |name: &str, bin: &Path| ServiceCommand::new(name, bin).arg("--config").arg(&config);
+        let mut links = Links::default();
+        let mut names: Vec<String> = NODES.iter().map(|n| format!("projector-{n}")).collect();
+        names.extend((1..=SCHEDULERS).map(|i| format!("scheduler-{i}")));
+        names.extend((1..=FETCHERS).map(|i| format!("fetcher-{i}")));
+        let mut urls = std::collections::BTreeMap::new();
+        for name in &names {
+            urls.insert(name.clone(), links.add(name, &cluster).await?);
+        }
+        // Every service through its own proxies (the config's URLs are the
+        // servers' own, for the chaos's reads).
+        let configured = |name: &str, bin: &Path| {
+            ServiceCommand::new(name, bin)
+                .arg("--config")
+                .arg(&config)
+                .args(["--nats-url", urls.get(name).map_or("", String::as_str)])
+        };
         let mut nodes = Vec::new();
         let mut small_disk = Err("not mounted".to_owned());
         for node in NODES {
@@ -168,6 +187,7 @@ impl System {
             processes,
             nodes,
             js,
+            links,
             small_disk,
         };
         for process in &mut system.processes {
