@@ -290,7 +290,7 @@ impl Schedule {
             "partition service" => {
                 let candidates: Vec<String> = ["scheduler-", "fetcher-", "projector-"]
                     .into_iter()
-                    .flat_map(|prefix| of(prefix))
+                    .flat_map(of)
                     .collect();
                 let cut = Cut::Service(self.rng.pick(&candidates).clone());
                 self.partition(cut)
