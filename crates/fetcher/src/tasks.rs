@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind};
+use pagefeed_events::backoff::Backoff;
 use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
@@ -289,10 +290,28 @@ impl Worker {
         Settle::Ack
     }
 
+    /// Publishes until JetStream acks every message. A stream that answers
+    /// nothing ("no responders": a stream whose leader is being elected, as
+    /// after a partition heals, or one gone until a scheduler provisions it
+    /// again) is waited for with a back-off, the task kept in progress: a
+    /// negative ack at once would spend the task's deliveries in a burst, and
+    /// a task past `max_deliver` stays in the work queue, never delivered
+    /// again and never told.
     async fn publish(&self, msgs: &[Outgoing]) -> Result<(), PublishAllError> {
-        publish_all(&self.js, msgs, &self.shutdown)
-            .await
-            .map(|_| ())
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            match publish_all(&self.js, msgs, &self.shutdown).await {
+                Err(PublishAllError::StreamNotFound { subject }) => {
+                    warn!(%subject, "no stream answers; publishing again after a pause");
+                    if !backoff.wait(&self.shutdown).await {
+                        return Err(PublishAllError::Cancelled {
+                            unacked: msgs.len(),
+                        });
+                    }
+                }
+                published => return published.map(|_| ()),
+            }
+        }
     }
 
     fn unpublished(&self, page: &PageKey, e: PublishAllError) -> Settle {

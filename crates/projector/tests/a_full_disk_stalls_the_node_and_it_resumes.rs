@@ -5,59 +5,13 @@
 
 mod node;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use node::{entries, http_client, page_events, publish, stream_last_seq, with_streams, Node};
+use pagefeed_testkit::tmpfs::{fill, Tmpfs};
 use pagefeed_testkit::wait::wait_for;
-
-/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// `Err` with the reason when mounting is not permitted here.
-    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(Tmpfs(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount").arg(&self.0).status();
-        if !matches!(unmounted, Ok(s) if s.success()) {
-            // Still busy (a test that failed with its node running): detach it.
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// Writes `path` until the filesystem has no room left; returns its size.
-fn fill(path: &Path) -> anyhow::Result<u64> {
-    let mut file = std::fs::File::create(path)?;
-    let chunk = vec![0x55u8; 4096];
-    let mut written = 0u64;
-    loop {
-        match file.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let _ = file.sync_all();
-    Ok(written)
-}
 
 async fn status_json(client: &reqwest::Client, node: &Node) -> anyhow::Result<serde_json::Value> {
     Ok(client

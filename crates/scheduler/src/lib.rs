@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream;
 use chrono::Utc;
+use pagefeed_events::backoff::Backoff;
 use pagefeed_events::event::{Event, ALL_SITES};
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
@@ -212,6 +213,10 @@ impl Schedule {
     /// vanished (a server that lost its store). Returns how many were
     /// duplicates, or None on shutdown.
     async fn publish(&self, msgs: &[Outgoing]) -> anyhow::Result<Option<usize>> {
+        // A stream whose leader is being elected (after a partition heals)
+        // also answers "no responders": the provisioning finds it there, so
+        // without a pause this would loop as fast as the server answers.
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             match publish_all(&self.js, msgs, &self.shutdown).await {
                 Ok(acks) => return Ok(Some(acks.iter().filter(|a| a.duplicate).count())),
@@ -223,7 +228,9 @@ impl Schedule {
                 }
                 Err(PublishAllError::StreamNotFound { subject }) => {
                     warn!(%subject, "no stream takes this subject; provisioning again");
-                    if !provision(&self.js, &self.cfg, &self.shutdown).await? {
+                    if !provision(&self.js, &self.cfg, &self.shutdown).await?
+                        || !backoff.wait(&self.shutdown).await
+                    {
                         return Ok(None);
                     }
                 }

@@ -2,7 +2,7 @@
 //! three-node loopback cluster, each with its own temporary store), the
 //! services run as real processes under one handle, configs for tests,
 //! reading streams back, waiting with a deadline, a TCP proxy a test can cut
-//! to partition a client, and the sample site that the demo, the tests and
+//! to partition a client, a small filesystem to fill up, and the sample site that the demo, the tests and
 //! the benchmarks crawl.
 
 pub mod config;
@@ -16,4 +16,5 @@ pub mod proxy;
 pub mod sample_site;
 pub mod services;
 pub mod streams;
+pub mod tmpfs;
 pub mod wait;

@@ -2,7 +2,8 @@
 //! temporary store directory that is removed on drop. It can be stopped,
 //! killed and restarted on the same port and store, and three of them can
 //! form a loopback JetStream cluster (each with a monitoring port, where
-//! `/jsz` names the meta leader).
+//! `/jsz` names the meta leader), whose routes can go through proxies so
+//! that a server can be partitioned from the others.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use tempfile::TempDir;
+use tokio::net::TcpSocket;
+
+use crate::proxy::TcpProxy;
 
 /// The nats-server version the project installs.
 pub const PINNED_VERSION: &str = "2.15.1";
@@ -232,6 +236,20 @@ impl NatsServer {
         }
     }
 
+    /// Whether this server's JetStream answers an account request within
+    /// `within` (a fresh connection each time).
+    pub async fn jetstream_answers(&self, within: Duration) -> bool {
+        let url = self.url();
+        let ask = async {
+            let client = async_nats::connect(url).await.ok()?;
+            async_nats::jetstream::new(client)
+                .query_account()
+                .await
+                .ok()
+        };
+        matches!(tokio::time::timeout(within, ask).await, Ok(Some(_)))
+    }
+
     /// Starts a stopped server again, on the same port with the same store.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
@@ -256,57 +274,149 @@ impl Drop for NatsServer {
     }
 }
 
+/// How a partitioned server is cut off from the others (see
+/// [`crate::proxy::TcpProxy`]): its route connections go silent (packets
+/// dropped), or are closed and refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    Silent,
+    Refused,
+}
+
+/// The proxy that carries the routes server `from` opens to server `to`.
+struct RouteProxy {
+    from: usize,
+    to: usize,
+    proxy: TcpProxy,
+}
+
 /// A JetStream cluster of loopback servers, each with its own store.
 pub struct NatsCluster {
     pub servers: Vec<NatsServer>,
+    /// Empty unless started with [`NatsCluster::start_partitionable`].
+    routes: Vec<RouteProxy>,
+    /// The servers partitioned now, by index.
+    partitioned: Vec<usize>,
+    /// Bound, never listening: where each server says its routes are, so a
+    /// route learnt by gossip is refused instead of bypassing the proxies.
+    _unreachable: Vec<TcpSocket>,
+}
+
+/// Where the servers of a cluster listen: clients, monitoring, routes.
+struct ClusterPorts {
+    client: Vec<u16>,
+    monitor: Vec<u16>,
+    route: Vec<u16>,
+}
+
+impl ClusterPorts {
+    fn free(size: usize) -> anyhow::Result<ClusterPorts> {
+        let ports = || {
+            (0..size)
+                .map(|_| free_port())
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Ok(ClusterPorts {
+            client: ports()?,
+            monitor: ports()?,
+            route: ports()?,
+        })
+    }
 }
 
 impl NatsCluster {
     /// Starts `size` servers routed to one another and waits until JetStream
     /// has a meta leader (streams can be created).
     pub async fn start(size: usize) -> anyhow::Result<NatsCluster> {
-        let client_ports = (0..size)
-            .map(|_| free_port())
+        let ports = ClusterPorts::free(size)?;
+        let routes = route_urls(
+            ports
+                .route
+                .iter()
+                .map(|&p| SocketAddr::from(([127, 0, 0, 1], p))),
+        );
+        let cluster_blocks = (0..size)
+            .map(|i| {
+                format!(
+                    "cluster {{ name: pagefeed-test, listen: 127.0.0.1:{}, routes: [{routes}] }}",
+                    ports.route[i]
+                )
+            })
+            .collect();
+        NatsCluster::launch(&ports, cluster_blocks, Vec::new(), Vec::new()).await
+    }
+
+    /// [`NatsCluster::start`], with every route going through a
+    /// [`TcpProxy`] per ordered pair of servers (server a's route to b
+    /// connects to proxy(a→b), which forwards to b's route port), so that
+    /// [`NatsCluster::partition`] can cut a server off from the others.
+    /// Client connections stay direct; the servers advertise no client URLs
+    /// (`no_advertise`), so a client that goes through a proxy of its own
+    /// is not told the direct ones, and each advertises a route address
+    /// that refuses, so gossip cannot open a route around the proxies.
+    pub async fn start_partitionable(size: usize) -> anyhow::Result<NatsCluster> {
+        let ports = ClusterPorts::free(size)?;
+        let mut proxies = Vec::new();
+        for from in 0..size {
+            for to in (0..size).filter(|&to| to != from) {
+                let upstream = SocketAddr::from(([127, 0, 0, 1], ports.route[to]));
+                let proxy = TcpProxy::start(upstream).await?;
+                proxies.push(RouteProxy { from, to, proxy });
+            }
+        }
+        let unreachable = (0..size)
+            .map(|_| bound_not_listening())
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let monitor_ports = (0..size)
-            .map(|_| free_port())
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let route_ports = (0..size)
-            .map(|_| free_port())
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let routes = route_ports
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut servers = Vec::with_capacity(size);
-        for i in 0..size {
+        let mut cluster_blocks = Vec::with_capacity(size);
+        for (i, refusing) in unreachable.iter().enumerate() {
+            let routes = route_urls(
+                proxies
+                    .iter()
+                    .filter(|r| r.from == i)
+                    .map(|r| r.proxy.addr()),
+            );
+            cluster_blocks.push(format!(
+                "cluster {{ name: pagefeed-test, listen: 127.0.0.1:{}, advertise: \"{}\", \
+                 no_advertise: true, routes: [{routes}] }}",
+                ports.route[i],
+                refusing.local_addr()?
+            ));
+        }
+        NatsCluster::launch(&ports, cluster_blocks, proxies, unreachable).await
+    }
+
+    /// Starts one server per cluster block and waits until JetStream is
+    /// ready on each.
+    async fn launch(
+        ports: &ClusterPorts,
+        cluster_blocks: Vec<String>,
+        routes: Vec<RouteProxy>,
+        unreachable: Vec<TcpSocket>,
+    ) -> anyhow::Result<NatsCluster> {
+        let mut servers = Vec::with_capacity(cluster_blocks.len());
+        for (i, cluster_block) in cluster_blocks.iter().enumerate() {
             let dir = tempfile::Builder::new()
                 .prefix("pagefeed-nats-cluster-")
                 .tempdir()?;
             let mut config = String::new();
-            writeln!(config, "listen: 127.0.0.1:{}", client_ports[i])?;
+            writeln!(config, "listen: 127.0.0.1:{}", ports.client[i])?;
             writeln!(config, "server_name: n{}", i + 1)?;
-            writeln!(config, "http: 127.0.0.1:{}", monitor_ports[i])?;
+            writeln!(config, "http: 127.0.0.1:{}", ports.monitor[i])?;
             writeln!(
                 config,
                 "jetstream {{ store_dir: \"{}\" }}",
                 dir.path().join("store").display()
             )?;
-            writeln!(
-                config,
-                "cluster {{ name: pagefeed-test, listen: 127.0.0.1:{}, routes: [{routes}] }}",
-                route_ports[i]
-            )?;
+            writeln!(config, "{cluster_block}")?;
             let bin = nats_server_bin()?;
             std::fs::write(dir.path().join("nats.conf"), config)?;
             let mut server = NatsServer {
                 bin,
                 dir,
-                port: client_ports[i],
+                port: ports.client[i],
                 child: None,
                 name: format!("n{}", i + 1),
-                monitor_port: Some(monitor_ports[i]),
+                monitor_port: Some(ports.monitor[i]),
             };
             server.spawn()?;
             servers.push(server);
@@ -314,9 +424,54 @@ impl NatsCluster {
         for server in &mut servers {
             server.wait_listening().await?;
         }
-        let cluster = NatsCluster { servers };
+        let cluster = NatsCluster {
+            servers,
+            routes,
+            partitioned: Vec::new(),
+            _unreachable: unreachable,
+        };
         cluster.wait_jetstream_ready().await?;
         Ok(cluster)
+    }
+
+    /// Cuts server `i` off from every other server, the `kind` way, until
+    /// [`NatsCluster::heal`]. Its clients keep their direct connections.
+    /// Fails on a cluster not started with
+    /// [`NatsCluster::start_partitionable`].
+    pub fn partition(&mut self, i: usize, kind: Partition) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.routes.is_empty(),
+            "this cluster's routes are direct: start it with NatsCluster::start_partitionable"
+        );
+        anyhow::ensure!(i < self.servers.len(), "the cluster has no server {i}");
+        for route in self.routes.iter().filter(|r| r.from == i || r.to == i) {
+            match kind {
+                Partition::Silent => route.proxy.silence(),
+                Partition::Refused => route.proxy.cut(),
+            }
+        }
+        if !self.partitioned.contains(&i) {
+            self.partitioned.push(i);
+        }
+        Ok(())
+    }
+
+    /// Ends server `i`'s partition: its routes to the servers that are not
+    /// partitioned themselves flow again.
+    pub fn heal(&mut self, i: usize) {
+        self.partitioned.retain(|&p| p != i);
+        let still = &self.partitioned;
+        for route in &self.routes {
+            let touches = route.from == i || route.to == i;
+            if touches && !still.contains(&route.from) && !still.contains(&route.to) {
+                route.proxy.restore();
+            }
+        }
+    }
+
+    /// The servers partitioned now, by index.
+    pub fn partitioned(&self) -> &[usize] {
+        &self.partitioned
     }
 
     /// Every server's URL, comma separated, as `nats.url` takes them.
@@ -380,4 +535,20 @@ impl NatsCluster {
         }
         Ok(())
     }
+}
+
+/// `nats-route://ADDR, ...`, a cluster block's `routes`.
+fn route_urls(addrs: impl Iterator<Item = SocketAddr>) -> String {
+    addrs
+        .map(|addr| format!("nats-route://{addr}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A socket bound to a free loopback port that never listens: a connection
+/// to it is refused, and no other process can take the port meanwhile.
+fn bound_not_listening() -> anyhow::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(socket)
 }

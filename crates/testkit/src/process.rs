@@ -1,7 +1,7 @@
 //! One service binary run as a real process: started from a
 //! [`ServiceCommand`] with its output in a log file, signalled (SIGKILL,
-//! SIGSTOP, SIGCONT, SIGTERM), restarted with the same command, and killed
-//! on drop.
+//! SIGSTOP, SIGCONT, SIGTERM), restarted with the same command (or
+//! another), and killed on drop.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -249,23 +249,28 @@ impl Process {
         self.spawn()
     }
 
+    /// The command it was started with.
+    pub fn command(&self) -> &ServiceCommand {
+        &self.command
+    }
+
+    /// Starts `command` in its place (SIGKILLing the process first if it
+    /// still runs), its output appended to the same log: the same service
+    /// with another environment, for example.
+    pub fn restart_as(&mut self, command: ServiceCommand) -> anyhow::Result<()> {
+        if self.try_wait()?.is_none() {
+            self.kill()?;
+        }
+        self.command = command;
+        self.spawn()
+    }
+
     /// Waits up to `within` until the process is ready (a projector: its
     /// API answers). Fails at once, with its log, if it exits meanwhile.
     pub async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
-        let client = crate::projector_api::http_client();
         loop {
-            self.check_running()?;
-            let ready = match &self.command.ready {
-                Ready::Running => true,
-                Ready::Answers(url) => client
-                    .get(url)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await
-                    .is_ok(),
-            };
-            if ready {
+            if self.is_ready().await? {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -277,6 +282,21 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the process is ready now (one look, no wait). Fails, with
+    /// its log, if it has ended.
+    pub async fn is_ready(&mut self) -> anyhow::Result<bool> {
+        self.check_running()?;
+        Ok(match &self.command.ready {
+            Ready::Running => true,
+            Ready::Answers(url) => crate::projector_api::http_client()
+                .get(url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok(),
+        })
     }
 
     fn signal(&self, name: &str) -> anyhow::Result<()> {

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
@@ -29,6 +32,8 @@ pub struct Stored {
     pub msg_id: Option<String>,
     pub headers: async_nats::HeaderMap,
     pub payload: Bytes,
+    /// When JetStream stored it.
+    pub time: DateTime<Utc>,
 }
 
 /// The last sequence of `PAGEFEED_EVENTS` now.
@@ -45,15 +50,26 @@ pub async fn events_last_seq(js: &jetstream::Context) -> anyhow::Result<u64> {
 /// Every message `stream` holds now, in order, read by sequence (works on a
 /// work-queue stream too, without consuming anything).
 pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    each_stored(js, stream, |m| out.push(m)).await?;
+    Ok(out)
+}
+
+/// Hands `visit` every message `stream` holds now, by sequence, one at a
+/// time (a long stream is never all in memory).
+pub async fn each_stored(
+    js: &jetstream::Context,
+    stream: &str,
+    mut visit: impl FnMut(Stored),
+) -> anyhow::Result<()> {
     let mut handle = js.get_stream(stream).await?;
     let state = handle.info().await?.state.clone();
-    let mut out = Vec::new();
     if state.messages == 0 {
-        return Ok(out);
+        return Ok(());
     }
     for seq in state.first_sequence..=state.last_sequence {
-        match handle.get_raw_message(seq).await {
-            Ok(msg) => out.push(Stored {
+        if let Some(msg) = message_at(&handle, seq).await? {
+            visit(Stored {
                 seq,
                 subject: msg.subject.to_string(),
                 msg_id: msg
@@ -61,13 +77,35 @@ pub async fn stored(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
                 headers: msg.headers,
+                time: DateTime::from_timestamp(msg.time.unix_timestamp(), msg.time.nanosecond())
+                    .unwrap_or_default(),
                 payload: msg.payload,
-            }),
-            // A gap (deleted or expired message) is simply not there.
-            Err(_) => continue,
+            });
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The message at `seq`; `None` for a gap (a deleted or expired message).
+/// A request not answered (the stream's leader moving, in a cluster) is
+/// asked again for up to 30 s, so that a gap is never made up.
+async fn message_at(
+    handle: &jetstream::stream::Stream,
+    seq: u64,
+) -> anyhow::Result<Option<StreamMessage>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match handle.get_raw_message(seq).await {
+            Ok(msg) => return Ok(Some(msg)),
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => {
+                return Ok(None)
+            }
+            Err(e) if std::time::Instant::now() > deadline => {
+                anyhow::bail!("reading message {seq}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// The tasks `PAGEFEED_TASKS` holds now, with their message ids.
@@ -163,7 +201,10 @@ pub async fn wait_tasks_ended(
         let Ok(mut consumer) = consumer else {
             return Ok(None);
         };
-        let info = consumer.info().await?;
+        // Not answered: its leader may be moving (a cluster) or restarting.
+        let Ok(info) = consumer.info().await else {
+            return Ok(None);
+        };
         let ended = info.num_pending == 0
             && info.num_ack_pending == 0
             && info.delivered.stream_sequence >= tasks;

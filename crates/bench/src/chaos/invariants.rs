@@ -1,7 +1,8 @@
 //! What must hold once the faults stop and the system settles: no task left,
 //! every page with an outcome after the last fault, no entry published
-//! twice, nothing rejected, every replica (a rebuilt one too) alike, and no
-//! service that needed a hand.
+//! twice, nothing rejected, every replica (a rebuilt one too) alike, a full
+//! disk that stalled its projector and let it resume, and no service that
+//! needed a hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
+use chrono::{DateTime, Utc};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::Event;
 use pagefeed_testkit::projector_api::{http_client, try_status, wait_applied, Status};
-use pagefeed_testkit::streams::stored;
+use pagefeed_testkit::streams::{each_stored, stored};
 
+use super::nodes;
 use super::report::Check;
 use super::system::System;
 
@@ -163,12 +166,93 @@ async fn stranded(system: &mut System) -> String {
     out.join("; ")
 }
 
+/// What one pass over the whole events stream found, kept small: the
+/// pages with an outcome after a sequence, each entry's sequences and
+/// JetStream times, each page's last JetStream time, and how far the
+/// events' own times were from JetStream's.
+#[derive(Debug, Default)]
+pub struct EventsRead {
+    pub read: usize,
+    pub undecodable: usize,
+    /// Pages (`sample.7`) with an outcome event above `after_seq`.
+    pub outcomes: BTreeSet<String>,
+    /// `(page, entry id)` → its sequences and its first and last JetStream
+    /// times.
+    pub entries: BTreeMap<(String, String), Seen>,
+    /// Page → the last JetStream time of its outcome events.
+    pub pages: BTreeMap<String, DateTime<Utc>>,
+    /// Events whose own time (observed, crawled, failed at) was more than
+    /// [`SKEW_NOTED`] ahead of when JetStream stored them; the most ahead.
+    pub ahead: (usize, chrono::Duration),
+    /// The same, behind.
+    pub behind: (usize, chrono::Duration),
+}
+
+/// The sequences and JetStream times of one entry's events.
+#[derive(Debug)]
+pub struct Seen {
+    pub seqs: Vec<u64>,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// How far an event's own time may be from JetStream's before it is
+/// counted as skewed (a fetch, its retries and a publish during a leader
+/// election take seconds, not minutes).
+pub const SKEW_NOTED: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Reads the whole events stream once, message by message.
+pub async fn read_events(system: &System, after_seq: u64) -> anyhow::Result<EventsRead> {
+    let mut read = EventsRead::default();
+    each_stored(&system.js, EVENTS_STREAM, |message| {
+        read.read += 1;
+        let Ok(event) = Event::decode(&message.payload) else {
+            read.undecodable += 1;
+            return;
+        };
+        let published = message.time;
+        let (page, own) = match &event {
+            Event::PageCrawled(r) | Event::PageUnchanged(r) => (r.page.to_string(), r.crawled_at),
+            Event::FetchFailed(f) => (f.page.to_string(), f.failed_at),
+            Event::EntryObserved(e) => (e.page.to_string(), e.observed_at),
+            Event::Retention(_) => return,
+        };
+        let off = own - published;
+        if off > SKEW_NOTED {
+            read.ahead = (read.ahead.0 + 1, read.ahead.1.max(off));
+        } else if -off > SKEW_NOTED {
+            read.behind = (read.behind.0 + 1, read.behind.1.max(-off));
+        }
+        if let Event::EntryObserved(e) = event {
+            read.entries
+                .entry((page, e.id))
+                .and_modify(|seen| {
+                    seen.seqs.push(message.seq);
+                    seen.last = seen.last.max(published);
+                })
+                .or_insert(Seen {
+                    seqs: vec![message.seq],
+                    first: published,
+                    last: published,
+                });
+            return;
+        }
+        if message.seq > after_seq {
+            read.outcomes.insert(page.clone());
+        }
+        let last = read.pages.entry(page).or_insert(published);
+        *last = (*last).max(published);
+    })
+    .await?;
+    Ok(read)
+}
+
 /// Every page `1..=pages` has an outcome event (`page_crawled`,
 /// `page_unchanged` or `fetch_failed`) at a sequence above `after_seq`;
 /// and no `(page, entry id)` stored twice in the whole stream.
-pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<Check> {
-    let stored = match stored(&system.js, EVENTS_STREAM).await {
-        Ok(stored) => stored,
+pub fn events_checks(read: &anyhow::Result<EventsRead>, pages: u64, after_seq: u64) -> Vec<Check> {
+    let read = match read {
+        Ok(read) => read,
         Err(e) => {
             let figure = format!("cannot read PAGEFEED_EVENTS: {e:#}");
             return vec![
@@ -185,37 +269,14 @@ pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<C
             ];
         }
     };
-    let mut outcomes = BTreeSet::new();
-    let mut entries = BTreeMap::<(String, String), Vec<u64>>::new();
-    let mut undecodable = 0;
-    for message in &stored {
-        let Ok(event) = Event::decode(&message.payload) else {
-            undecodable += 1;
-            continue;
-        };
-        match event {
-            Event::PageCrawled(r) | Event::PageUnchanged(r) if message.seq > after_seq => {
-                outcomes.insert(r.page.to_string());
-            }
-            Event::FetchFailed(f) if message.seq > after_seq => {
-                outcomes.insert(f.page.to_string());
-            }
-            Event::EntryObserved(e) => {
-                entries
-                    .entry((e.page.to_string(), e.id))
-                    .or_default()
-                    .push(message.seq);
-            }
-            _ => {}
-        }
-    }
     let missing: Vec<u64> = (1..=pages)
-        .filter(|id| !outcomes.contains(&format!("sample.{id}")))
+        .filter(|id| !read.outcomes.contains(&format!("sample.{id}")))
         .collect();
-    let twice: Vec<String> = entries
+    let twice: Vec<String> = read
+        .entries
         .iter()
-        .filter(|(_, seqs)| seqs.len() > 1)
-        .map(|((page, id), seqs)| format!("{page} {id} at seqs {seqs:?}"))
+        .filter(|(_, seen)| seen.seqs.len() > 1)
+        .map(|((page, id), seen)| format!("{page} {id} at seqs {:?}", seen.seqs))
         .collect();
     vec![
         Check {
@@ -224,9 +285,9 @@ pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<C
             figure: format!(
                 "{} of {pages} pages after seq {after_seq} (of {} events read{}); missing {}",
                 pages - missing.len() as u64,
-                stored.len(),
-                if undecodable > 0 {
-                    format!(", {undecodable} undecodable")
+                read.read,
+                if read.undecodable > 0 {
+                    format!(", {} undecodable", read.undecodable)
                 } else {
                     String::new()
                 },
@@ -242,7 +303,7 @@ pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<C
             held: twice.is_empty(),
             figure: format!(
                 "{} entries, {} stored more than once{}",
-                entries.len(),
+                read.entries.len(),
                 twice.len(),
                 if twice.is_empty() {
                     String::new()
@@ -257,7 +318,7 @@ pub async fn events_checks(system: &System, pages: u64, after_seq: u64) -> Vec<C
 /// Waits for nodes a and b to apply the stream's last sequence, rebuilds node
 /// r from scratch, and compares the three: nothing rejected, same applied
 /// sequence, same digest.
-pub async fn replica_checks(system: &System, last_seq: u64) -> Vec<Check> {
+pub async fn replica_checks(system: &System, last_seq: u64, pages: u64) -> Vec<Check> {
     let client = http_client();
     let mut statuses: Vec<Status> = Vec::new();
     let mut problems = Vec::new();
@@ -304,6 +365,11 @@ pub async fn replica_checks(system: &System, last_seq: u64) -> Vec<Check> {
     let alike = problems.is_empty()
         && sames.len() == system.nodes.len() + 1
         && sames.windows(2).all(|w| w[0] == w[1]);
+    if let [a, b] = &system.nodes[..] {
+        if statuses.len() == 2 && statuses[0].digest != statuses[1].digest {
+            problems.push(nodes::differences(a, b, pages, 5).await);
+        }
+    }
     vec![
         rejected_check,
         Check {
@@ -373,6 +439,27 @@ async fn digest(projector: &Path, data: &Path) -> anyhow::Result<(u64, String)> 
             .with_context(|| format!("no `{name}` in the digest's output: {text}"))
     };
     Ok((field("applied_seq ")?.parse()?, field("digest ")?))
+}
+
+/// Every full-disk fault stalled its projector (its status said so while
+/// the disk was full) and the projector applied again once the disk was
+/// freed; `None` when the run had no such fault.
+pub fn full_disks(faults: &[(bool, bool, String)]) -> Option<Check> {
+    if faults.is_empty() {
+        return None;
+    }
+    let seen = faults.iter().filter(|(seen, _, _)| *seen).count();
+    let resumed = faults.iter().filter(|(_, resumed, _)| *resumed).count();
+    let figures: Vec<&str> = faults.iter().map(|(_, _, f)| f.as_str()).collect();
+    Some(Check {
+        name: "a full disk stalls the projector, it resumes",
+        held: seen == faults.len() && resumed == faults.len(),
+        figure: format!(
+            "{} full-disk faults, {seen} seen stalled, {resumed} applying again: {}",
+            faults.len(),
+            figures.join("; ")
+        ),
+    })
 }
 
 /// No service needed a restart by hand: every process the chaos did not

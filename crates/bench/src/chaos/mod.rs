@@ -1,16 +1,22 @@
 //! `pagefeed-bench chaos --duration 2m --seed 1`: the whole system on a
 //! three-node JetStream cluster, faults injected at random (seeded) times
-//! for the duration, then the faults and schedulers stop, the system
-//! settles, a third node is rebuilt from scratch, and the invariants are
-//! checked (docs/RELIABILITY.md). `system.rs` runs the processes,
-//! `faults.rs` injects, `schedule.rs` draws, `invariants.rs` checks,
+//! for the duration, up to `--overlap` at once, then the faults and
+//! schedulers stop, the system settles, a third node is rebuilt from
+//! scratch, and the invariants are checked (docs/RELIABILITY.md).
+//! `system.rs` runs the processes, `faults.rs` injects, `schedule.rs`
+//! draws, `running.rs` runs the faults side by side, `invariants.rs`
+//! checks (`times.rs`, the replica's times against JetStream's),
 //! `report.rs` prints.
 
 mod faults;
 mod invariants;
+mod nodes;
+mod partition;
 mod report;
+mod running;
 mod schedule;
 mod system;
+mod times;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,7 +27,7 @@ use pagefeed_testkit::streams::events_last_seq;
 use crate::procs::Binaries;
 use report::Report;
 use schedule::Schedule;
-use system::{Crawl, System};
+use system::{Crawl, System, SMALL_DISK_NODE};
 
 /// `pagefeed-bench chaos` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -32,12 +38,23 @@ pub struct Options {
     /// The seed of the faults' kinds and times: the same seed, the same faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How many faults may run at once (on different targets, never two
+    /// nats-servers, never every scheduler, fetcher or projector); 1 for
+    /// one at a time.
+    #[arg(long, default_value_t = 3)]
+    pub overlap: usize,
     /// Sample site pages 1..=PAGES, every one published at each tick.
     #[arg(long, default_value_t = 300)]
     pub pages: u64,
     /// The site's crawl interval.
     #[arg(long, default_value = "10s")]
     pub interval: String,
+    /// The size of the tmpfs under projector b's data, which the full-disk
+    /// fault fills up (mounting it needs root; without, no such fault).
+    /// Room for an hour's replica; the filler takes that much memory while
+    /// the disk is full.
+    #[arg(long, default_value = "1g")]
+    pub small_disk: String,
     /// The longest wait for every task to be settled once the schedulers stop.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub settle: Duration,
@@ -61,9 +78,10 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&dir)?;
     let mut report = Report::new(&dir);
     report.line(&format!(
-        "chaos: seed {}, duration {}, pages {}, interval {}, run directory {}",
+        "chaos: seed {}, duration {}, overlap {}, pages {}, interval {}, run directory {}",
         options.seed,
         humantime::format_duration(options.duration),
+        options.overlap,
         options.pages,
         options.interval,
         dir.display()
@@ -72,12 +90,17 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
         pages: options.pages,
         interval: options.interval.clone(),
         entry_period_secs: 60,
+        small_disk: options.small_disk.clone(),
     };
     let mut system = System::start(&dir, bins, &crawl).await?;
     report.line(
         "system started: 3 nats-servers, sample site, 2 schedulers, 3 fetchers, projectors a and b",
     );
-    let held = chaos(&mut system, &options, &mut report).await;
+    // Interrupted, it still ends every process and unmounts the tmpfs.
+    let held = tokio::select! {
+        held = chaos(&mut system, &options, &mut report) => held,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (SIGINT)")),
+    };
     system.save_nats_logs();
     let held = match held {
         Ok(held) => held,
@@ -86,6 +109,17 @@ pub async fn run(options: Options) -> anyhow::Result<bool> {
             false
         }
     };
+    if !held && system.small_disk.is_ok() {
+        match system.keep_small_disk().await {
+            Ok(to) => report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data kept in {}",
+                to.display()
+            )),
+            Err(e) => report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data NOT kept: {e:#}"
+            )),
+        }
+    }
     report.line(&format!(
         "{}: seed {}, run directory {}",
         if held {
@@ -113,28 +147,31 @@ async fn chaos(
     report.line("the first events are stored: faults begin");
 
     let mut exited = Vec::new();
-    let services: Vec<String> = system.names();
-    let mut schedule = Schedule::new(options.seed, services);
-    let faults_started = Instant::now();
-    while faults_started.elapsed() < options.duration {
-        let gap = schedule.gap();
-        watch(system, gap, &mut exited, report).await;
-        let fault = schedule.next_fault();
-        report.line(&format!("fault {}: {fault:?}", fault.kind()));
-        let injected = Instant::now();
-        match faults::inject(system, &fault).await {
-            Ok(done) => report.line(&format!(
-                "fault {} done in {:.1} s: {done}",
-                fault.kind(),
-                injected.elapsed().as_secs_f64()
-            )),
-            Err(e) => {
-                report.line(&format!("fault {} FAILED: {e:#}", fault.kind()));
-                exited.push(format!("fault {} failed: {e:#}", fault.kind()));
-            }
+    let mut schedule = Schedule::new(options.seed, system.names(), options.overlap);
+    match &system.small_disk {
+        Ok(disk) => {
+            report.line(&format!(
+                "projector-{SMALL_DISK_NODE}'s data is on a {} tmpfs ({}): full-disk faults",
+                options.small_disk,
+                disk.path().display()
+            ));
+            schedule = schedule.with_small_disk(&format!("projector-{SMALL_DISK_NODE}"));
         }
-        report.fault(fault.kind());
+        Err(why) => report.line(&format!(
+            "no full-disk faults: a tmpfs cannot be mounted here (it needs root): {why}"
+        )),
     }
+    match system::libfaketime() {
+        Ok(lib) => {
+            report.line(&format!(
+                "libfaketime at {}: clock-skew faults",
+                lib.display()
+            ));
+            schedule = schedule.with_clock_skew();
+        }
+        Err(why) => report.line(&format!("no clock-skew faults: {why}")),
+    }
+    let over = running::run_faults(system, schedule, options.duration, report, &mut exited).await;
     report.line(&format!("faults end; {}", report.faults_by_kind()));
 
     // The events before this sequence may predate the last fault.
@@ -153,7 +190,7 @@ async fn chaos(
     if tick.is_err() {
         report.line("no whole tick of tasks was published within 180 s of the last fault");
     }
-    watch(system, Duration::ZERO, &mut exited, report).await;
+    running::watch(system, &[], &mut exited, report);
 
     let mut stopped = Vec::new();
     for name in system.names() {
@@ -176,18 +213,33 @@ async fn chaos(
     let figures = invariants::tasks_figures(&system.js)
         .await
         .map_or_else(|e| format!("{e:#}"), |(_, _, f)| f);
+    let after_last = over.last_end.elapsed();
     report.line(&format!(
-        "{settled} after {:.1} s: {figures}",
-        settle.as_secs_f64()
+        "{settled} {:.1} s after the schedulers stopped, {:.1} s after the last fault ended \
+         (its target recovered {:.1} s after its end): {figures}",
+        settle.as_secs_f64(),
+        after_last.as_secs_f64(),
+        over.last_recovery
+            .saturating_duration_since(over.last_end)
+            .as_secs_f64()
     ));
 
     let check = invariants::no_task_left(system).await;
     report.check(check);
-    for check in invariants::events_checks(system, options.pages, after_seq).await {
+    let last_seq = retry(|| events_last_seq(&system.js)).await?;
+    // Nodes a and b at `last_seq` first, so that the stream read after
+    // holds every event they applied.
+    let replicas = invariants::replica_checks(system, last_seq, options.pages).await;
+    let read = invariants::read_events(system, after_seq).await;
+    for check in invariants::events_checks(&read, options.pages, after_seq) {
         report.check(check);
     }
-    let last_seq = retry(|| events_last_seq(&system.js)).await?;
-    for check in invariants::replica_checks(system, last_seq).await {
+    for check in replicas {
+        report.check(check);
+    }
+    report.check(times::stored_times(&system.nodes[0], &read, options.pages).await);
+    drop(read);
+    if let Some(check) = invariants::full_disks(&over.full_disks) {
         report.check(check);
     }
     let down: Vec<String> = system
@@ -197,9 +249,9 @@ async fn chaos(
         .collect();
     report.check(invariants::no_hand_restart(&exited, &down));
     report.line(&format!(
-        "{}; settle {:.1} s",
+        "{}; {settled} {:.1} s after the last fault ended",
         report.faults_by_kind(),
-        settle.as_secs_f64()
+        after_last.as_secs_f64()
     ));
     Ok(report.all_held())
 }
@@ -233,24 +285,6 @@ async fn settle(system: &System, within: Duration) -> (&'static str, Duration) {
             return ("NOT settled (bound reached)", started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Waits `gap`, noting every service or nats-server that stopped running by
-/// itself (once each).
-async fn watch(system: &mut System, gap: Duration, exited: &mut Vec<String>, report: &Report) {
-    let until = Instant::now() + gap;
-    loop {
-        for name in system.not_running() {
-            if !exited.contains(&name) {
-                report.line(&format!("{name} is not running and no fault stopped it"));
-                exited.push(name);
-            }
-        }
-        if Instant::now() >= until {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250).min(until - Instant::now())).await;
     }
 }
 

@@ -1,6 +1,9 @@
 //! The system under chaos: a three-node JetStream cluster on loopback, the
 //! sample site, two schedulers, three fetchers and two projectors (nodes a
-//! and b), every one a real process logging to `<run dir>/logs/`.
+//! and b, b's data on a small tmpfs when it can be mounted), every one a
+//! real process logging to `<run dir>/logs/`. The cluster's routes go
+//! through proxies, and each service reaches the servers through proxies of
+//! its own, so that either can be partitioned (`partition.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,9 @@ use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::{free_port, NatsCluster};
 use pagefeed_testkit::process::{Process, ServiceCommand};
 use pagefeed_testkit::projector_api::free_http;
+use pagefeed_testkit::tmpfs::Tmpfs;
 
+use super::partition::Links;
 use crate::procs::Binaries;
 
 /// How many of each service the system runs.
@@ -22,6 +27,27 @@ pub const SCHEDULERS: usize = 2;
 pub const FETCHERS: usize = 3;
 /// The projector nodes kept running (a third, `r`, is rebuilt at the end).
 pub const NODES: [&str; 2] = ["a", "b"];
+/// The node whose data directory is a tmpfs, for the full-disk fault.
+pub const SMALL_DISK_NODE: &str = "b";
+
+/// The file that fills the small disk up.
+pub const FILLER: &str = "filler";
+
+/// Where libfaketime's preload library is, by distribution.
+const LIBFAKETIME: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+];
+
+/// libfaketime's preload library, or why there is none.
+pub fn libfaketime() -> Result<PathBuf, String> {
+    LIBFAKETIME
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .ok_or_else(|| "libfaketime is not installed (`apt-get install faketime`)".to_owned())
+}
 
 /// What the system is asked to crawl.
 #[derive(Debug, Clone)]
@@ -32,6 +58,8 @@ pub struct Crawl {
     pub interval: String,
     /// The sample site's mean time between two new entries of a page.
     pub entry_period_secs: u64,
+    /// The size of the tmpfs under node b's data (`256m`).
+    pub small_disk: String,
 }
 
 /// A projector node the system runs.
@@ -50,13 +78,18 @@ pub struct System {
     pub processes: Vec<Process>,
     pub nodes: Vec<Node>,
     pub js: jetstream::Context,
+    /// The proxies each service reaches NATS through.
+    pub links: Links,
+    /// The tmpfs under node b's data, or why it could not be mounted.
+    /// Last, so that it is unmounted after the processes are gone.
+    pub small_disk: Result<Tmpfs, String>,
 }
 
 impl System {
     /// Starts everything and waits until every process is ready.
     pub async fn start(dir: &Path, bins: Binaries, crawl: &Crawl) -> anyhow::Result<System> {
         std::fs::create_dir_all(dir.join("logs"))?;
-        let cluster = NatsCluster::start(3).await?;
+        let cluster = NatsCluster::start_partitionable(3).await?;
         let js = jetstream_on(&cluster).await?;
         let logs = dir.join("logs");
         let mut processes = Vec::new();
@@ -93,12 +126,31 @@ impl System {
         pagefeed_events::Config::load(&config)
             .with_context(|| format!("the chaos config {} is invalid", config.display()))?;
 
-        let configured =
-            |name: &str, bin: &Path| ServiceCommand::new(name, bin).arg("--config").arg(&config);
+        let mut links = Links::default();
+        let mut names: Vec<String> = NODES.iter().map(|n| format!("projector-{n}")).collect();
+        names.extend((1..=SCHEDULERS).map(|i| format!("scheduler-{i}")));
+        names.extend((1..=FETCHERS).map(|i| format!("fetcher-{i}")));
+        let mut urls = std::collections::BTreeMap::new();
+        for name in &names {
+            urls.insert(name.clone(), links.add(name, &cluster).await?);
+        }
+        // Every service through its own proxies (the config's URLs are the
+        // servers' own, for the chaos's reads).
+        let configured = |name: &str, bin: &Path| {
+            ServiceCommand::new(name, bin)
+                .arg("--config")
+                .arg(&config)
+                .args(["--nats-url", urls.get(name).map_or("", String::as_str)])
+        };
         let mut nodes = Vec::new();
+        let mut small_disk = Err("not mounted".to_owned());
         for node in NODES {
             let process = format!("projector-{node}");
             let data = dir.join(&process);
+            if node == SMALL_DISK_NODE {
+                std::fs::create_dir_all(&data)?;
+                small_disk = Tmpfs::mount(&data, &crawl.small_disk);
+            }
             let http = free_http()?;
             processes.push(Process::start(
                 configured(&process, &bins.projector)
@@ -135,6 +187,8 @@ impl System {
             processes,
             nodes,
             js,
+            links,
+            small_disk,
         };
         for process in &mut system.processes {
             process.wait_ready(Duration::from_secs(60)).await?;
@@ -171,6 +225,14 @@ impl System {
         down
     }
 
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> anyhow::Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node named {name}"))
+    }
+
     /// The server name of `stream`'s RAFT leader, as JetStream reports it.
     pub async fn stream_leader(&self, stream: &str) -> Option<String> {
         let mut handle = self.js.get_stream(stream).await.ok()?;
@@ -196,6 +258,29 @@ impl System {
             }
         }
         true
+    }
+
+    /// Stops the node on the tmpfs (SIGTERM) and copies its data out to
+    /// `<run dir>/projector-b.kept`, before the tmpfs goes: what a failed
+    /// run keeps to look at. Returns where.
+    pub async fn keep_small_disk(&mut self) -> anyhow::Result<PathBuf> {
+        let from = match &self.small_disk {
+            Ok(disk) => disk.path().to_owned(),
+            Err(why) => anyhow::bail!("no small disk: {why}"),
+        };
+        let process = format!("projector-{SMALL_DISK_NODE}");
+        self.process(&process)?
+            .terminate(Duration::from_secs(30))
+            .await?;
+        let to = self.dir.join(format!("{process}.kept"));
+        std::fs::create_dir_all(&to)?;
+        for file in std::fs::read_dir(&from)? {
+            let file = file?;
+            if file.file_type()?.is_file() && file.file_name() != FILLER {
+                std::fs::copy(file.path(), to.join(file.file_name()))?;
+            }
+        }
+        Ok(to)
     }
 
     /// Copies each nats-server's log into `<run dir>/logs/` (their stores
