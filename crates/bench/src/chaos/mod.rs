@@ -172,8 +172,9 @@ async fn chaos(
     }
     let over = running::run_faults(system, schedule, options.duration, report, &mut exited).await;
     report.line(&format!(
-        "faults end; {}; {} skipped (not allowed beside the faults running)",
+        "faults end; {}; at most {} at once; {} skipped (not allowed beside the faults running)",
         report.faults_by_kind(),
+        over.most_at_once,
         over.skipped
     ));
 

@@ -49,6 +49,8 @@ pub struct Over {
     pub full_disks: Vec<(bool, bool, String)>,
     /// Faults skipped: still not allowed [`GIVE_UP`] after their time.
     pub skipped: usize,
+    /// The most faults that ran at once.
+    pub most_at_once: usize,
 }
 
 /// Runs the faults of `schedule` due within `duration`, then waits for the
@@ -68,6 +70,7 @@ pub async fn run_faults(
         last_recovery: started,
         full_disks: Vec::new(),
         skipped: 0,
+        most_at_once: 0,
     };
     let mut next: Option<Planned> = Some(schedule.next());
     let mut running: Vec<Running> = Vec::new();
@@ -240,6 +243,7 @@ pub async fn run_faults(
                             began: Instant::now(),
                             ended: None,
                         });
+                        over.most_at_once = over.most_at_once.max(running.len());
                     }
                     Err(e) => {
                         report.line(&format!("fault #{begun} {kind} FAILED to begin: {e:#}"));
