@@ -75,7 +75,6 @@ pub async fn run_faults(
     let mut next: Option<Planned> = Some(schedule.next());
     let mut running: Vec<Running> = Vec::new();
     let mut begun = 0;
-    let mut skipped = 0;
     // Since when the due fault waits for the streams to be current, and
     // when they were last looked at.
     let mut waiting: Option<Instant> = None;
@@ -193,7 +192,7 @@ pub async fn run_faults(
                         "fault {} skipped: still not allowed {GIVE_UP:?} after its planned time ({why})",
                         due.fault.kind()
                     ));
-                    skipped += 1;
+                    over.skipped += 1;
                     next = Some(schedule.next());
                 } else {
                     next = Some(due);
@@ -257,7 +256,6 @@ pub async fn run_faults(
             }
         }
         if next.is_none() && running.is_empty() {
-            over.skipped = skipped;
             return over;
         }
         tokio::time::sleep(TICK).await;
