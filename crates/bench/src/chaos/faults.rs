@@ -187,8 +187,9 @@ pub struct Begun {
     pub began: Option<Instant>,
 }
 
-/// Breaks what `fault` names. Returns at once (the fault then lasts
-/// [`Fault::lasts`]).
+/// Breaks what `fault` names (a clock skew: once the fetcher has stopped and
+/// started again under libfaketime); the fault then lasts until
+/// [`Fault::is_due`].
 pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> {
     match fault {
         Fault::Kill { process, .. } => {
@@ -236,7 +237,8 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
                 .small_disk
                 .as_ref()
                 .map_err(|why| anyhow::anyhow!("no small disk: {why}"))?;
-            let filled = fill(&disk.path().join(FILLER))?;
+            let filler = disk.path().join(FILLER);
+            let filled = tokio::task::spawn_blocking(move || fill(&filler)).await??;
             Ok(Begun {
                 done: format!(
                     "{process}'s disk filled up ({:.1} MiB written in {})",

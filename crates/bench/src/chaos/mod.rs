@@ -172,7 +172,12 @@ async fn chaos(
         Err(why) => report.line(&format!("no clock-skew faults: {why}")),
     }
     let over = running::run_faults(system, schedule, options.duration, report, &mut exited).await;
-    report.line(&format!("faults end; {}", report.faults_by_kind()));
+    report.line(&format!(
+        "faults end; {}; at most {} at once; {} skipped (not allowed beside the faults running)",
+        report.faults_by_kind(),
+        over.most_at_once,
+        over.skipped
+    ));
 
     // The events before this sequence may predate the last fault.
     let after_seq = retry(|| events_last_seq(&system.js)).await?;

@@ -20,6 +20,10 @@ const RECOVERY: Duration = Duration::from_secs(120);
 /// so.
 const STREAMS_CURRENT: Duration = Duration::from_secs(60);
 
+/// How long a fault that is due waits for the faults running to allow it
+/// before it is skipped.
+const GIVE_UP: Duration = Duration::from_secs(15);
+
 /// How often the loop looks at the faults and the processes.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -43,6 +47,10 @@ pub struct Over {
     /// Each full-disk fault: whether its projector was seen stalled,
     /// whether it applied again after, and what was seen.
     pub full_disks: Vec<(bool, bool, String)>,
+    /// Faults skipped: still not allowed [`GIVE_UP`] after their time.
+    pub skipped: usize,
+    /// The most faults that ran at once.
+    pub most_at_once: usize,
 }
 
 /// Runs the faults of `schedule` due within `duration`, then waits for the
@@ -61,6 +69,8 @@ pub async fn run_faults(
         last_end: started,
         last_recovery: started,
         full_disks: Vec::new(),
+        skipped: 0,
+        most_at_once: 0,
     };
     let mut next: Option<Planned> = Some(schedule.next());
     let mut running: Vec<Running> = Vec::new();
@@ -169,8 +179,28 @@ pub async fn run_faults(
         }
         if let Some(due) = next.take_if(|due| started.elapsed() >= due.at) {
             let faults = running.iter().map(|r| &r.fault);
-            let mut ready = running.len() < schedule.overlap()
-                && allowed(&due.fault, faults, schedule.services()).is_ok();
+            let refused = if running.len() >= schedule.overlap() {
+                Err(format!("{} faults run", running.len()))
+            } else {
+                allowed(&due.fault, faults, schedule.services())
+            };
+            if let Err(why) = refused {
+                // The faults before it outlasted their plan (a full disk
+                // waits for its stall, a restart for its target).
+                if started.elapsed() >= due.at + GIVE_UP {
+                    report.line(&format!(
+                        "fault {} skipped: still not allowed {GIVE_UP:?} after its planned time ({why})",
+                        due.fault.kind()
+                    ));
+                    over.skipped += 1;
+                    next = Some(schedule.next());
+                } else {
+                    next = Some(due);
+                }
+                tokio::time::sleep(TICK).await;
+                continue;
+            }
+            let mut ready = true;
             let mut note = String::new();
             if ready && due.fault.holds() == Holds::NatsNode {
                 // The cluster keeps its quorum only if no other node is
@@ -212,6 +242,7 @@ pub async fn run_faults(
                             began: Instant::now(),
                             ended: None,
                         });
+                        over.most_at_once = over.most_at_once.max(running.len());
                     }
                     Err(e) => {
                         report.line(&format!("fault #{begun} {kind} FAILED to begin: {e:#}"));
