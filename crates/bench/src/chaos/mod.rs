@@ -1,8 +1,9 @@
 //! `pagefeed-bench chaos --duration 2m --seed 1`: the whole system on a
 //! three-node JetStream cluster, faults injected at random (seeded) times
 //! for the duration, up to `--overlap` at once, then the faults and
-//! schedulers stop, the system settles, a third node is rebuilt from
-//! scratch, and the invariants are checked (docs/RELIABILITY.md).
+//! schedulers stop (a sweep-only scheduler takes over), the system
+//! settles, a third node is rebuilt from scratch, and the invariants are
+//! checked (docs/RELIABILITY.md).
 //! `system.rs` runs the processes, `faults.rs` injects, `schedule.rs`
 //! draws, `running.rs` runs the faults side by side, `invariants.rs`
 //! checks (`times.rs`, the replica's times against JetStream's),
@@ -212,7 +213,8 @@ async fn chaos(
             stopped.push(name);
         }
     }
-    report.line("schedulers stopped (SIGTERM); settling");
+    system.start_sweeper()?;
+    report.line("schedulers stopped (SIGTERM), a sweep-only scheduler started; settling");
 
     let (settled, settle) = settle(system, options.settle).await;
     let figures = invariants::tasks_figures(&system.js)

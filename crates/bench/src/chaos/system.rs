@@ -112,7 +112,9 @@ impl System {
             config_text(
                 &cluster.urls(),
                 "replicas = 3",
-                "",
+                // Sweeps often, so that a stranded task is back in the queue
+                // well within the settle's 60 s of an idle consumer.
+                "[scheduler]\nsweep_every = \"5s\"",
                 &[id_site(
                     "sample",
                     &template,
@@ -194,6 +196,22 @@ impl System {
             process.wait_ready(Duration::from_secs(60)).await?;
         }
         Ok(system)
+    }
+
+    /// Starts a scheduler that only sweeps the task queue
+    /// (`--sweep-only`), as an operator pausing the crawl would: a task the
+    /// faults stranded is still put back, or ended, while the system
+    /// settles. It reaches the servers directly.
+    pub fn start_sweeper(&mut self) -> anyhow::Result<()> {
+        let name = "sweeper";
+        self.processes.push(Process::start(
+            ServiceCommand::new(name, &self.bins.scheduler)
+                .arg("--config")
+                .arg(&self.config)
+                .arg("--sweep-only"),
+            self.dir.join("logs").join(format!("{name}.log")),
+        )?);
+        Ok(())
     }
 
     /// The names of the service processes (the sample site included).
