@@ -84,6 +84,7 @@ pub async fn replicate(
         node,
         idle,
         applied,
+        delivered: 0,
         shutdown: shutdown.clone(),
         on_progress,
         stall_retry: Backoff::new(STALL_RETRY_FIRST, STALL_RETRY_MAX),
@@ -104,6 +105,9 @@ struct Replication<F> {
     idle: Duration,
     /// The sequence the file has applied: the consumer starts after it.
     applied: u64,
+    /// The consumer sequence of the last delivery from the current consumer
+    /// (0 when it is new): the next must follow it, see [`gather`].
+    delivered: u64,
     shutdown: CancellationToken,
     on_progress: F,
     /// The waits between attempts to apply after failed commits, reset by a
@@ -124,6 +128,7 @@ impl<F: Fn(Progress<'_>) + Send + Sync> Source for Replication<F> {
     }
 
     async fn consumer(&mut self) -> anyhow::Result<Consumer<pull::Config>> {
+        self.delivered = 0;
         recreate_consumer(&self.js, &self.node, self.applied, self.idle).await
     }
 
@@ -134,6 +139,7 @@ impl<F: Fn(Progress<'_>) + Send + Sync> Source for Replication<F> {
             store,
             applier,
             applied,
+            delivered,
             shutdown,
             on_progress,
             stall_retry,
@@ -144,7 +150,7 @@ impl<F: Fn(Progress<'_>) + Send + Sync> Source for Replication<F> {
         // The next batch gathers while the last one is applied.
         let (tx, mut rx) = mpsc::channel::<Batch>(1);
         let read = async {
-            let next = gather(messages, &tx, js, store, shutdown).await;
+            let next = gather(messages, delivered, &tx, js, store, shutdown).await;
             drop(tx);
             next
         };
@@ -243,10 +249,16 @@ fn is_storage_failure(e: &anyhow::Error) -> bool {
 /// commit and of each gram's postings row is spread over the most events
 /// (group commit).
 ///
-/// [`Flow::Recreate`] once the messages fail or end; [`Flow::Stop`] on
-/// shutdown, or when the applier stopped (its error is what counts).
+/// The consumer takes no acks, so JetStream counts a delivery lost on the
+/// way (a reconnect) as done and goes on with the next: each delivery's
+/// consumer sequence must follow `delivered`'s, and on a jump the consumer
+/// is set up again after what the file holds, so nothing is skipped.
+///
+/// [`Flow::Recreate`] once the messages fail, end or jump; [`Flow::Stop`]
+/// on shutdown, or when the applier stopped (its error is what counts).
 async fn gather(
     messages: &mut Messages,
+    delivered: &mut u64,
     tx: &mpsc::Sender<Batch>,
     js: &jetstream::Context,
     store: &Arc<Store>,
@@ -264,7 +276,17 @@ async fn gather(
         tokio::select! {
             m = messages.next(), if !batch.is_full() => match m {
                 Some(msg) => {
-                    if let Some(delivered) = Delivered::from_jetstream(msg) {
+                    if let Some(delivered_now) = Delivered::from_jetstream(msg) {
+                        if delivered_now.consumer_seq != *delivered + 1 {
+                            warn!(
+                                after = *delivered,
+                                got = delivered_now.consumer_seq,
+                                "a delivery was lost on the way; reading again after what the file holds"
+                            );
+                            return Flow::Recreate;
+                        }
+                        *delivered = delivered_now.consumer_seq;
+                        let delivered = delivered_now;
                         if batch.is_empty() {
                             started = tokio::time::Instant::now();
                             linger.as_mut().reset(started + BATCH_LINGER);
