@@ -13,7 +13,9 @@ use pagefeed_testkit::wait::wait_for;
 /// How many routes server `i` has, from its monitoring endpoint's `/routez`.
 async fn routes(cluster: &NatsCluster, i: usize) -> anyhow::Result<u64> {
     let monitor = cluster.servers[i].monitor_url().expect("a monitoring port");
-    let routez: serde_json::Value = reqwest::get(format!("{monitor}/routez"))
+    let routez: serde_json::Value = pagefeed_testkit::projector_api::http_client()
+        .get(format!("{monitor}/routez"))
+        .send()
         .await?
         .json()
         .await?;
