@@ -184,6 +184,12 @@ pub struct Begun {
     pub seen_at: Option<Instant>,
     /// The projector's applied sequence when it was seen stalled.
     pub seen_seq: u64,
+    /// A full disk's projector: its failed commits when the disk was
+    /// filled, and as last seen while it was full. Equal, and never seen
+    /// stalled: no commit was attempted and failed (no event reached it, or
+    /// its file had room), so there was nothing to stall.
+    pub failed_commits_before: Option<u64>,
+    pub failed_commits_last: Option<u64>,
     pub began: Option<Instant>,
 }
 
@@ -238,6 +244,11 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
                 .as_ref()
                 .map_err(|why| anyhow::anyhow!("no small disk: {why}"))?;
             let filler = disk.path().join(FILLER);
+            let failed_commits_before = match system.node(process.trim_start_matches("projector-"))
+            {
+                Ok(node) => failed_commits(node.http).await,
+                Err(_) => None,
+            };
             let filled = tokio::task::spawn_blocking(move || fill(&filler)).await??;
             Ok(Begun {
                 done: format!(
@@ -246,6 +257,7 @@ pub async fn begin(system: &mut System, fault: &Fault) -> anyhow::Result<Begun> 
                     disk.path().join(FILLER).display()
                 ),
                 began: Some(Instant::now()),
+                failed_commits_before,
                 ..Begun::default()
             })
         }
@@ -292,6 +304,9 @@ pub async fn during(system: &System, fault: &Fault, begun: &mut Begun) -> Option
         return None;
     }
     let node = system.node(process.trim_start_matches("projector-")).ok()?;
+    if let Some(failed) = failed_commits(node.http).await {
+        begun.failed_commits_last = Some(failed);
+    }
     let status = status_json(node.http).await?;
     if status["applying"] != "stalled" {
         return None;
@@ -305,6 +320,26 @@ pub async fn during(system: &System, fault: &Fault, begun: &mut Begun) -> Option
     begun.seen_at = Some(Instant::now());
     begun.seen_seq = status["applied_seq"].as_u64().unwrap_or(0);
     Some(seen)
+}
+
+/// A projector's `pagefeed_projector_failed_commits_total`, from its
+/// `/metrics`; `None` while it does not answer.
+async fn failed_commits(http: std::net::SocketAddr) -> Option<u64> {
+    let text = http_client()
+        .get(format!("http://{http}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|line| line.starts_with("pagefeed_projector_failed_commits_total"))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A projector's `/api/status`, as JSON; `None` while it does not answer.

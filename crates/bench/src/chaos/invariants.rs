@@ -441,9 +441,11 @@ async fn digest(projector: &Path, data: &Path) -> anyhow::Result<(u64, String)> 
     Ok((field("applied_seq ")?.parse()?, field("digest ")?))
 }
 
-/// Every full-disk fault stalled its projector (its status said so while
-/// the disk was full) and the projector applied again once the disk was
-/// freed; `None` when the run had no such fault.
+/// Every full-disk fault under which a commit failed stalled its projector
+/// (its status said so while the disk was full; a fault under which no
+/// commit failed has nothing to stall: no event reached the node, or its
+/// file had room), and the projector applied again once the disk was freed;
+/// `None` when the run had no such fault.
 pub fn full_disks(faults: &[(bool, bool, String)]) -> Option<Check> {
     if faults.is_empty() {
         return None;
@@ -455,7 +457,7 @@ pub fn full_disks(faults: &[(bool, bool, String)]) -> Option<Check> {
         name: "a full disk stalls the projector, it resumes",
         held: seen == faults.len() && resumed == faults.len(),
         figure: format!(
-            "{} full-disk faults, {seen} seen stalled, {resumed} applying again: {}",
+            "{} full-disk faults, {seen} seen stalled or without a failed commit, {resumed} applying again: {}",
             faults.len(),
             figures.join("; ")
         ),

@@ -134,12 +134,18 @@ pub async fn run_faults(
                 && (!matches!(recovered, Ok(false)) || ended.elapsed() > RECOVERY)
             {
                 let resumed = matches!(recovered, Ok(true));
+                let none_failed = r.begun.failed_commits_before.is_some()
+                    && r.begun.failed_commits_last == r.begun.failed_commits_before;
                 over.full_disks.push((
-                    r.begun.seen.is_some(),
+                    r.begun.seen.is_some() || none_failed,
                     resumed,
                     format!(
                         "#{n}: {}; {}",
-                        r.begun.seen.as_deref().unwrap_or("never seen stalled"),
+                        r.begun.seen.as_deref().unwrap_or(if none_failed {
+                            "no commit failed while the disk was full (nothing to stall)"
+                        } else {
+                            "never seen stalled, though a commit failed"
+                        }),
                         if resumed {
                             format!(
                                 "applying again {:.1} s after",
