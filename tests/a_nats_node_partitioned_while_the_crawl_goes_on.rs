@@ -26,7 +26,9 @@ use pagefeed_testkit::process::{Process, ServiceCommand};
 use pagefeed_testkit::projector_api::{free_http, http_client, wait_applied};
 use pagefeed_testkit::sample_site::{page_kind, PageKind, SampleSite, SampleSiteOptions};
 use pagefeed_testkit::services::workspace_bin;
-use pagefeed_testkit::streams::{events_last_seq, stored, stored_events, wait_tasks_settled};
+use pagefeed_testkit::streams::{
+    events_last_seq, jetstream_on_all, stored, stored_events, wait_tasks_settled,
+};
 use pagefeed_testkit::wait::wait_for;
 
 /// The pages crawled, all plain ones: ten a second, each every 4 s.
@@ -75,7 +77,7 @@ async fn scenario(kind: Partition) -> anyhow::Result<()> {
         ),
     )?;
     let cfg = pagefeed_events::Config::load(&config)?;
-    let js = jetstream_on(&urls).await?;
+    let js = jetstream_on_all(&urls).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
 
     let mut processes = Vec::new();
@@ -279,22 +281,6 @@ fn service(name: &str, bin: &str, config: &Path) -> ServiceCommand {
 
 fn log(dir: &Path, name: &str) -> std::path::PathBuf {
     dir.join(format!("{name}.log"))
-}
-
-/// A JetStream context on a client of the servers in `urls`, patient enough
-/// for a stream's leader to move.
-async fn jetstream_on(urls: &str) -> anyhow::Result<jetstream::Context> {
-    let addrs = urls
-        .split(',')
-        .map(str::parse)
-        .collect::<Result<Vec<async_nats::ServerAddr>, _>>()?;
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(addrs)
-        .await?;
-    let mut js = jetstream::new(client);
-    js.set_timeout(Duration::from_secs(10));
-    Ok(js)
 }
 
 /// Waits until `PAGEFEED_EVENTS` holds more than `seq` events (a failed

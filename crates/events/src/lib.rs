@@ -19,3 +19,9 @@ pub use connect::connect;
 pub use event::{DecodeError, Event};
 pub use subject::PageKey;
 pub use task::Task;
+
+/// A JetStream timestamp (a message's `published`, a stored message's
+/// `time`) as the chrono time the rest of pagefeed uses.
+pub fn jetstream_time(time: async_nats::datetime::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(time.unix_timestamp(), time.nanosecond()).unwrap_or_default()
+}

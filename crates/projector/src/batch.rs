@@ -62,10 +62,7 @@ impl Delivered {
     pub fn from_jetstream(msg: jetstream::Message) -> Option<Delivered> {
         let (seq, pending, consumer_seq, published) = {
             let info = msg.info().ok()?;
-            let published = info.published;
-            let published =
-                DateTime::from_timestamp(published.unix_timestamp(), published.nanosecond())
-                    .unwrap_or_default();
+            let published = pagefeed_events::jetstream_time(info.published);
             (
                 info.stream_sequence,
                 info.pending,

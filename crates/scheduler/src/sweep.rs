@@ -34,7 +34,7 @@ use pagefeed_events::publish::{publish_all, Outgoing};
 use pagefeed_events::streams::FETCHERS_CONSUMER;
 use pagefeed_events::subject::{TASKS_STREAM, TASKS_SUBJECTS};
 use pagefeed_events::task::{QUEUED_AT_HEADER, REQUEUES_HEADER};
-use pagefeed_events::{Config, Task};
+use pagefeed_events::{jetstream_time, Config, Task};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -317,13 +317,13 @@ impl Sweeper {
                     "the task was left behind the fetchers' consumer and put back {requeues} times"
                 ),
                 0,
-                to_chrono(msg.time),
+                jetstream_time(msg.time),
             ),
             Ending::MaxDeliver { deliveries } => (
                 "max_deliver",
                 format!("the task was delivered {deliveries} times and never settled"),
                 deliveries,
-                to_chrono(msg.time),
+                jetstream_time(msg.time),
             ),
             Ending::Expired => (
                 "expired",
@@ -429,9 +429,5 @@ fn queued_at(msg: &StreamMessage) -> DateTime<Utc> {
         .get(QUEUED_AT_HEADER)
         .and_then(|v| v.as_str().parse::<i64>().ok())
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
-        .unwrap_or_else(|| to_chrono(msg.time))
-}
-
-fn to_chrono(time: async_nats::datetime::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(time.unix_timestamp(), time.nanosecond()).unwrap_or_default()
+        .unwrap_or_else(|| jetstream_time(msg.time))
 }

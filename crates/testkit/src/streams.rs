@@ -24,6 +24,23 @@ pub async fn jetstream_at(url: &str) -> anyhow::Result<jetstream::Context> {
     Ok(jetstream::new(client))
 }
 
+/// A JetStream context on a client of every server in `urls` (comma
+/// separated, as `nats.url` takes them), patient enough for a stream's
+/// leader to move: it keeps trying to connect, and waits 10 s for answers.
+pub async fn jetstream_on_all(urls: &str) -> anyhow::Result<jetstream::Context> {
+    let addrs = urls
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<async_nats::ServerAddr>, _>>()?;
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await?;
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(10));
+    Ok(js)
+}
+
 /// One message as the stream stores it.
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -77,8 +94,7 @@ pub async fn each_stored(
                     .get("Nats-Msg-Id")
                     .map(|v| v.as_str().to_owned()),
                 headers: msg.headers,
-                time: DateTime::from_timestamp(msg.time.unix_timestamp(), msg.time.nanosecond())
-                    .unwrap_or_default(),
+                time: pagefeed_events::jetstream_time(msg.time),
                 payload: msg.payload,
             });
         }

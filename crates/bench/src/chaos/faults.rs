@@ -325,15 +325,7 @@ pub async fn during(system: &System, fault: &Fault, begun: &mut Begun) -> Option
 /// A projector's `pagefeed_projector_failed_commits_total`, from its
 /// `/metrics`; `None` while it does not answer.
 async fn failed_commits(http: std::net::SocketAddr) -> Option<u64> {
-    let text = http_client()
-        .get(format!("http://{http}/metrics"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = get(http, "/metrics").await?.text().await.ok()?;
     text.lines()
         .find(|line| line.starts_with("pagefeed_projector_failed_commits_total"))?
         .rsplit(' ')
@@ -344,13 +336,15 @@ async fn failed_commits(http: std::net::SocketAddr) -> Option<u64> {
 
 /// A projector's `/api/status`, as JSON; `None` while it does not answer.
 async fn status_json(http: std::net::SocketAddr) -> Option<serde_json::Value> {
+    get(http, "/api/status").await?.json().await.ok()
+}
+
+/// A projector's answer at `path`; `None` while it does not answer.
+async fn get(http: std::net::SocketAddr, path: &str) -> Option<reqwest::Response> {
     http_client()
-        .get(format!("http://{http}/api/status"))
+        .get(format!("http://{http}{path}"))
         .timeout(Duration::from_secs(5))
         .send()
-        .await
-        .ok()?
-        .json()
         .await
         .ok()
 }

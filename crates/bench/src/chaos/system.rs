@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
-use async_nats::ServerAddr;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_testkit::config::{config_text, id_site};
 use pagefeed_testkit::nats::{free_port, NatsCluster};
 use pagefeed_testkit::process::{Process, ServiceCommand};
 use pagefeed_testkit::projector_api::free_http;
+use pagefeed_testkit::streams::jetstream_on_all;
 use pagefeed_testkit::tmpfs::Tmpfs;
 
 use super::partition::Links;
@@ -90,7 +90,7 @@ impl System {
     pub async fn start(dir: &Path, bins: Binaries, crawl: &Crawl) -> anyhow::Result<System> {
         std::fs::create_dir_all(dir.join("logs"))?;
         let cluster = NatsCluster::start_partitionable(3).await?;
-        let js = jetstream_on(&cluster).await?;
+        let js = jetstream_on_all(&cluster.urls()).await?;
         let logs = dir.join("logs");
         let mut processes = Vec::new();
 
@@ -312,20 +312,4 @@ impl System {
             let _ = std::fs::copy(server.log_path(), to);
         }
     }
-}
-
-/// A JetStream context on a client that knows every server of the cluster.
-async fn jetstream_on(cluster: &NatsCluster) -> anyhow::Result<jetstream::Context> {
-    let addrs = cluster
-        .servers
-        .iter()
-        .map(|s| s.url().parse::<ServerAddr>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(addrs)
-        .await?;
-    let mut js = jetstream::new(client);
-    js.set_timeout(Duration::from_secs(10));
-    Ok(js)
 }
