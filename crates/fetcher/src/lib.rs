@@ -58,6 +58,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         cfg,
         crawler,
         shutdown,
+        hand_back: CancellationToken::new(),
     });
     let outcome = pull_loop(worker, concurrency).await;
     if let Err(e) = client.drain().await {

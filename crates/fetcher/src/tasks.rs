@@ -28,13 +28,20 @@ pub struct Worker {
     pub js: jetstream::Context,
     pub cfg: Config,
     pub crawler: Crawler,
+    /// Stops the pulling.
     pub shutdown: CancellationToken,
+    /// Stops the tasks in flight, which are handed back: cancelled only
+    /// once the pulling has stopped (see [`pull_loop`]).
+    pub hand_back: CancellationToken,
 }
 
-/// Pulls and handles tasks until `shutdown`; then lets in-flight tasks end
-/// (each one either finishes or is handed back with a negative ack).
+/// Pulls and handles tasks until `shutdown`; then hands back the tasks in
+/// flight with a negative ack, once this client has no pull request left
+/// open: a task handed back while one is open could be redelivered into it,
+/// after the end of the subscription, and wait out `ack_wait` there.
 pub async fn pull_loop(worker: Arc<Worker>, concurrency: usize) -> anyhow::Result<()> {
     let shutdown = worker.shutdown.clone();
+    let hand_back = worker.hand_back.clone();
     let mut tasks = Tasks {
         worker,
         slots: Arc::new(Semaphore::new(concurrency)),
@@ -42,8 +49,14 @@ pub async fn pull_loop(worker: Arc<Worker>, concurrency: usize) -> anyhow::Resul
         concurrency,
     };
     let outcome = consume(&mut tasks, &shutdown).await;
+    hand_back.cancel();
     tasks.tracker.close();
     tasks.tracker.wait().await;
+    // The negative acks are only queued in the client: a drain that closes
+    // the connection does not wait for them (seen: one in two lost).
+    if let Err(e) = tasks.worker.js.client().flush().await {
+        warn!(error = %e, "could not flush the tasks handed back; they return after ack_wait");
+    }
     outcome
 }
 
@@ -78,16 +91,19 @@ impl Source for Tasks {
         let shutdown = &self.worker.shutdown;
         info!(concurrency = self.concurrency, "pulling tasks");
         loop {
-            // A free slot first, then a task: never hold a task we cannot start.
+            // A free slot first, then a task: never hold a task we cannot
+            // start. Shutdown first: once stopping, ask for nothing more.
             let slot = tokio::select! {
-                slot = self.slots.clone().acquire_owned() => slot?,
+                biased;
                 () = shutdown.cancelled() => return Ok(Flow::Stop),
+                slot = self.slots.clone().acquire_owned() => slot?,
             };
             // This slot and every other free one.
             let room = 1 + self.slots.available_permits();
             let next = tokio::select! {
-                next = messages.next_for(room) => next,
+                biased;
                 () = shutdown.cancelled() => return Ok(Flow::Stop),
+                next = messages.next_for(room) => next,
             };
             let Some(msg) = next else {
                 return Ok(Flow::Recreate);
@@ -121,7 +137,7 @@ impl Worker {
         ));
         let settled = tokio::select! {
             settled = self.attempt(&job, attempt) => Some(settled),
-            () = self.shutdown.cancelled() => None,
+            () = self.hand_back.cancelled() => None,
         };
         keepalive.cancel();
         let _ = progress.await;
@@ -300,10 +316,10 @@ impl Worker {
     async fn publish(&self, msgs: &[Outgoing]) -> Result<(), PublishAllError> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match publish_all(&self.js, msgs, &self.shutdown).await {
+            match publish_all(&self.js, msgs, &self.hand_back).await {
                 Err(PublishAllError::StreamNotFound { subject }) => {
                     warn!(%subject, "no stream answers; publishing again after a pause");
-                    if !backoff.wait(&self.shutdown).await {
+                    if !backoff.wait(&self.hand_back).await {
                         return Err(PublishAllError::Cancelled {
                             unacked: msgs.len(),
                         });

@@ -66,6 +66,37 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// How many times a start is tried, each time on fresh ports.
+const PORT_ATTEMPTS: u32 = 4;
+
+/// Runs `start` again, up to [`PORT_ATTEMPTS`] times, while it fails
+/// because a port it was given had been taken between [`free_port`]
+/// finding it free and nats-server binding it: by another test on the
+/// machine, or by a proxy of the same cluster, which binds an ephemeral
+/// port of its own in that window.
+async fn on_fresh_ports<T, F, Fut>(mut start: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match start().await {
+            Err(e) if attempt < PORT_ATTEMPTS && is_port_taken(&e) => {
+                eprintln!("nats-server start: a port was taken meanwhile, trying fresh ports");
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether a start failed on a port already in use (nats-server's log,
+/// quoted in the error, says so).
+fn is_port_taken(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("address already in use")
+}
+
 /// One nats-server process with JetStream.
 pub struct NatsServer {
     bin: PathBuf,
@@ -86,7 +117,14 @@ impl NatsServer {
     /// Starts a single-node server with extra lines in its config file (for
     /// example an `authorization { ... }` block).
     pub async fn start_with(extra_config: &str) -> anyhow::Result<NatsServer> {
-        let port = free_port()?;
+        on_fresh_ports(|| NatsServer::start_once(extra_config)).await
+    }
+
+    async fn start_once(extra_config: &str) -> anyhow::Result<NatsServer> {
+        NatsServer::start_on(free_port()?, extra_config).await
+    }
+
+    async fn start_on(port: u16, extra_config: &str) -> anyhow::Result<NatsServer> {
         let dir = tempfile::Builder::new()
             .prefix("pagefeed-nats-")
             .tempdir()?;
@@ -328,6 +366,10 @@ impl NatsCluster {
     /// Starts `size` servers routed to one another and waits until JetStream
     /// has a meta leader (streams can be created).
     pub async fn start(size: usize) -> anyhow::Result<NatsCluster> {
+        on_fresh_ports(|| NatsCluster::start_once(size)).await
+    }
+
+    async fn start_once(size: usize) -> anyhow::Result<NatsCluster> {
         let ports = ClusterPorts::free(size)?;
         let routes = route_urls(
             ports
@@ -355,6 +397,10 @@ impl NatsCluster {
     /// is not told the direct ones, and each advertises a route address
     /// that refuses, so gossip cannot open a route around the proxies.
     pub async fn start_partitionable(size: usize) -> anyhow::Result<NatsCluster> {
+        on_fresh_ports(|| NatsCluster::start_partitionable_once(size)).await
+    }
+
+    async fn start_partitionable_once(size: usize) -> anyhow::Result<NatsCluster> {
         let ports = ClusterPorts::free(size)?;
         let mut proxies = Vec::new();
         for from in 0..size {
@@ -551,4 +597,35 @@ fn bound_not_listening() -> anyhow::Result<TcpSocket> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port taken by someone else between being found free and being
+    /// bound: nats-server exits at start, and the start is tried again on
+    /// fresh ports instead of failing the test that asked for a server.
+    #[tokio::test]
+    async fn a_start_whose_port_was_taken_meanwhile_tries_fresh_ports() -> anyhow::Result<()> {
+        let taken = TcpListener::bind("127.0.0.1:0")?;
+        let taken_port = taken.local_addr()?.port();
+        let mut ports = vec![free_port()?, taken_port];
+        let mut tried = Vec::new();
+        let server = on_fresh_ports(|| {
+            let port = ports.pop().expect("two attempts at most");
+            tried.push(port);
+            NatsServer::start_on(port, "")
+        })
+        .await?;
+        assert_eq!(tried.len(), 2, "tried ports {tried:?}");
+        assert_ne!(server.port(), taken_port);
+        assert!(server.jetstream_answers(Duration::from_secs(5)).await);
+
+        // Anything else fails at once.
+        let failed: anyhow::Result<()> =
+            on_fresh_ports(|| async { anyhow::bail!("no such file") }).await;
+        assert!(failed.is_err());
+        Ok(())
+    }
 }
