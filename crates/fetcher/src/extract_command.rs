@@ -71,7 +71,7 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
         site_cfg.timezone,
         Limits::from(&cfg.fetcher),
     )
-        .with_context(|| format!("site \"{site}\""))?;
+    .with_context(|| format!("site \"{site}\""))?;
 
     let (url, status, content_type, body) = match source {
         Source::Url(url) => {

@@ -12,8 +12,7 @@ use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    self,
-    expected_entries, expected_title, page_kind, PageKind, SampleSite, SampleSiteOptions,
+    self, expected_entries, expected_title, page_kind, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.

@@ -13,8 +13,7 @@ use pagefeed_fetcher::http::{FetchError, FetchSettings, HttpClient, Outcome, Val
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    self,
-    expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
+    self, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.

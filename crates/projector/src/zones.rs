@@ -35,7 +35,10 @@ impl Zones {
     /// `t` as the clocks of `site` showed it, with the offset they had then
     /// (`+09:00` in Tokyo; `-05:00` or `-04:00` in New York by the season).
     pub fn local(&self, site: &str, t: DateTime<Utc>) -> DateTime<FixedOffset> {
-        let offset = self.zone(site).offset_from_utc_datetime(&t.naive_utc()).fix();
+        let offset = self
+            .zone(site)
+            .offset_from_utc_datetime(&t.naive_utc())
+            .fix();
         t.with_timezone(&offset)
     }
 }
@@ -101,10 +104,16 @@ mod tests {
         let zones = zones();
         let t = at("2026-02-13T01:00:00Z");
         for site in ["plain", "gone", ""] {
-            assert_eq!(zones.local(site, t).to_rfc3339(), "2026-02-13T01:00:00+00:00");
+            assert_eq!(
+                zones.local(site, t).to_rfc3339(),
+                "2026-02-13T01:00:00+00:00"
+            );
             assert_eq!(zones.zone(site), Tz::UTC);
         }
-        assert_eq!(Zones::default().local("mixi", t).offset().local_minus_utc(), 0);
+        assert_eq!(
+            Zones::default().local("mixi", t).offset().local_minus_utc(),
+            0
+        );
     }
 
     #[test]

@@ -79,7 +79,10 @@ async fn ten_in_tokyo_is_one_in_utc_in_the_event_and_the_api() -> anyhow::Result
             site("plain", &pages, ""),
         ],
     );
-    assert_eq!(cfg.site("tokyo").map(|s| s.timezone), Some(chrono_tz::Asia::Tokyo));
+    assert_eq!(
+        cfg.site("tokyo").map(|s| s.timezone),
+        Some(chrono_tz::Asia::Tokyo)
+    );
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let dir = tempfile::tempdir()?;
@@ -96,16 +99,26 @@ async fn ten_in_tokyo_is_one_in_utc_in_the_event_and_the_api() -> anyhow::Result
     let plain = entry_of(&events, "plain.1").expect("the plain entry was published");
     assert_eq!(tokyo.text, "朝の築地で寿司");
     let expected = february_13(tokyo.observed_at, 1);
-    assert_eq!(tokyo.timestamp, Some(expected), "crawled at {}", tokyo.observed_at);
+    assert_eq!(
+        tokyo.timestamp,
+        Some(expected),
+        "crawled at {}",
+        tokyo.observed_at
+    );
     assert_eq!(plain.timestamp, Some(february_13(plain.observed_at, 10)));
     assert_eq!(plain.id, tokyo.id, "the same markup: only the zone differs");
 
     // The projector stores and answers UTC.
     let client = node::http_client();
     let last = events_last_seq(&js).await?;
-    projector.wait_applied(&client, last, Duration::from_secs(60)).await?;
+    projector
+        .wait_applied(&client, last, Duration::from_secs(60))
+        .await?;
     let body: serde_json::Value = client
-        .get(format!("http://{}/api/pages/tokyo.1/entries", projector.http))
+        .get(format!(
+            "http://{}/api/pages/tokyo.1/entries",
+            projector.http
+        ))
         .send()
         .await?
         .error_for_status()?
@@ -119,7 +132,9 @@ async fn ten_in_tokyo_is_one_in_utc_in_the_event_and_the_api() -> anyhow::Result
         "{body}"
     );
     assert!(
-        shown["timestamp"].as_str().is_some_and(|t| t.ends_with("T01:00:00Z")),
+        shown["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("T01:00:00Z")),
         "{body}"
     );
 

@@ -173,7 +173,10 @@ fn unknown_time_zone_names_site_and_field() {
         assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
         assert_eq!(e.field.as_deref(), Some("timezone"), "{e}");
         let shown = e.to_string();
-        assert!(shown.contains(&format!("\"{bad}\" is not a time zone")), "{shown}");
+        assert!(
+            shown.contains(&format!("\"{bad}\" is not a time zone")),
+            "{shown}"
+        );
     }
     let text = GOOD.replace("\"Asia/Tokyo\"", "9");
     let e = parse(&text).unwrap_err();

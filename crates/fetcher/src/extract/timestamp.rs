@@ -48,9 +48,8 @@ pub(super) fn parse_timestamp(
     if parsed.offset().is_some() {
         return parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc));
     }
-    let has_year = parsed.year().is_some()
-        || parsed.year_mod_100().is_some()
-        || parsed.isoyear().is_some();
+    let has_year =
+        parsed.year().is_some() || parsed.year_mod_100().is_some() || parsed.isoyear().is_some();
     if has_year {
         return local_to_utc(naive(&parsed)?, zone);
     }
@@ -61,7 +60,9 @@ pub(super) fn parse_timestamp(
         .checked_add_offset(zone.offset_from_utc_datetime(&utc).fix())?
         .date();
     if parsed.month().is_some() {
-        let latest = now.checked_add_signed(MAX_AHEAD).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let latest = now
+            .checked_add_signed(MAX_AHEAD)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         return (today.year() - MAX_YEARS_BACK..=today.year() + 1)
             .rev()
             .filter_map(|year| {
