@@ -43,7 +43,10 @@ pub(super) fn parse_timestamp(
     let mut parsed = Parsed::new();
     chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
     if parsed.timestamp().is_some() {
-        return parsed.to_datetime_with_timezone(&Utc).ok();
+        return parsed
+            .to_naive_datetime_with_offset(0)
+            .ok()
+            .map(|utc| utc.and_utc());
     }
     if parsed.offset().is_some() {
         return parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc));
@@ -104,7 +107,7 @@ fn naive(parsed: &Parsed) -> Option<NaiveDateTime> {
 /// offset in force before the jump, which lands as far past it as the time
 /// was (03:30 summer time). These are the defaults of `java.time` and of
 /// JavaScript's Temporal. `None` only past the ends of chrono's calendar.
-pub(super) fn local_to_utc(naive: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
+fn local_to_utc(naive: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
     if let Some(at) = zone.from_local_datetime(&naive).earliest() {
         return Some(at.with_timezone(&Utc));
     }
