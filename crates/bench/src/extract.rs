@@ -55,7 +55,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         link: Some("a".into()),
     };
     let limits = Limits::from(&FetcherConfig::default());
-    let extractor = Extractor::new(&extract, limits)?;
+    let extractor = Extractor::new(&extract, chrono_tz::UTC, limits)?;
     println!(
         "extraction of one page, one thread, best of {} (max_entries {}, parse_deadline {:?})",
         options.runs, limits.max_entries, limits.parse_deadline

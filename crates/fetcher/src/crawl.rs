@@ -64,7 +64,11 @@ impl Crawler {
                 let crawler = SiteCrawler {
                     site: site.clone(),
                     http: HttpClient::new(settings.clone(), AddressPolicy::for_site(site))?,
-                    extractor: Arc::new(Extractor::new(&site.extract, Limits::from(f))?),
+                    extractor: Arc::new(Extractor::new(
+                        &site.extract,
+                        site.timezone,
+                        Limits::from(f),
+                    )?),
                 };
                 Ok((site.name.clone(), crawler))
             })

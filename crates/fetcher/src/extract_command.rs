@@ -66,8 +66,12 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
     };
     // The fetcher's own caps and deadline: what is shown here is what a
     // crawl would publish.
-    let extractor = Extractor::new(&site_cfg.extract, Limits::from(&cfg.fetcher))
-        .with_context(|| format!("site \"{site}\""))?;
+    let extractor = Extractor::new(
+        &site_cfg.extract,
+        site_cfg.timezone,
+        Limits::from(&cfg.fetcher),
+    )
+    .with_context(|| format!("site \"{site}\""))?;
 
     let (url, status, content_type, body) = match source {
         Source::Url(url) => {

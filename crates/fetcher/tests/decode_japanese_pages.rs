@@ -11,7 +11,7 @@ use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    expected_entries, expected_title, PageKind, SampleSite, SampleSiteOptions,
+    self, expected_entries, expected_title, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -28,7 +28,8 @@ async fn legacy_charsets_bom_and_broken_markup_decode_to_the_expected_text() {
         AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
     )
     .unwrap();
-    let extractor = Extractor::new(&sample_extract(), Limits::default()).unwrap();
+    let extractor =
+        Extractor::new(&sample_extract(), sample_site::TIMEZONE, Limits::default()).unwrap();
     let now = DateTime::from_timestamp(T0, 0).unwrap();
 
     for (kind, encoding) in [

@@ -1,6 +1,7 @@
 //! A normal sample page fetched over HTTP yields its title and its 20 entries
 //! exactly as the site says it shows them: text, absolute link, timestamp
-//! (with the year a reader would infer, across New Year too), and stable ids.
+//! (Japan time, with the year a reader would infer, across New Year too),
+//! and stable ids.
 
 use std::collections::HashSet;
 
@@ -11,13 +12,14 @@ use pagefeed_fetcher::http::{FetchSettings, HttpClient, Outcome, Validators};
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    expected_entries, expected_title, page_kind, PageKind, SampleSite, SampleSiteOptions,
+    self, expected_entries, expected_title, page_kind, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.
 const MID_NOVEMBER: i64 = 1_700_000_000;
-/// 2024-01-01T00:30:00Z: the page still shows entries of 31 December.
-const NEW_YEAR: i64 = 1_704_069_000;
+/// 2024-01-01T00:30:00+09:00, half past midnight in the site's Japan time
+/// (still 2023 in UTC): the page still shows entries of 31 December.
+const NEW_YEAR: i64 = 1_704_036_600;
 
 async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Page {
     let client = HttpClient::new(
@@ -32,7 +34,7 @@ async fn fetch_and_extract(site: &SampleSite, id: u64, now: DateTime<Utc>) -> Pa
     assert_eq!((page.status, page.url.as_str()), (200, url.as_str()));
     let decoded = decode(&page.body, page.content_type.as_deref());
     assert_eq!((decoded.encoding, decoded.had_errors), ("UTF-8", false));
-    Extractor::new(&sample_extract(), Limits::default())
+    Extractor::new(&sample_extract(), sample_site::TIMEZONE, Limits::default())
         .unwrap()
         .extract(&decoded.text, &page.url, now)
         .unwrap()

@@ -13,7 +13,7 @@ use pagefeed_fetcher::http::{FetchError, FetchSettings, HttpClient, Outcome, Val
 use pagefeed_fetcher::policy::AddressPolicy;
 use pagefeed_testkit::config::sample_extract;
 use pagefeed_testkit::sample_site::{
-    expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
+    self, expected_title, Clock, PageKind, SampleSite, SampleSiteOptions,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -181,7 +181,7 @@ async fn one_redirect_is_followed_to_the_page() {
 }
 
 fn extractor() -> Extractor {
-    Extractor::new(&sample_extract(), Limits::default()).unwrap()
+    Extractor::new(&sample_extract(), sample_site::TIMEZONE, Limits::default()).unwrap()
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;
+pub mod zones;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use tracing::{info, warn};
 use crate::api::{ApiOptions, ApiState, Live};
 use crate::replicate::{replicate, Progress};
 use crate::store::{Store, StoreError};
+use crate::zones::Zones;
 
 /// Where and as whom a projector runs.
 pub struct Options {
@@ -101,7 +103,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         shutdown.clone(),
     ));
     let state = ApiState::new(store.clone(), live.clone(), options.api)
-        .context("cannot start the API's read threads")?;
+        .context("cannot start the API's read threads")?
+        .with_zones(Arc::new(Zones::new(&options.cfg)));
     let api = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     let provisioned = until_provisioned(&shutdown, || ensure_streams(&js, &options.cfg)).await?;
     let outcome = if provisioned.is_some() {

@@ -1,10 +1,12 @@
 //! Configs for tests: `[[site]]` blocks, whole config files pointing at a
-//! test nats-server, and the sample site's extract settings.
+//! test nats-server, and the sample site's extract settings and time zone.
 
 use std::path::Path;
 
 use pagefeed_events::config::Extract;
 use pagefeed_events::Config;
+
+use crate::sample_site;
 
 /// The `[site.extract]` table that reads the sample site's pages.
 pub const SAMPLE_EXTRACT: &str = "[site.extract]\ntitle = \"title\"\nentry = \"div.feedEntry\"\n\
@@ -23,11 +25,13 @@ pub fn sample_extract() -> Extract {
     }
 }
 
-/// A `[[site]]` block over an id range, read with [`SAMPLE_EXTRACT`].
+/// A `[[site]]` block over an id range, read with [`SAMPLE_EXTRACT`] in the
+/// sample site's time zone.
 pub fn id_site(name: &str, url: &str, first: u64, last: u64, batch: u64, interval: &str) -> String {
     format!(
         "[[site]]\nname = \"{name}\"\nurl = \"{url}\"\nids = {{ first = {first}, last = {last} }}\n\
-         batch = {batch}\ninterval = \"{interval}\"\nretention = \"7d\"\n{SAMPLE_EXTRACT}"
+         batch = {batch}\ninterval = \"{interval}\"\nretention = \"7d\"\ntimezone = \"{}\"\n{SAMPLE_EXTRACT}",
+        sample_site::TIMEZONE.name()
     )
 }
 

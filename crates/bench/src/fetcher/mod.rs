@@ -290,7 +290,11 @@ impl Bench<'_> {
             FetchSettings::from(&cfg.fetcher),
             AddressPolicy::for_site(site),
         )?;
-        let extractor = Arc::new(Extractor::new(&site.extract, Limits::from(&cfg.fetcher))?);
+        let extractor = Arc::new(Extractor::new(
+            &site.extract,
+            site.timezone,
+            Limits::from(&cfg.fetcher),
+        )?);
         let me = std::process::id();
         let (cpu_before, site_before) = (cpu_time(me)?, cpu_time(self.site.pid())?);
         let start = Instant::now();

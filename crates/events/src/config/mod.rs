@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -151,6 +152,9 @@ pub struct Site {
     /// resolve to, although they are not global (loopback, private, ...).
     /// The site's own hosts are trusted whatever they resolve to.
     pub allow_networks: Vec<IpNet>,
+    /// The zone the site's pages show their times in: a timestamp without
+    /// an offset is read as local time there. UTC when not configured.
+    pub timezone: Tz,
 }
 
 impl Site {

@@ -78,6 +78,7 @@ pub(super) struct RawSite {
     pub(super) extract: Extract,
     #[serde(default)]
     pub(super) allow_networks: Vec<String>,
+    pub(super) timezone: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ ids = { first = 1, last = 500 }
 batch = 100
 interval = "10s"
 retention = "7d"
+timezone = "Asia/Tokyo"
 [site.extract]
 title = "title"
 entry = "div.feedEntry"
@@ -155,6 +156,35 @@ fn bad_timestamp_format_is_refused() {
     let text = GOOD.replace("%m月%d日 %H:%M", "%m月%d日 %Q");
     let e = parse(&text).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("extract.timestamp_format"), "{e}");
+}
+
+#[test]
+fn a_site_has_its_time_zone_or_utc() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.sites[0].timezone, chrono_tz::Asia::Tokyo);
+    assert_eq!(cfg.sites[1].timezone, chrono_tz::UTC);
+}
+
+#[test]
+fn unknown_time_zone_names_site_and_field() {
+    for bad in ["Asia/Tokio", "JST+9", "", "asia/tokyo"] {
+        let text = GOOD.replace("\"Asia/Tokyo\"", &format!("\"{bad}\""));
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+        assert_eq!(e.field.as_deref(), Some("timezone"), "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains(&format!("\"{bad}\" is not a time zone")),
+            "{shown}"
+        );
+    }
+    let text = GOOD.replace("\"Asia/Tokyo\"", "9");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(
+        (e.site.as_deref(), e.field.as_deref()),
+        (Some("sample"), Some("timezone")),
+        "{e}"
+    );
 }
 
 #[test]

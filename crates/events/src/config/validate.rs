@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use ipnet::IpNet;
 
 use super::raw::{RawConfig, RawFetcher, RawIds, RawNats, RawScheduler, RawSite};
@@ -197,6 +198,10 @@ fn site(
     for text in &s.allow_networks {
         allow_networks.push(check_network(text).map_err(|m| at.err("allow_networks", m))?);
     }
+    let timezone = match &s.timezone {
+        Some(name) => timezone(name).map_err(|m| at.err("timezone", m))?,
+        None => Tz::UTC,
+    };
     Ok(Site {
         name: s.name,
         pages,
@@ -205,6 +210,7 @@ fn site(
         retention: s.retention.0,
         extract: s.extract,
         allow_networks,
+        timezone,
     })
 }
 
@@ -471,6 +477,16 @@ fn check_network(text: &str) -> Result<IpNet, String> {
         ));
     }
     Ok(net)
+}
+
+/// An IANA time zone name, as the tz database spells it.
+fn timezone(name: &str) -> Result<Tz, String> {
+    name.parse().map_err(|_| {
+        format!(
+            "\"{name}\" is not a time zone of the IANA database; write a name such as \
+             \"Asia/Tokyo\", \"Europe/Paris\" or \"UTC\""
+        )
+    })
 }
 
 fn check_timestamp_format(format: &str) -> Result<(), String> {

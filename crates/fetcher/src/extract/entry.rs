@@ -23,8 +23,9 @@ pub struct Entry {
     pub id: String,
     /// Whitespace-normalised, at most `max_entry_text_bytes`.
     pub text: String,
-    /// Read with the site's `timestamp_format`, as UTC; `None` when the
-    /// entry has none or it does not parse.
+    /// Read with the site's `timestamp_format` as local time in the site's
+    /// `timezone` (unless the format has an offset), converted to UTC;
+    /// `None` when the entry has none or it does not parse.
     pub timestamp: Option<DateTime<Utc>>,
     /// The link's `href`, absolute; `None` when longer than
     /// [`MAX_URL_BYTES`].
@@ -33,7 +34,7 @@ pub struct Entry {
 
 impl Extractor {
     /// Reads the entry `element`: links resolve against `base`, timestamps
-    /// without a year get one from `now`.
+    /// without a year get one from `now` (see [`parse_timestamp`]).
     pub(super) fn entry(
         &self,
         element: ElementRef<'_>,
@@ -52,7 +53,7 @@ impl Extractor {
             Some((sel, items)) => find_under(*element, Some(element), sel, deadline, Some)?
                 .and_then(|shown| {
                     let shown = normalized_text(shown, MAX_TIMESTAMP_TEXT_BYTES);
-                    parse_timestamp(&shown, items, now)
+                    parse_timestamp(&shown, items, self.zone, now)
                 }),
             None => None,
         };

@@ -1,8 +1,9 @@
 //! One site's selectors and timestamp format, compiled once from its
-//! `[site.extract]` section, with the limits of a page.
+//! `[site.extract]` section, with its time zone and the limits of a page.
 
 use anyhow::{anyhow, Context as _};
 use chrono::format::{Item, StrftimeItems};
+use chrono_tz::Tz;
 use pagefeed_events::config::Extract;
 use scraper::Selector;
 
@@ -19,6 +20,8 @@ pub struct Extractor {
     pub(super) text: Option<Selector>,
     pub(super) timestamp: Option<(Selector, Vec<Item<'static>>)>,
     pub(super) link: Option<Selector>,
+    /// The site's `timezone`: what a timestamp without an offset is read in.
+    pub(super) zone: Tz,
     pub(super) limits: Limits,
 }
 
@@ -27,7 +30,8 @@ fn selector(field: &str, css: &str) -> anyhow::Result<Selector> {
 }
 
 impl Extractor {
-    pub fn new(extract: &Extract, limits: Limits) -> anyhow::Result<Self> {
+    /// `zone` is the site's `timezone`, where its pages' times are local.
+    pub fn new(extract: &Extract, zone: Tz, limits: Limits) -> anyhow::Result<Self> {
         let timestamp = match (&extract.timestamp, &extract.timestamp_format) {
             (Some(css), Some(format)) => {
                 let items = StrftimeItems::new(format)
@@ -57,6 +61,7 @@ impl Extractor {
                 .as_deref()
                 .map(|css| selector("link", css))
                 .transpose()?,
+            zone,
             limits,
         })
     }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use pagefeed_events::config::Extract;
 use pagefeed_events::event::content_id;
 use pagefeed_events::limits::MAX_URL_BYTES;
@@ -37,6 +38,11 @@ fn whole_entries(entry: &str) -> Extract {
 }
 
 fn extractor() -> Extractor {
+    extractor_in(Tz::UTC)
+}
+
+/// [`extractor`] for a site whose times are local to `zone`.
+fn extractor_in(zone: Tz) -> Extractor {
     Extractor::new(
         &Extract {
             title: "title".into(),
@@ -46,6 +52,7 @@ fn extractor() -> Extractor {
             timestamp_format: Some("%m月%d日 %H:%M".into()),
             link: Some("a".into()),
         },
+        zone,
         Limits::default(),
     )
     .unwrap()
@@ -84,8 +91,22 @@ fn title_text_timestamp_and_link() {
 }
 
 #[test]
+fn timestamps_are_local_to_the_site_zone() {
+    let now = at("2026-03-01T00:00:00Z");
+    let read = |zone| extract(&extractor_in(zone), HTML, "http://x/", now).unwrap();
+    assert_eq!(
+        read(chrono_tz::Asia::Tokyo).entries[0].timestamp,
+        Some(at("2026-02-13T07:45:00Z"))
+    );
+    assert_eq!(
+        read(chrono_tz::America::New_York).entries[0].timestamp,
+        Some(at("2026-02-13T21:45:00Z"))
+    );
+}
+
+#[test]
 fn without_a_text_selector_the_whole_entry_is_the_text() {
-    let e = Extractor::new(&whole_entries("div.entry"), Limits::default()).unwrap();
+    let e = Extractor::new(&whole_entries("div.entry"), Tz::UTC, Limits::default()).unwrap();
     let page = extract(&e, HTML, "http://site.example/", Utc::now()).unwrap();
     assert_eq!(page.entries[2].text, "no paragraph");
     // Text nodes are joined as they are (XPath's `string()`): no space
@@ -131,11 +152,11 @@ fn bad_selectors_are_refused() {
         timestamp_format: None,
         link: None,
     };
-    assert!(Extractor::new(&extract, Limits::default()).is_err());
+    assert!(Extractor::new(&extract, Tz::UTC, Limits::default()).is_err());
     extract.entry = "div".into();
     extract.timestamp = Some("span".into());
     assert!(
-        Extractor::new(&extract, Limits::default()).is_err(),
+        Extractor::new(&extract, Tz::UTC, Limits::default()).is_err(),
         "timestamp without format"
     );
 }
@@ -144,7 +165,7 @@ fn bad_selectors_are_refused() {
 fn an_entry_inside_an_entry_is_part_of_the_outer_one() {
     let html = "<body><div class=entry>one<div class=entry>two<div class=entry>three</div></div>\
         </div><p><div class=entry>four</div></p><div class=entry>five</div></body>";
-    let e = Extractor::new(&whole_entries("div.entry"), Limits::default()).unwrap();
+    let e = Extractor::new(&whole_entries("div.entry"), Tz::UTC, Limits::default()).unwrap();
     let page = extract(&e, html, "http://x/", Utc::now()).unwrap();
     let texts: Vec<&str> = page.entries.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts, ["onetwothree", "four", "five"]);
@@ -173,7 +194,7 @@ fn ids_of_a_page_without_nesting_are_the_markup_hashes_they_always_were() {
 fn with_limits(extract: &Extract, change: impl FnOnce(&mut Limits)) -> Extractor {
     let mut limits = Limits::default();
     change(&mut limits);
-    Extractor::new(extract, limits).unwrap()
+    Extractor::new(extract, Tz::UTC, limits).unwrap()
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! What every handler shares ([`ApiState`]: the store, the live status,
-//! the read threads, the options) and [`read`], the one way a handler
+//! the read threads, the options, the sites' time zones) and [`read`], the one way a handler
 //! reads the store: on the API's own read threads.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 
 use crate::api::reads::{ReadError, ReadPool};
 use crate::store::{Store, StoreError};
+use crate::zones::Zones;
 
 use super::error::ApiError;
 use super::live::Live;
@@ -20,10 +21,14 @@ pub struct ApiState {
     pub(super) live: Arc<Live>,
     reads: ReadPool,
     pub(super) options: Arc<ApiOptions>,
+    /// Each site's time zone, for what is shown to people (the web view,
+    /// the feeds); the JSON API answers in UTC.
+    pub(super) zones: Arc<Zones>,
 }
 
 impl ApiState {
-    /// The API's state, and its read threads started.
+    /// The API's state, and its read threads started; every site's times
+    /// are shown in UTC until [`ApiState::with_zones`] says otherwise.
     pub fn new(
         store: Arc<Store>,
         live: Arc<Live>,
@@ -38,7 +43,18 @@ impl ApiState {
             live,
             reads,
             options: Arc::new(options),
+            zones: Arc::default(),
         })
+    }
+
+    /// The state with the sites' time zones (from the config).
+    pub fn with_zones(self, zones: Arc<Zones>) -> ApiState {
+        ApiState { zones, ..self }
+    }
+
+    /// Each site's time zone.
+    pub fn zones(&self) -> &Arc<Zones> {
+        &self.zones
     }
 }
 

@@ -12,7 +12,8 @@ pub struct ExpectedEntry {
     pub posted_at: i64,
     /// The text of `p.comment`.
     pub text: String,
-    /// The text of `li.timeStamp` as shown, e.g. `2月13日 16:45` (UTC).
+    /// The text of `li.timeStamp` as shown, e.g. `2月13日 16:45`, in
+    /// Japan time ([`TIMEZONE`]).
     pub timestamp: String,
     /// The `href` of `li.viewLink a` once HTML-decoded, relative, e.g.
     /// `/view_entry?page_id=42&entry=117`.

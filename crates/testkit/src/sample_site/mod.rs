@@ -34,8 +34,8 @@
 //! posted at `origin(id) + k * period(id)` and a page shows the 20 newest
 //! entries already posted, newest first ([`expected_entries`] says what a
 //! correct extractor must find). The crawler's selectors are `title`,
-//! `div.feedEntry`, `p.comment`, `li.timeStamp` (format `%m月%d日 %H:%M`, UTC,
-//! month and day not zero-padded) and `li.viewLink a` (a relative href).
+//! `div.feedEntry`, `p.comment`, `li.timeStamp` (format `%m月%d日 %H:%M`, in
+//! Japan time like mixi's, [`TIMEZONE`]; month and day not zero-padded) and `li.viewLink a` (a relative href).
 //!
 //! Rendered pages carry an `ETag` and a `Last-Modified` and answer conditional
 //! requests with 304. Responses are compressed (gzip, br, deflate) when asked,
@@ -76,6 +76,10 @@ const TARGET_PAGE_BYTES: usize = 14_848;
 
 /// The oversized page sends at least this many bytes.
 const OVERSIZED_BYTES: usize = 6 * 1024 * 1024;
+
+/// The zone the site shows its times in, like the Japanese pages it
+/// imitates: a config reading it says `timezone = "Asia/Tokyo"`.
+pub const TIMEZONE: chrono_tz::Tz = chrono_tz::Asia::Tokyo;
 
 /// 2020-01-01T00:00:00Z: the epoch the entry schedules are anchored at.
 const EPOCH_2020: i64 = 1_577_836_800;
@@ -161,10 +165,10 @@ mod tests {
     #[test]
     fn timestamps_are_not_zero_padded_in_month_and_day() {
         let mut s = String::new();
-        write_timestamp(&mut s, 1_581_612_300); // 2020-02-13T16:45:00Z
+        write_timestamp(&mut s, 1_581_579_900); // 2020-02-13T07:45:00Z
         assert_eq!(s, "2月13日 16:45");
         s.clear();
-        write_timestamp(&mut s, 1_578_027_780); // 2020-01-03T05:03:00Z
+        write_timestamp(&mut s, 1_577_995_380); // 2020-01-02T20:03:00Z
         assert_eq!(s, "1月3日 05:03");
     }
 

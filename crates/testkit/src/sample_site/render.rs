@@ -144,8 +144,9 @@ pub(super) fn render_page(
     out.push_str(FOOTER);
 }
 
+/// `t` (unix seconds) as the page shows it: `2月13日 16:45`, in [`TIMEZONE`].
 pub(super) fn write_timestamp(out: &mut String, t: i64) {
-    if let Some(dt) = DateTime::from_timestamp(t, 0) {
+    if let Some(dt) = DateTime::from_timestamp(t, 0).map(|t| t.with_timezone(&TIMEZONE)) {
         let _ = write!(
             out,
             "{}月{}日 {:02}:{:02}",
