@@ -1,5 +1,5 @@
 //! Two notifier processes on one config share each destination's consumer:
-//! both deliver, and every entry arrives, once.
+//! both deliver, every entry arrives, once; SIGTERM stops each cleanly.
 
 mod support;
 
@@ -50,5 +50,10 @@ async fn two_notifiers_share_the_work() -> anyhow::Result<()> {
     let (by_one, by_two) = (delivered(one).await?, delivered(two).await?);
     assert_eq!(by_one + by_two, 60);
     assert!(by_one > 0 && by_two > 0, "shared: {by_one} and {by_two}");
+    // SIGTERM stops a notifier cleanly.
+    for name in ["notifier-1", "notifier-2"] {
+        let exit = system[name].terminate(Duration::from_secs(20)).await?;
+        assert!(exit.success(), "{name}: {exit}");
+    }
     Ok(())
 }
