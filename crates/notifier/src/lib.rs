@@ -37,7 +37,11 @@ pub struct Options {
 
 /// Sends notifications until `shutdown` is cancelled.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Options { cfg, from_seq, http } = options;
+    let Options {
+        cfg,
+        from_seq,
+        http,
+    } = options;
     anyhow::ensure!(
         !cfg.notify.is_empty(),
         "{} has no [[notify]] destination: there is nowhere to send",
@@ -63,7 +67,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     }
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-notifier").await?;
     let js = jetstream::new(client.clone());
-    let provisioned = until_provisioned(&shutdown, || ensure_stream(&js, events_stream(&cfg))).await?;
+    let provisioned =
+        until_provisioned(&shutdown, || ensure_stream(&js, events_stream(&cfg))).await?;
     if provisioned.is_some() {
         let sender = Arc::new(Sender::new(&cfg.notifier)?);
         let cfg = Arc::new(cfg);

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use pagefeed_cli::{config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs};
+use pagefeed_cli::{
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+};
 use pagefeed_notifier::Options;
 
 /// Sends pagefeed's new entries to webhooks and ntfy topics.

@@ -68,8 +68,10 @@ impl Sender {
                     request = request.header("Click", click);
                 }
                 if let Some(token) = token {
-                    let mut bearer = HeaderValue::from_str(&format!("Bearer {token}"))
-                        .map_err(|_| SendError::Request("the token is not a header value".into()))?;
+                    let mut bearer =
+                        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                            SendError::Request("the token is not a header value".into())
+                        })?;
                     bearer.set_sensitive(true);
                     request = request.header(AUTHORIZATION, bearer);
                 }

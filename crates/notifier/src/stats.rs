@@ -166,7 +166,8 @@ impl Collector for Stats {
             (
                 "pagefeed_notifier_retrying",
                 "Deliveries failing now, waiting to be tried again.",
-                (|d: &DestinationStats| d.retrying.load(Ordering::Relaxed)) as fn(&DestinationStats) -> u64,
+                (|d: &DestinationStats| d.retrying.load(Ordering::Relaxed))
+                    as fn(&DestinationStats) -> u64,
             ),
             (
                 "pagefeed_notifier_following",

@@ -21,7 +21,13 @@ async fn a_failing_destination_recovers_and_blocks_no_other() -> anyhow::Result<
     let healthy = Arc::new(AtomicBool::new(false));
     let flaky = Receiver::start({
         let healthy = healthy.clone();
-        move |_, _| Answer::Status(if healthy.load(Ordering::SeqCst) { 200 } else { 500 })
+        move |_, _| {
+            Answer::Status(if healthy.load(Ordering::SeqCst) {
+                200
+            } else {
+                500
+            })
+        }
     })
     .await?;
     let steady = Receiver::ok().await?;
@@ -63,7 +69,10 @@ async fn a_failing_destination_recovers_and_blocks_no_other() -> anyhow::Result<
         .cloned()
         .unwrap_or_default();
     assert!(
-        flaky_status["last_error"].as_str().unwrap_or_default().contains("500"),
+        flaky_status["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("500"),
         "{flaky_status}"
     );
     let metrics = pagefeed_testkit::projector_api::http_client()
@@ -73,16 +82,21 @@ async fn a_failing_destination_recovers_and_blocks_no_other() -> anyhow::Result<
         .text()
         .await?;
     assert!(
-        metrics.contains(r#"pagefeed_notifier_deliveries_total{destination="flaky",outcome="failed"}"#),
+        metrics.contains(
+            r#"pagefeed_notifier_deliveries_total{destination="flaky",outcome="failed"}"#
+        ),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"pagefeed_notifier_deliveries_total{destination="steady",outcome="delivered"} 10"#),
+        metrics.contains(
+            r#"pagefeed_notifier_deliveries_total{destination="steady",outcome="delivered"} 10"#
+        ),
         "{metrics}"
     );
     let log = system["notifier-1"].log();
     assert!(
-        log.lines().any(|l| l.contains("WARN") && l.contains("destination=flaky")),
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("destination=flaky")),
         "{log}"
     );
     assert!(!log.contains("s3cret-path"), "a URL in the log: {log}");

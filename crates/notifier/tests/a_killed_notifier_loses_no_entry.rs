@@ -44,7 +44,11 @@ async fn a_killed_notifier_loses_no_entry() -> anyhow::Result<()> {
 
     publish_events(&js, &events).await?;
     wait_for(PATIENCE, "the held request", || async {
-        Ok(receiver.received().iter().any(|r| r.key() == held).then_some(()))
+        Ok(receiver
+            .received()
+            .iter()
+            .any(|r| r.key() == held)
+            .then_some(()))
     })
     .await?;
     system["notifier-1"].kill()?; // SIGKILL, mid-delivery
@@ -60,7 +64,11 @@ async fn a_killed_notifier_loses_no_entry() -> anyhow::Result<()> {
     for r in &received {
         assert_eq!(r.method, "POST");
         assert!(keys.iter().any(|k| k == r.key()), "an unknown key: {r:?}");
-        assert_eq!(r.json()["idempotency_key"], r.key(), "the body carries the key");
+        assert_eq!(
+            r.json()["idempotency_key"],
+            r.key(),
+            "the body carries the key"
+        );
         *times.entry(r.key()).or_default() += 1;
     }
     assert_eq!(times.len(), keys.len(), "every entry");

@@ -37,17 +37,23 @@ async fn config_errors_name_the_field_and_secrets_stay_out() -> anyhow::Result<(
         std::fs::write(&path, config(&url, extra))?;
         let (code, stderr) = run_with(&path)?;
         assert_eq!(code, 2, "{stderr}");
-        assert!(!stderr.contains(TOKEN) && !stderr.contains("s3cret-path"), "{stderr}");
+        assert!(
+            !stderr.contains(TOKEN) && !stderr.contains("s3cret-path"),
+            "{stderr}"
+        );
         Ok(stderr)
     };
     let stderr = refused(&format!(
         "{}\n[[notify]]\nname = \"ops\"\nntfy = \"http://127.0.0.1:9/s3cret-path\"\ntoken = \"{TOKEN}\"\n",
         webhook("ops", "http://127.0.0.1:9/s3cret-path")
     ))?;
-    assert!(stderr.contains("`notify.ops.name`") && stderr.contains("duplicate"), "{stderr}");
-    let stderr = refused(&format!(
-        "[[notify]]\nname = \"ops\"\nwebhook = \"http://127.0.0.1:9/s3cret-path\"\nntfy = \"http://127.0.0.1:9/s3cret-path\"\n"
-    ))?;
+    assert!(
+        stderr.contains("`notify.ops.name`") && stderr.contains("duplicate"),
+        "{stderr}"
+    );
+    let stderr = refused(
+        "[[notify]]\nname = \"ops\"\nwebhook = \"http://127.0.0.1:9/s3cret-path\"\nntfy = \"http://127.0.0.1:9/s3cret-path\"\n",
+    )?;
     assert!(stderr.contains("`notify.ops.ntfy`"), "{stderr}");
     let stderr = refused("[[notify]]\nname = \"ops\"\nwebhook = \"file:///s3cret-path\"\n")?;
     assert!(stderr.contains("`notify.ops.webhook`"), "{stderr}");
@@ -70,7 +76,10 @@ async fn config_errors_name_the_field_and_secrets_stay_out() -> anyhow::Result<(
     let js = system.jetstream().await?;
     ensure_streams(&js, &cfg).await?;
     let status_url = start_notifier(&mut system, "notifier-1", &[])?;
-    let command = system["notifier-1"].command().clone().env("RUST_LOG", "debug");
+    let command = system["notifier-1"]
+        .command()
+        .clone()
+        .env("RUST_LOG", "debug");
     system["notifier-1"].restart_as(command)?;
     system.wait_ready(PATIENCE).await?;
     wait_following(&status_url).await?;
@@ -82,7 +91,10 @@ async fn config_errors_name_the_field_and_secrets_stay_out() -> anyhow::Result<(
         Ok((figure(&status, "phone", "failed_attempts") >= 2).then_some(status))
     })
     .await?;
-    assert!(refusing.received().iter().all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}"))));
+    assert!(refusing
+        .received()
+        .iter()
+        .all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}"))));
     let metrics = pagefeed_testkit::projector_api::http_client()
         .get(status_url.replace("/status", "/metrics"))
         .send()
@@ -92,9 +104,16 @@ async fn config_errors_name_the_field_and_secrets_stay_out() -> anyhow::Result<(
     let log = system["notifier-1"].log();
     assert!(log.contains("destination=phone"), "{log}");
     assert!(log.contains("HTTP 401"), "{log}");
-    for (what, text) in [("log", log), ("status", status.to_string()), ("metrics", metrics)] {
+    for (what, text) in [
+        ("log", log),
+        ("status", status.to_string()),
+        ("metrics", metrics),
+    ] {
         assert!(!text.contains(TOKEN), "the token in the {what}: {text}");
-        assert!(!text.contains("s3cret-path"), "the URL in the {what}: {text}");
+        assert!(
+            !text.contains("s3cret-path"),
+            "the URL in the {what}: {text}"
+        );
     }
     Ok(())
 }

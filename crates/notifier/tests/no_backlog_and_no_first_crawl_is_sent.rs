@@ -92,7 +92,9 @@ async fn no_backlog_and_no_first_crawl_is_sent() -> anyhow::Result<()> {
         assert_eq!(json["site"], "sample");
         assert_eq!(json["page"]["key"], "sample.42");
         assert_eq!(json["page"]["url"], site.page_url(42));
-        assert!(json["entry"]["link"].as_str().is_some_and(|l| l.starts_with("http://127.0.0.1")));
+        assert!(json["entry"]["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("http://127.0.0.1")));
     }
 
     // A destination added with --from-seq 1 gets what the stream holds,
@@ -112,7 +114,11 @@ async fn no_backlog_and_no_first_crawl_is_sent() -> anyhow::Result<()> {
         Ok((figure(&status, "replay", "skipped") == 20).then_some(()))
     })
     .await?;
-    assert_eq!(replay.received().len(), 7, "backlog and news, no first crawl");
+    assert_eq!(
+        replay.received().len(),
+        7,
+        "backlog and news, no first crawl"
+    );
     // The running destination was not sent anything again.
     assert_eq!(receiver.received().len(), 2);
     Ok(())

@@ -51,18 +51,28 @@ async fn ntfy_gets_its_publish_format() -> anyhow::Result<()> {
         };
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/hook/s3cret-path", "the topic URL");
-        assert_eq!(std::str::from_utf8(&r.body)?, e.text, "the body is the text");
+        assert_eq!(
+            std::str::from_utf8(&r.body)?,
+            e.text,
+            "the body is the text"
+        );
         assert_eq!(r.header("title"), Some("New entry on sample.7"));
         assert_eq!(r.header("tags"), Some("pagefeed,sample"));
         assert_eq!(r.header("authorization"), Some("Bearer tk_s3cret"));
         assert_eq!(r.key(), event.msg_id());
     }
-    let first = received.iter().find(|r| r.key() == keys[0]).expect("the linked entry");
+    let first = received
+        .iter()
+        .find(|r| r.key() == keys[0])
+        .expect("the linked entry");
     let Event::EntryObserved(e) = &linked else {
         unreachable!()
     };
     assert_eq!(first.header("click"), e.link.as_deref());
-    let second = received.iter().find(|r| r.key() == keys[1]).expect("the other entry");
+    let second = received
+        .iter()
+        .find(|r| r.key() == keys[1])
+        .expect("the other entry");
     assert_eq!(second.header("click"), None, "no javascript: link as Click");
     assert!(!system["notifier-1"].log().contains("tk_s3cret"));
     Ok(())

@@ -52,7 +52,10 @@ async fn the_notifier_user_may_only_notify() -> anyhow::Result<()> {
     let mut system = Services::start_with(&server_config()).await?;
     let url = system.nats_url();
     let receiver = Receiver::ok().await?;
-    let text = config(&url, &format!("{QUICK}\n{}", webhook("hook", &receiver.url)));
+    let text = config(
+        &url,
+        &format!("{QUICK}\n{}", webhook("hook", &receiver.url)),
+    );
     let cfg = system.write_config(&text)?;
     let ops = jetstream_as(&url, "operator").await?;
     ensure_streams(&ops, &cfg).await?;
@@ -73,7 +76,10 @@ async fn the_notifier_user_may_only_notify() -> anyhow::Result<()> {
     receiver.wait_delivered(&keys(&events), PATIENCE).await?;
 
     let js = jetstream_as(&url, "notifier").await?;
-    for subject in ["pagefeed.events.entry_observed.sample.4", "pagefeed.tasks.sample.4"] {
+    for subject in [
+        "pagefeed.events.entry_observed.sample.4",
+        "pagefeed.tasks.sample.4",
+    ] {
         let acked = match js.publish(subject, "{}".into()).await {
             Ok(ack) => ack.await.is_ok(),
             Err(_) => false,
@@ -91,6 +97,14 @@ async fn the_notifier_user_may_only_notify() -> anyhow::Result<()> {
     assert!(other.is_err(), "a consumer of every event was created");
     assert!(js.delete_stream(EVENTS_STREAM).await.is_err());
     assert!(js.delete_stream(TASKS_STREAM).await.is_err());
-    assert_eq!(ops.get_stream(EVENTS_STREAM).await?.info().await?.state.messages, 3);
+    assert_eq!(
+        ops.get_stream(EVENTS_STREAM)
+            .await?
+            .info()
+            .await?
+            .state
+            .messages,
+        3
+    );
     Ok(())
 }

@@ -418,20 +418,52 @@ fn destinations_parse_with_their_kind_and_site() {
 #[test]
 fn a_bad_destination_names_its_field_and_shows_no_secret() {
     let cases = [
-        ("name = \"Ops!\"\nwebhook = \"https://h/k3y\"", "notify.#1.name", "[a-z0-9_-]+"),
-        ("name = \"ops\"\nsite = \"nope\"\nwebhook = \"https://h/k3y\"", "notify.ops.site", "no [[site]]"),
+        (
+            "name = \"Ops!\"\nwebhook = \"https://h/k3y\"",
+            "notify.#1.name",
+            "[a-z0-9_-]+",
+        ),
+        (
+            "name = \"ops\"\nsite = \"nope\"\nwebhook = \"https://h/k3y\"",
+            "notify.ops.site",
+            "no [[site]]",
+        ),
         ("name = \"ops\"", "notify.ops.webhook", "needs `webhook"),
         (
             "name = \"ops\"\nwebhook = \"https://h/k3y\"\nntfy = \"https://n/k3y\"",
             "notify.ops.ntfy",
             "not both",
         ),
-        ("name = \"ops\"\nwebhook = \"ftp://h/k3y\"", "notify.ops.webhook", "http:// or https://"),
-        ("name = \"ops\"\nntfy = \"https:///k3y\"", "notify.ops.ntfy", "no host"),
-        ("name = \"ops\"\nwebhook = \"https://h/k3y\"\ntoken = \"k3y\"", "notify.ops.token", "goes with `ntfy`"),
-        ("name = \"ops\"\nntfy = \"https://h/t\"\ntoken = \"k3y k3y\"", "notify.ops.token", "printable"),
-        ("name = \"ops\"\nntfy = \"https://h/t\"\ntokn = \"k3y\"", "notify.ops.tokn", "unknown field"),
-        ("name = \"ops\"\nntfy = \"https://h/t\"\ntoken = 3141592", "notify.ops.token", "not shown"),
+        (
+            "name = \"ops\"\nwebhook = \"ftp://h/k3y\"",
+            "notify.ops.webhook",
+            "http:// or https://",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https:///k3y\"",
+            "notify.ops.ntfy",
+            "no host",
+        ),
+        (
+            "name = \"ops\"\nwebhook = \"https://h/k3y\"\ntoken = \"k3y\"",
+            "notify.ops.token",
+            "goes with `ntfy`",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntoken = \"k3y k3y\"",
+            "notify.ops.token",
+            "printable",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntokn = \"k3y\"",
+            "notify.ops.tokn",
+            "unknown field",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntoken = 3141592",
+            "notify.ops.token",
+            "not shown",
+        ),
     ];
     for (body, field, says) in cases {
         let text = format!("{GOOD}\n[[notify]]\n{body}\n");
@@ -439,7 +471,10 @@ fn a_bad_destination_names_its_field_and_shows_no_secret() {
         assert_eq!(e.field.as_deref(), Some(field), "{body}: {e}");
         let shown = e.to_string();
         assert!(shown.contains(says), "{body}: {shown}");
-        assert!(!shown.contains("k3y") && !shown.contains("3141592"), "{body}: {shown}");
+        assert!(
+            !shown.contains("k3y") && !shown.contains("3141592"),
+            "{body}: {shown}"
+        );
     }
     let twice = format!(
         "{GOOD}\n[[notify]]\nname = \"ops\"\nwebhook = \"https://h/1\"\n\

@@ -68,7 +68,8 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             ),
         ));
     }
-    let notifier = notifier_config(raw.notifier).map_err(|(field, message)| at.err(field, message))?;
+    let notifier =
+        notifier_config(raw.notifier).map_err(|(field, message)| at.err(field, message))?;
     let mut names = HashSet::new();
     let mut notify = Vec::with_capacity(raw.notify.len());
     for (i, n) in raw.notify.into_iter().enumerate() {
@@ -161,13 +162,13 @@ fn destination(
         }
         (None, Some(url)) => {
             check_destination_url(&url).map_err(|m| at.err(&field("ntfy"), m))?;
-            if n.token.as_deref().is_some_and(|t| {
-                t.is_empty() || t.bytes().any(|b| !b.is_ascii_graphic())
-            }) {
+            if n.token
+                .as_deref()
+                .is_some_and(|t| t.is_empty() || t.bytes().any(|b| !b.is_ascii_graphic()))
+            {
                 return Err(at.err(
                     &field("token"),
-                    "must be printable ASCII without spaces (not shown: it is a secret)"
-                        .to_owned(),
+                    "must be printable ASCII without spaces (not shown: it is a secret)".to_owned(),
                 ));
             }
             NotifyTarget::Ntfy {
@@ -181,13 +182,11 @@ fn destination(
                 "give either `webhook` or `ntfy`, not both".to_owned(),
             ))
         }
-        (None, None) => {
-            return Err(at.err(
-                &field("webhook"),
-                "a destination needs `webhook = \"https://...\"` or `ntfy = \"https://ntfy.sh/TOPIC\"`"
-                    .to_owned(),
-            ))
-        }
+        (None, None) => return Err(at.err(
+            &field("webhook"),
+            "a destination needs `webhook = \"https://...\"` or `ntfy = \"https://ntfy.sh/TOPIC\"`"
+                .to_owned(),
+        )),
     };
     Ok(Notify {
         name: n.name,
@@ -204,7 +203,9 @@ fn check_destination_url(url: &str) -> Result<(), String> {
         .strip_prefix("http://")
         .or_else(|| lower.strip_prefix("https://"))
     else {
-        return Err("must be an http:// or https:// URL (not shown: it may be a secret)".to_owned());
+        return Err(
+            "must be an http:// or https:// URL (not shown: it may be a secret)".to_owned(),
+        );
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();

@@ -40,7 +40,9 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn key(&self) -> &str {
@@ -90,12 +92,17 @@ impl Receiver {
             let (got, decide) = (recorded.clone(), decide.clone());
             let fut: Pin<Box<dyn Future<Output = StatusCode> + Send>> = Box::pin(async move {
                 let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
                 let headers: HashMap<String, String> = parts
                     .headers
                     .iter()
                     .map(|(k, v)| {
-                        (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
                     })
                     .collect();
                 let key = headers.get("idempotency-key").cloned().unwrap_or_default();
@@ -193,7 +200,14 @@ pub fn keys(events: &[Event]) -> Vec<String> {
 pub fn config(nats_url: &str, extra: &str) -> String {
     format!(
         "[nats]\nurl = \"{nats_url}\"\n\n{}\n{extra}\n",
-        id_site("sample", "http://127.0.0.1:9/recent?page_id={id}", 1, 500, 1, "1h")
+        id_site(
+            "sample",
+            "http://127.0.0.1:9/recent?page_id={id}",
+            1,
+            500,
+            1,
+            "1h"
+        )
     )
 }
 
@@ -209,7 +223,10 @@ pub const QUICK: &str = "[notifier]\nack_wait = \"2s\"\ntimeout = \"30s\"\nretry
 /// its `/status` on a free port; returns its status URL.
 pub fn start_notifier(system: &mut Services, name: &str, args: &[&str]) -> anyhow::Result<String> {
     let status = format!("http://127.0.0.1:{}/status", free_port()?);
-    let http = status.trim_start_matches("http://").trim_end_matches("/status").to_owned();
+    let http = status
+        .trim_start_matches("http://")
+        .trim_end_matches("/status")
+        .to_owned();
     system.spawn(
         ServiceCommand::new(name, NOTIFIER)
             .arg("--config")
@@ -224,21 +241,30 @@ pub fn start_notifier(system: &mut Services, name: &str, args: &[&str]) -> anyho
 /// `/status` of a notifier.
 pub async fn status(url: &str) -> Option<serde_json::Value> {
     let client = pagefeed_testkit::projector_api::http_client();
-    let resp = client.get(url).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let resp = client
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
     resp.json().await.ok()
 }
 
 /// Waits until the notifier at `url` follows every destination.
 pub async fn wait_following(url: &str) -> anyhow::Result<serde_json::Value> {
-    wait_for(PATIENCE, "the notifier to follow every destination", || async {
-        let Some(status) = status(url).await else {
-            return Ok(None);
-        };
-        let all = status["destinations"]
-            .as_array()
-            .is_some_and(|d| d.iter().all(|d| d["following"] == true));
-        Ok(all.then_some(status))
-    })
+    wait_for(
+        PATIENCE,
+        "the notifier to follow every destination",
+        || async {
+            let Some(status) = status(url).await else {
+                return Ok(None);
+            };
+            let all = status["destinations"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|d| d["following"] == true));
+            Ok(all.then_some(status))
+        },
+    )
     .await
 }
 
