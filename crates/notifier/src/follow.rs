@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind};
-use pagefeed_events::backoff::Backoff;
+use pagefeed_events::backoff::{sleep, Backoff};
 use pagefeed_events::config::Notify;
 use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
 use pagefeed_events::event::Event;
@@ -217,7 +217,13 @@ impl Destination {
                         error = %e,
                         "delivery failed; trying again"
                     );
-                    if !backoff.wait(&self.shutdown).await {
+                    // The back-off, or longer if the destination asked
+                    // (never past `retry_max`).
+                    let retry_max = self.cfg.notifier.retry_max;
+                    let delay = backoff
+                        .next_delay()
+                        .max(e.retry_after().unwrap_or_default().min(retry_max));
+                    if !sleep(delay, &self.shutdown).await {
                         break false;
                     }
                 }

@@ -16,9 +16,14 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Why a delivery attempt failed (it is tried again).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// The destination answered, with something other than 2xx.
-    #[error("the destination answered HTTP {0}")]
-    Status(u16),
+    /// The destination answered, with something other than 2xx, and
+    /// perhaps how long to wait (`Retry-After` in seconds, as ntfy sends
+    /// with 429).
+    #[error("the destination answered HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// No answer: timeout, refused connection, TLS, ...
     #[error("{0}")]
     Request(String),
@@ -85,9 +90,27 @@ impl Sender {
             .map_err(|e| SendError::Request(describe(e)))?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            Err(SendError::Status(status.as_u16()))
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Err(SendError::Status {
+            status: status.as_u16(),
+            retry_after,
+        })
+    }
+}
+
+impl SendError {
+    /// How long the destination asked to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::Status { retry_after, .. } => *retry_after,
+            SendError::Request(_) => None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct Received {
     pub body: Bytes,
     /// The status it was answered with (`None`: held, never answered).
     pub answered: Option<u16>,
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -59,6 +60,8 @@ pub enum Answer {
     Status(u16),
     /// This status, after a pause.
     After(Duration, u16),
+    /// 429 with `Retry-After` in seconds.
+    TooMany(u64),
     /// Never answers (the request stays open until the client goes).
     Hold,
 }
@@ -90,50 +93,60 @@ impl Receiver {
         let recorded = got.clone();
         let app = Router::new().fallback(move |req: Request| {
             let (got, decide) = (recorded.clone(), decide.clone());
-            let fut: Pin<Box<dyn Future<Output = StatusCode> + Send>> = Box::pin(async move {
-                let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 20)
-                    .await
-                    .unwrap_or_default();
-                let headers: HashMap<String, String> = parts
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
-                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
-                let (index, answer) = {
-                    let mut got = got.lock().unwrap();
-                    let before = got.iter().filter(|r| r.key() == key).count();
-                    let answer = decide(&key, before);
-                    got.push(Received {
-                        method: parts.method.to_string(),
-                        path: parts.uri.path().to_owned(),
-                        headers,
-                        body,
-                        answered: None,
-                    });
-                    (got.len() - 1, answer)
-                };
-                let answer = match answer {
-                    Answer::After(pause, code) => {
-                        tokio::time::sleep(pause).await;
-                        Answer::Status(code)
+            let fut: Pin<Box<dyn Future<Output = axum::response::Response> + Send>> =
+                Box::pin(async move {
+                    let (parts, body) = req.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 20)
+                        .await
+                        .unwrap_or_default();
+                    let headers: HashMap<String, String> = parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_owned(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect();
+                    let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                    let (index, answer) = {
+                        let mut got = got.lock().unwrap();
+                        let before = got.iter().filter(|r| r.key() == key).count();
+                        let answer = decide(&key, before);
+                        got.push(Received {
+                            method: parts.method.to_string(),
+                            path: parts.uri.path().to_owned(),
+                            headers,
+                            body,
+                            answered: None,
+                            at: std::time::Instant::now(),
+                        });
+                        (got.len() - 1, answer)
+                    };
+                    let answer = match answer {
+                        Answer::After(pause, code) => {
+                            tokio::time::sleep(pause).await;
+                            Answer::Status(code)
+                        }
+                        other => other,
+                    };
+                    use axum::response::IntoResponse as _;
+                    match answer {
+                        Answer::Status(code) => {
+                            got.lock().unwrap()[index].answered = Some(code);
+                            StatusCode::from_u16(code)
+                                .unwrap_or(StatusCode::OK)
+                                .into_response()
+                        }
+                        Answer::TooMany(secs) => {
+                            got.lock().unwrap()[index].answered = Some(429);
+                            let retry_after = [(axum::http::header::RETRY_AFTER, secs.to_string())];
+                            (StatusCode::TOO_MANY_REQUESTS, retry_after).into_response()
+                        }
+                        Answer::Hold | Answer::After(..) => std::future::pending().await,
                     }
-                    other => other,
-                };
-                match answer {
-                    Answer::Status(code) => {
-                        got.lock().unwrap()[index].answered = Some(code);
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-                    }
-                    Answer::Hold | Answer::After(..) => std::future::pending().await,
-                }
-            });
+                });
             fut
         });
         let stop = CancellationToken::new();
