@@ -3,7 +3,8 @@
 # embedded defaults: a nats-server from deploy/nats (store in ./data/nats),
 # the sample site on 127.0.0.1:8700, the scheduler, two fetchers and two
 # projectors (nodes a and b, HTTP on 8781 and 8782), all with
-# pagefeed.example.toml. Ctrl-C stops everything cleanly.
+# pagefeed.example.toml, and a notifier (status on 8790) only if the config
+# names a [[notify]] destination. Ctrl-C stops everything cleanly.
 #
 #   scripts/run.sh [CONFIG]        (default: pagefeed.example.toml)
 set -euo pipefail
@@ -57,6 +58,14 @@ for node in a b; do
     pids+=($!)
 done
 
+notifier_line=""
+if grep -q '^[[:space:]]*\[\[notify\]\]' "$config"; then
+    "$bin/pagefeed-notifier" --config "$config" --http 127.0.0.1:8790 \
+        >data/logs/notifier.log 2>&1 &
+    pids+=($!)
+    notifier_line="  notifier      http://127.0.0.1:8790/status                            log data/logs/notifier.log"
+fi
+
 cat <<MSG
 
 pagefeed is running (config: $config)
@@ -66,6 +75,7 @@ pagefeed is running (config: $config)
   fetchers ×2   share the tasks, publish to PAGEFEED_EVENTS             logs data/logs/fetcher-1.log, fetcher-2.log
   projector a   http://127.0.0.1:8781/api/status   (data/projector-a)    log data/logs/projector-a.log
   projector b   http://127.0.0.1:8782/api/status   (data/projector-b)    log data/logs/projector-b.log
+${notifier_line:-  notifier      not started: the config names no [[notify]] destination}
 
 Look at it:
   curl -s http://127.0.0.1:8781/api/status

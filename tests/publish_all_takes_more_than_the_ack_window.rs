@@ -32,6 +32,7 @@ async fn twelve_thousand_messages_in_one_call() -> anyhow::Result<()> {
                 timestamp: None,
                 link: None,
                 observed_at: at,
+                first_crawl: false,
             }))
         })
         .collect();

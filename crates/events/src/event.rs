@@ -56,6 +56,12 @@ pub struct EntryObserved {
     /// Absolute URL of the entry's link, when it has one.
     pub link: Option<String>,
     pub observed_at: DateTime<Utc>,
+    /// Seen on the first crawl of its page (the fetch state knew nothing
+    /// of the page): part of what the page already showed, not news, so no
+    /// notification is sent for it. Absent from the JSON when false, and
+    /// an event without it counts as not first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_crawl: bool,
 }
 
 /// Every `fetch_failed` reason the services write, for counting by reason
@@ -418,6 +424,7 @@ mod tests {
             timestamp: Some(at("2026-02-13T16:45:00Z")),
             link: Some("http://127.0.0.1:8700/view_entry?page_id=42&entry=1".into()),
             observed_at: at("2026-11-24T03:00:00Z"),
+            first_crawl: false,
         })
     }
 
@@ -474,6 +481,28 @@ mod tests {
             assert_eq!(in_order::decode(&e.encode()), Some(e.clone()), "one pass");
             assert_eq!(Event::decode(&e.encode()).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn first_crawl_is_false_unless_said_and_written_only_when_true() {
+        // An event written before the field existed reads as not first.
+        let old = br#"{"v":1,"type":"entry_observed","page":"sample.42","id":"ab12","text":"t","timestamp":null,"link":null,"observed_at":"2026-11-24T03:00:00Z"}"#;
+        let Ok(Event::EntryObserved(e)) = Event::decode(old) else {
+            panic!("an event without first_crawl decodes")
+        };
+        assert!(!e.first_crawl);
+        // Not first: written exactly as before the field existed.
+        assert_eq!(Event::EntryObserved(e.clone()).encode(), old.to_vec());
+        let first = Event::EntryObserved(EntryObserved {
+            first_crawl: true,
+            ..e
+        });
+        let json: serde_json::Value = serde_json::from_slice(&first.encode()).unwrap();
+        assert_eq!(json["first_crawl"], true);
+        assert_eq!(in_order::decode(&first.encode()), Some(first.clone()));
+        assert_eq!(Event::decode(&first.encode()).unwrap(), first);
+        // The same entry, whatever the flag: one message id.
+        assert_eq!(first.msg_id(), "entry_observed:sample.42:ab12");
     }
 
     #[test]

@@ -124,6 +124,7 @@ mod tests {
             timestamp: None,
             link: None,
             observed_at: Utc::now(),
+            first_crawl: false,
         })
     }
 

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, FromConsumer as _};
 use async_nats::jetstream::context::{Context, CreateStreamErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, Notify};
 use crate::subject::{EVENTS_STREAM, EVENTS_SUBJECTS, TASKS_STREAM, TASKS_SUBJECTS};
 
 /// JetStream's own default de-duplication window.
@@ -139,6 +139,99 @@ pub fn projector_consumer(node: &str, applied: u64, idle: Duration) -> consumer:
         filter_subject: EVENTS_SUBJECTS.to_owned(),
         inactive_threshold: idle,
         ..Default::default()
+    }
+}
+
+/// The durable consumer of notification destination `name`: its position
+/// in `PAGEFEED_EVENTS`, shared by every notifier process.
+pub fn notify_consumer_name(name: &str) -> String {
+    format!("notify-{name}")
+}
+
+/// The subjects that carry new entries: of `site`, or of every site.
+pub fn entry_subjects(site: Option<&str>) -> String {
+    match site {
+        Some(site) => format!("pagefeed.events.entry_observed.{site}.*"),
+        None => "pagefeed.events.entry_observed.>".to_owned(),
+    }
+}
+
+/// The consumer of destination `notify` (see [`notify_consumer_name`]):
+/// new entries only, explicit acks (a delivery is acked once the
+/// destination took it; one not acked within `ack_wait` goes to another
+/// notifier), at most `max_ack_pending` deliveries in flight across all
+/// notifiers. Created, it starts at `start_seq`, or with the first message
+/// stored after it (`DeliverPolicy::New`): a notifier started against an
+/// old stream sends no backlog. Once it exists, its position is the truth.
+pub fn notify_consumer(
+    notify: &Notify,
+    ack_wait: Duration,
+    max_ack_pending: i64,
+    start_seq: Option<u64>,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(notify_consumer_name(&notify.name)),
+        description: Some(format!(
+            "pagefeed notifications to {} ({})",
+            notify.name,
+            notify.target.kind()
+        )),
+        deliver_policy: match start_seq {
+            Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+            None => DeliverPolicy::New,
+        },
+        ack_policy: AckPolicy::Explicit,
+        ack_wait,
+        filter_subject: entry_subjects(notify.site.as_deref()),
+        max_ack_pending,
+        num_replicas: 0,
+        ..Default::default()
+    }
+}
+
+/// Finds destination `want`'s consumer, creating it if missing. One that
+/// exists keeps its position; its filter, `ack_wait` and
+/// `max_ack_pending` are brought to what `want` says (a destination's
+/// `site` or the `[notifier]` settings changed).
+pub async fn ensure_notify_consumer(
+    js: &Context,
+    want: consumer::pull::Config,
+) -> Result<consumer::Consumer<consumer::pull::Config>, ProvisionError> {
+    let unavailable = |reason: String| ProvisionError::Unavailable {
+        stream: EVENTS_STREAM.to_owned(),
+        reason,
+    };
+    let name = want.durable_name.clone().unwrap_or_default();
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    match stream.get_consumer::<consumer::pull::Config>(&name).await {
+        Ok(existing) => {
+            let have = &existing.cached_info().config;
+            if have.filter_subject == want.filter_subject
+                && have.ack_wait == want.ack_wait
+                && have.max_ack_pending == want.max_ack_pending
+            {
+                return Ok(existing);
+            }
+            let have = consumer::pull::Config::try_from_consumer_config(have.clone())
+                .map_err(|e| unavailable(e.to_string()))?;
+            let updated = consumer::pull::Config {
+                filter_subject: want.filter_subject,
+                ack_wait: want.ack_wait,
+                max_ack_pending: want.max_ack_pending,
+                ..have
+            };
+            stream
+                .update_consumer(updated)
+                .await
+                .map_err(|e| unavailable(e.to_string()))
+        }
+        Err(_) => stream
+            .create_consumer(want)
+            .await
+            .map_err(|e| unavailable(e.to_string())),
     }
 }
 

@@ -297,6 +297,8 @@ fn news(
     validators: Validators,
     now: DateTime<Utc>,
 ) -> Crawled {
+    // Never crawled before: its entries are what the page already showed.
+    let first_crawl = previous.is_none();
     let known: HashSet<&str> = previous
         .iter()
         .flat_map(|p| p.ids.iter().map(String::as_str))
@@ -321,6 +323,7 @@ fn news(
                 timestamp: e.timestamp,
                 link: e.link.clone(),
                 observed_at: now,
+                first_crawl,
             })
         })
         .collect();

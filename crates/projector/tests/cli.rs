@@ -19,6 +19,7 @@ fn digest_prints_the_applied_sequence_and_the_digest() {
         timestamp: None,
         link: None,
         observed_at: "2026-11-24T03:00:00Z".parse().unwrap(),
+        first_crawl: false,
     });
     let expected = {
         let store = Store::open(&path).unwrap();

@@ -48,6 +48,7 @@ fn observed(page: &str, id: &str, when: DateTime<Utc>) -> Event {
         timestamp: None,
         link: None,
         observed_at: when,
+        first_crawl: false,
     })
 }
 

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 mod node;
 
-const USERS: [&str; 4] = ["scheduler", "fetcher", "projector", "operator"];
+const USERS: [&str; 5] = ["scheduler", "fetcher", "projector", "notifier", "operator"];
 
 fn password(user: &str) -> String {
     format!("{user}-pw-7Qx")

@@ -34,6 +34,7 @@ fn big_entry(n: u32) -> Event {
         timestamp: None,
         link: None,
         observed_at: "2026-11-24T03:00:00Z".parse().expect("a time"),
+        first_crawl: false,
     })
 }
 

@@ -48,6 +48,7 @@ fn fill(data: &Path) {
                     ),
                     link: None,
                     observed_at: "2026-11-24T03:00:00Z".parse().unwrap(),
+                    first_crawl: false,
                 }));
             }
         }

@@ -26,6 +26,7 @@ pub fn entry_events(count: usize, first_page: u64) -> Vec<Outgoing> {
                 timestamp: chrono::DateTime::from_timestamp(e.posted_at, 0),
                 link: Some(format!("http://127.0.0.1:8700{}", e.href)),
                 observed_at: now,
+                first_crawl: false,
             });
             out.push(Outgoing::from(&event));
         }

@@ -31,6 +31,79 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub fetcher: FetcherConfig,
     pub sites: Vec<Site>,
+    pub notifier: NotifierConfig,
+    /// Where new entries are sent (`[[notify]]`); none by default.
+    pub notify: Vec<Notify>,
+}
+
+/// Settings of the notifiers (`[notifier]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierConfig {
+    /// Deliveries in flight per destination, per notifier process.
+    pub concurrency: usize,
+    /// One HTTP request to a destination, answer included.
+    pub timeout: Duration,
+    /// How long a delivery may go without an ack (or an in-progress ack)
+    /// before JetStream hands it to another notifier: how soon the
+    /// deliveries of a killed notifier are taken over.
+    pub ack_wait: Duration,
+    /// The longest wait between two attempts at a failing delivery.
+    pub retry_max: Duration,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> NotifierConfig {
+        NotifierConfig {
+            concurrency: 4,
+            timeout: Duration::from_secs(10),
+            ack_wait: Duration::from_secs(30),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One `[[notify]]` destination: new entries of one site, or of all, sent
+/// to one place.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// `[a-z0-9_-]+`, unique: names the destination's durable consumer, its
+    /// metrics and its log lines (never its URL, which may be a secret).
+    pub name: String,
+    /// Only this site's entries; every site's when `None`.
+    pub site: Option<String>,
+    pub target: NotifyTarget,
+}
+
+/// Where and how a destination is sent to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NotifyTarget {
+    /// A JSON POST of the entry, its page and site.
+    Webhook { url: String },
+    /// ntfy's plain publish: the text POSTed to the topic URL, with an
+    /// optional access token (bearer).
+    Ntfy { url: String, token: Option<String> },
+}
+
+impl NotifyTarget {
+    /// `webhook` or `ntfy`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NotifyTarget::Webhook { .. } => "webhook",
+            NotifyTarget::Ntfy { .. } => "ntfy",
+        }
+    }
+}
+
+/// Shows the name, site and kind only: a destination's URL (a webhook's
+/// path, an ntfy topic) and token are secrets.
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("name", &self.name)
+            .field("site", &self.site)
+            .field("kind", &self.target.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 /// How to reach NATS and how to lay out the streams there.
@@ -272,6 +345,18 @@ impl fmt::Display for ConfigError {
 
 /// Fields whose values are secrets: an error about one never shows its value.
 const SECRET_FIELDS: [&str; 2] = ["nats.password", "nats.token"];
+
+/// Whether an error about `field` must not show its value: the NATS
+/// password and token, and a destination's token and URL (a webhook's path
+/// or an ntfy topic is as good as a password).
+fn is_secret_field(field: &str) -> bool {
+    SECRET_FIELDS.contains(&field)
+        || field.strip_prefix("notify.").is_some_and(|rest| {
+            [".token", ".webhook", ".ntfy"]
+                .iter()
+                .any(|f| rest.ends_with(f))
+        })
+}
 
 impl Config {
     /// Reads and validates a config file.

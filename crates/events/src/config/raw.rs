@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Extract, SECRET_FIELDS};
+use super::{is_secret_field, ConfigError, Extract};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +19,30 @@ pub(super) struct RawConfig {
     pub(super) fetcher: Option<RawFetcher>,
     #[serde(default)]
     pub(super) site: Vec<RawSite>,
+    pub(super) notifier: Option<RawNotifier>,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotifier {
+    pub(super) concurrency: Option<usize>,
+    pub(super) timeout: Option<HumanDuration>,
+    pub(super) ack_wait: Option<HumanDuration>,
+    pub(super) retry_max: Option<HumanDuration>,
+}
+
+/// One `[[notify]]` destination as written; exactly one of `webhook` and
+/// `ntfy` is checked by validation, so that the error names the field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub(super) name: String,
+    pub(super) site: Option<String>,
+    pub(super) webhook: Option<String>,
+    pub(super) ntfy: Option<String>,
+    pub(super) token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -141,7 +165,7 @@ pub(super) fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigErro
         let message = inner.message().trim().to_owned();
         let mut err = at(line_of(inner.span()), message);
         let (site, field) = split_site_path(text, &path_text);
-        if field.as_deref().is_some_and(|f| SECRET_FIELDS.contains(&f)) {
+        if field.as_deref().is_some_and(is_secret_field) {
             // serde's message quotes the value ("invalid type: integer `…`").
             err.message = "invalid value (not shown: it is a secret); expected a string".to_owned();
         }
@@ -155,6 +179,15 @@ pub(super) fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigErro
 /// name, read from the raw TOML) and the field within it.
 fn split_site_path(text: &str, path: &str) -> (Option<String>, Option<String>) {
     let path = if path == "." { "" } else { path };
+    if let Some(rest) = path.strip_prefix("notify[") {
+        // `notify[0].token` becomes `notify.<its name>.token`.
+        let (index, field) = rest.split_once(']').unwrap_or((rest, ""));
+        let name = index
+            .parse::<usize>()
+            .ok()
+            .map_or_else(|| index.to_owned(), |i| table_name_at(text, "notify", i));
+        return (None, Some(format!("notify.{name}{field}")));
+    }
     if let Some(rest) = path.strip_prefix("site[") {
         let (index, field) = match rest.split_once(']') {
             Some((index, field)) => (index, field.trim_start_matches('.')),
@@ -169,8 +202,13 @@ fn split_site_path(text: &str, path: &str) -> (Option<String>, Option<String>) {
 }
 
 fn site_name_at(text: &str, index: usize) -> String {
+    table_name_at(text, "site", index)
+}
+
+/// The `name` of the `index`-th `[[table]]`, or `#N` when it has none.
+fn table_name_at(text: &str, table: &str, index: usize) -> String {
     let name = toml::from_str::<toml::Table>(text).ok().and_then(|t| {
-        t.get("site")?
+        t.get(table)?
             .as_array()?
             .get(index)?
             .get("name")?

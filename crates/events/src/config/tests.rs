@@ -416,3 +416,103 @@ fn the_sweep_period_has_a_default_and_is_checked() {
     let text = format!("[scheduler]\nsweep_every = \"16m\"\n{GOOD}");
     assert!(parse(&text).unwrap_err().to_string().contains("task_ttl"));
 }
+
+#[test]
+fn destinations_parse_with_their_kind_and_site() {
+    let text = format!(
+        "{GOOD}\n[notifier]\nack_wait = \"5s\"\n\n[[notify]]\nname = \"ops\"\nsite = \"sample\"\n\
+         webhook = \"https://hooks.example.com/T0/B0/k3y\"\n\n[[notify]]\nname = \"phone\"\n\
+         ntfy = \"https://ntfy.sh/pagefeed-42\"\ntoken = \"tk_s3cret\"\n"
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.notify.len(), 2);
+    assert_eq!(cfg.notify[0].name, "ops");
+    assert_eq!(cfg.notify[0].site.as_deref(), Some("sample"));
+    assert_eq!(cfg.notify[0].target.kind(), "webhook");
+    assert_eq!(cfg.notify[1].site, None, "every site");
+    assert!(
+        cfg.notify[1].target
+            == NotifyTarget::Ntfy {
+                url: "https://ntfy.sh/pagefeed-42".into(),
+                token: Some("tk_s3cret".into())
+            }
+    );
+    assert_eq!(cfg.notifier.ack_wait, Duration::from_secs(5));
+    assert_eq!(cfg.notifier.concurrency, 4);
+    // What a log line would show of them: no URL, no token.
+    let shown = format!("{:?}", cfg.notify);
+    assert!(!shown.contains("k3y") && !shown.contains("tk_s3cret") && !shown.contains("ntfy.sh"));
+    assert!(parse(GOOD).unwrap().notify.is_empty(), "none by default");
+}
+
+#[test]
+fn a_bad_destination_names_its_field_and_shows_no_secret() {
+    let cases = [
+        (
+            "name = \"Ops!\"\nwebhook = \"https://h/k3y\"",
+            "notify.#1.name",
+            "[a-z0-9_-]+",
+        ),
+        (
+            "name = \"ops\"\nsite = \"nope\"\nwebhook = \"https://h/k3y\"",
+            "notify.ops.site",
+            "no [[site]]",
+        ),
+        ("name = \"ops\"", "notify.ops.webhook", "needs `webhook"),
+        (
+            "name = \"ops\"\nwebhook = \"https://h/k3y\"\nntfy = \"https://n/k3y\"",
+            "notify.ops.ntfy",
+            "not both",
+        ),
+        (
+            "name = \"ops\"\nwebhook = \"ftp://h/k3y\"",
+            "notify.ops.webhook",
+            "http:// or https://",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https:///k3y\"",
+            "notify.ops.ntfy",
+            "no host",
+        ),
+        (
+            "name = \"ops\"\nwebhook = \"https://h/k3y\"\ntoken = \"k3y\"",
+            "notify.ops.token",
+            "goes with `ntfy`",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntoken = \"k3y k3y\"",
+            "notify.ops.token",
+            "printable",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntokn = \"k3y\"",
+            "notify.ops.tokn",
+            "unknown field",
+        ),
+        (
+            "name = \"ops\"\nntfy = \"https://h/t\"\ntoken = 3141592",
+            "notify.ops.token",
+            "not shown",
+        ),
+    ];
+    for (body, field, says) in cases {
+        let text = format!("{GOOD}\n[[notify]]\n{body}\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{body}: {e}");
+        let shown = e.to_string();
+        assert!(shown.contains(says), "{body}: {shown}");
+        assert!(
+            !shown.contains("k3y") && !shown.contains("3141592"),
+            "{body}: {shown}"
+        );
+    }
+    let twice = format!(
+        "{GOOD}\n[[notify]]\nname = \"ops\"\nwebhook = \"https://h/1\"\n\
+         [[notify]]\nname = \"ops\"\nntfy = \"https://h/2\"\n"
+    );
+    let e = parse(&twice).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("notify.ops.name"), "{e}");
+    assert!(e.to_string().contains("duplicate destination"), "{e}");
+    let e = parse(&format!("{GOOD}\n[notifier]\nconcurrency = 0\n")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("notifier.concurrency"), "{e}");
+}

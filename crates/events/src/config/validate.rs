@@ -10,10 +10,12 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawFetcher, RawIds, RawNats, RawScheduler, RawSite};
+use super::raw::{
+    RawConfig, RawFetcher, RawIds, RawNats, RawNotifier, RawNotify, RawScheduler, RawSite,
+};
 use super::{
-    origin_of, Config, ConfigError, Extract, FetcherConfig, NatsConfig, Pages, SchedulerConfig,
-    Site, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
+    origin_of, Config, ConfigError, Extract, FetcherConfig, NatsConfig, NotifierConfig, Notify,
+    NotifyTarget, Pages, SchedulerConfig, Site, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
 };
 use crate::limits::{self, MAX_URL_BYTES};
 use crate::redact::redact_url;
@@ -67,13 +69,156 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             ),
         ));
     }
+    let notifier =
+        notifier_config(raw.notifier).map_err(|(field, message)| at.err(field, message))?;
+    let mut names = HashSet::new();
+    let mut notify = Vec::with_capacity(raw.notify.len());
+    for (i, n) in raw.notify.into_iter().enumerate() {
+        notify.push(destination(&at, i, n, &sites, &mut names)?);
+    }
     Ok(Config {
         path: path.to_owned(),
         nats,
         scheduler,
         fetcher,
         sites,
+        notifier,
+        notify,
     })
+}
+
+fn notifier_config(raw: Option<RawNotifier>) -> Result<NotifierConfig, (&'static str, String)> {
+    let d = NotifierConfig::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let concurrency = match raw.concurrency {
+        Some(n) if !(1..=1000).contains(&n) => {
+            return Err((
+                "notifier.concurrency",
+                format!("must be between 1 and 1000, got {n}"),
+            ))
+        }
+        Some(n) => n,
+        None => d.concurrency,
+    };
+    Ok(NotifierConfig {
+        concurrency,
+        timeout: raw.timeout.map_or(d.timeout, |t| t.0),
+        ack_wait: raw.ack_wait.map_or(d.ack_wait, |t| t.0),
+        retry_max: raw.retry_max.map_or(d.retry_max, |t| t.0),
+    })
+}
+
+/// One `[[notify]]`, the `index`-th; `names` are those of the ones before
+/// it. Errors name the field as `notify.<name>.<field>` and never show a
+/// URL or token: either may be a secret.
+fn destination(
+    at: &At,
+    index: usize,
+    n: RawNotify,
+    sites: &[Site],
+    names: &mut HashSet<String>,
+) -> Result<Notify, ConfigError> {
+    let label = if is_token(&n.name) {
+        n.name.clone()
+    } else {
+        format!("#{}", index + 1)
+    };
+    let field = |f: &str| format!("notify.{label}.{f}");
+    if !is_token(&n.name) {
+        return Err(at.err(
+            &field("name"),
+            format!("\"{}\" must match [a-z0-9_-]+", n.name.escape_default()),
+        ));
+    }
+    if !names.insert(n.name.clone()) {
+        return Err(at.err(
+            &field("name"),
+            format!(
+                "duplicate destination name \"{}\": each [[notify]] needs its own",
+                n.name
+            ),
+        ));
+    }
+    if let Some(site) = &n.site {
+        if !sites.iter().any(|s| &s.name == site) {
+            return Err(at.err(
+                &field("site"),
+                format!(
+                    "no [[site]] is named \"{}\" (leave `site` out for every site)",
+                    site.escape_default()
+                ),
+            ));
+        }
+    }
+    let target = match (n.webhook, n.ntfy) {
+        (Some(url), None) => {
+            if n.token.is_some() {
+                return Err(at.err(
+                    &field("token"),
+                    "`token` goes with `ntfy`; a webhook's secret goes in its URL".to_owned(),
+                ));
+            }
+            check_destination_url(&url).map_err(|m| at.err(&field("webhook"), m))?;
+            NotifyTarget::Webhook { url }
+        }
+        (None, Some(url)) => {
+            check_destination_url(&url).map_err(|m| at.err(&field("ntfy"), m))?;
+            if n.token
+                .as_deref()
+                .is_some_and(|t| t.is_empty() || t.bytes().any(|b| !b.is_ascii_graphic()))
+            {
+                return Err(at.err(
+                    &field("token"),
+                    "must be printable ASCII without spaces (not shown: it is a secret)".to_owned(),
+                ));
+            }
+            NotifyTarget::Ntfy {
+                url,
+                token: n.token,
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(at.err(
+                &field("ntfy"),
+                "give either `webhook` or `ntfy`, not both".to_owned(),
+            ))
+        }
+        (None, None) => return Err(at.err(
+            &field("webhook"),
+            "a destination needs `webhook = \"https://...\"` or `ntfy = \"https://ntfy.sh/TOPIC\"`"
+                .to_owned(),
+        )),
+    };
+    Ok(Notify {
+        name: n.name,
+        site: n.site,
+        target,
+    })
+}
+
+/// An http(s) URL with a host. The message never shows the URL: its path
+/// (a webhook's key, an ntfy topic) may be all the secret there is.
+fn check_destination_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    else {
+        return Err(
+            "must be an http:// or https:// URL (not shown: it may be a secret)".to_owned(),
+        );
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err("the URL has no host (not shown: it may be a secret)".to_owned());
+    }
+    if url.len() > MAX_URL_BYTES || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "must be a URL of at most {MAX_URL_BYTES} bytes, without spaces (not shown: it may be a secret)"
+        ));
+    }
+    Ok(())
 }
 
 /// `[nats]`: relative file names resolve against the config's directory.

@@ -263,6 +263,7 @@ fn whatever_the_page_holds_its_events_are_within_the_limits() {
             timestamp: entry.timestamp,
             link: entry.link.clone(),
             observed_at: now,
+            first_crawl: false,
         }));
     }
     for event in &events {

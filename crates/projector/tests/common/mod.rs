@@ -37,6 +37,7 @@ pub fn entry(page: &str, id: &str, text: &str, timestamp: Option<&str>, seen: &s
         timestamp: timestamp.map(at),
         link: Some(format!("http://example.invalid/{page}/{id}")),
         observed_at: at(seen),
+        first_crawl: false,
     })
 }
 

@@ -253,6 +253,7 @@ fn observed(
         timestamp: None,
         link: None,
         observed_at: at,
+        first_crawl: false,
     })
 }
 
