@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 
 use crate::api::reads::{ReadError, ReadPool};
+use crate::feeds::ValidatorCache;
 use crate::store::{Store, StoreError};
 
 use super::error::ApiError;
@@ -19,7 +20,9 @@ pub struct ApiState {
     pub(super) store: Arc<Store>,
     pub(super) live: Arc<Live>,
     reads: ReadPool,
-    pub(super) options: Arc<ApiOptions>,
+    pub(crate) options: Arc<ApiOptions>,
+    /// The feeds' validators as of an applied sequence.
+    pub(crate) feeds: Arc<ValidatorCache>,
 }
 
 impl ApiState {
@@ -38,12 +41,13 @@ impl ApiState {
             live,
             reads,
             options: Arc::new(options),
+            feeds: Arc::new(ValidatorCache::default()),
         })
     }
 }
 
 /// Runs a store read on the API's read threads.
-pub(super) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
+pub(crate) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
