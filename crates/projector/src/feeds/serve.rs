@@ -134,9 +134,9 @@ async fn answer(
     }
 }
 
-/// `answer` with the feed's `ETag`, `Last-Modified` and `Cache-Control`
+/// `answer` with the feed's `ETag`, `Last-Modified`, `Cache-Control`
 /// (revalidate each time; `private` behind a token, so that no shared
-/// cache keeps it).
+/// cache keeps it) and `X-Content-Type-Options: nosniff`.
 fn with_validators(mut answer: Response, v: &Validators, format: FeedFormat, private: bool) -> Response {
     let headers = answer.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&v.etag(format)) {
@@ -145,6 +145,11 @@ fn with_validators(mut answer: Response, v: &Validators, format: FeedFormat, pri
     if let Some(t) = v.last_modified() {
         headers.typed_insert(t);
     }
+    // A feed is never a page to render, whatever its entries hold.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if private { "private, no-cache" } else { "no-cache" }),
