@@ -23,7 +23,8 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
     let b = Node::start(&cfg, dir_b.path(), "feed-b")?;
     let client = http_client();
     for n in [&a, &b] {
-        n.wait_applied(&client, seq, Duration::from_secs(60)).await?;
+        n.wait_applied(&client, seq, Duration::from_secs(60))
+            .await?;
     }
 
     let targets = [
@@ -57,7 +58,11 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
             check_inert(&path, &from_a);
             let feed = from_a.parsed();
             let read = entries(&feed);
-            assert_eq!(entries(&from_b.parsed()), read, "{path}: nodes read differently");
+            assert_eq!(
+                entries(&from_b.parsed()),
+                read,
+                "{path}: nodes read differently"
+            );
             check_dates_and_links(&path, format, &from_a, &read);
             per_format.push((format, feed, read));
         }
@@ -65,7 +70,14 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
         // order, with the same dates, links and page.
         let (_, first_feed, first) = &per_format[0];
         for (format, feed, read) in &per_format[1..] {
-            let key = |r: &Read| (r.id.clone(), r.published, r.links.clone(), r.authors.clone());
+            let key = |r: &Read| {
+                (
+                    r.id.clone(),
+                    r.published,
+                    r.links.clone(),
+                    r.authors.clone(),
+                )
+            };
             assert_eq!(
                 read.iter().map(key).collect::<Vec<_>>(),
                 first.iter().map(key).collect::<Vec<_>>(),
@@ -86,7 +98,11 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
     // Newest first: e2 sorts by when it was first seen.
     assert_eq!(
         ids(&by_target[0]),
-        [tag("sample.1", "e2"), hostile.clone(), tag("sample.1", "e1")]
+        [
+            tag("sample.1", "e2"),
+            hostile.clone(),
+            tag("sample.1", "e1")
+        ]
     );
     assert_eq!(
         ids(&by_target[1]),
@@ -100,17 +116,27 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
     );
     assert_eq!(
         ids(&by_target[2]),
-        [tag("other.1", "g1"), tag("sample.2", "f1"), tag("sample.1", "e1")],
+        [
+            tag("other.1", "g1"),
+            tag("sample.2", "f1"),
+            tag("sample.1", "e1")
+        ],
         "a Japanese search over every site"
     );
     // The same entry has the same id in every feed it is in.
     let e1 = |read: &Vec<Read>| read.iter().find(|r| r.id == tag("sample.1", "e1")).cloned();
-    assert_eq!(e1(&by_target[0]).map(|r| r.published), e1(&by_target[2]).map(|r| r.published));
+    assert_eq!(
+        e1(&by_target[0]).map(|r| r.published),
+        e1(&by_target[2]).map(|r| r.published)
+    );
 
     // The page's title names the entries' page; the text is the entry's.
     let page_feed = &by_target[0];
     assert_eq!(page_feed[2].authors, ["日記 <b>&amp; one"]);
-    assert_eq!(page_feed[2].title.as_deref(), Some("今日は渋谷でラーメンを食べました"));
+    assert_eq!(
+        page_feed[2].title.as_deref(),
+        Some("今日は渋谷でラーメンを食べました")
+    );
 
     // Nothing that names no page or site or format is a feed.
     for (path, status) in [
@@ -125,7 +151,11 @@ async fn every_format_of_every_feed_agrees_on_both_nodes() -> anyhow::Result<()>
     }
     let long = format!("/feeds/search/atom?q={}", "渋".repeat(257));
     let got = fetch(&client, &format!("http://{}{long}", a.http), &[]).await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST, "a query over the API's bound");
+    assert_eq!(
+        got.status,
+        StatusCode::BAD_REQUEST,
+        "a query over the API's bound"
+    );
 
     a.stop().await?;
     b.stop().await?;
@@ -145,14 +175,20 @@ fn check_dates_and_links(path: &str, format: &str, fetched: &Fetched, read: &[Re
     }
     for r in read {
         let e = |id: &str| r.id.ends_with(&format!("/{id}"));
-        let published = r.published.unwrap_or_else(|| panic!("{path}: {} has no date", r.id));
+        let published = r
+            .published
+            .unwrap_or_else(|| panic!("{path}: {} has no date", r.id));
         if e("e1") {
             assert_eq!(published, at("2026-11-20T09:00:00Z"), "{path}");
             assert_eq!(r.links, ["https://example.invalid/sample.1/e1"], "{path}");
         }
         if e("e2") {
             assert_eq!(published, at("2026-11-24T03:00:00Z"), "{path}: first seen");
-            assert_eq!(r.links, ["http://example.invalid/sample.1/e2?a=1&b=2"], "{path}");
+            assert_eq!(
+                r.links,
+                ["http://example.invalid/sample.1/e2?a=1&b=2"],
+                "{path}"
+            );
         }
         if e("f1") || e("x%2Fy%20%3Cz%3E") {
             assert!(r.links.is_empty(), "{path}: {} kept {:?}", r.id, r.links);
@@ -171,19 +207,26 @@ fn check_inert(path: &str, fetched: &Fetched) {
         assert!(!text.contains("<script"), "{path}: markup in {text}");
     }
     assert_eq!(
-        fetched.header(reqwest::header::X_CONTENT_TYPE_OPTIONS).as_deref(),
+        fetched
+            .header(reqwest::header::X_CONTENT_TYPE_OPTIONS)
+            .as_deref(),
         Some("nosniff"),
         "{path}"
     );
     assert!(!text.contains("javascript:"), "{path}: {text}");
     assert!(!text.contains("data:text"), "{path}: {text}");
     assert!(
-        !text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')),
+        !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')),
         "{path}: a control character in {text:?}"
     );
     if json {
         let feed = json_feed_model::from_slice(&fetched.body).expect("a JSON object");
-        assert!(feed.is_valid(&json_feed_model::Version::Version1_1), "{path}: {text}");
+        assert!(
+            feed.is_valid(&json_feed_model::Version::Version1_1),
+            "{path}: {text}"
+        );
     } else {
         well_formed(text).unwrap_or_else(|e| panic!("{path}: not well-formed {e}: {text}"));
     }
@@ -193,9 +236,18 @@ fn check_inert(path: &str, fetched: &Fetched) {
             let kept = "]]> <![CDATA[x]]> [31mbell\nend";
             if path.contains("rss") {
                 // RSS readers take a description as HTML: it is escaped.
-                assert!(e.text.starts_with("&lt;script&gt;alert(1)&lt;/script&gt; ]]&gt;"), "{path}: {:?}", e.text);
+                assert!(
+                    e.text
+                        .starts_with("&lt;script&gt;alert(1)&lt;/script&gt; ]]&gt;"),
+                    "{path}: {:?}",
+                    e.text
+                );
             } else {
-                assert_eq!(e.text, format!("<script>alert(1)</script> {kept}"), "{path}");
+                assert_eq!(
+                    e.text,
+                    format!("<script>alert(1)</script> {kept}"),
+                    "{path}"
+                );
             }
         }
     }

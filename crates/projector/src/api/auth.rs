@@ -91,7 +91,9 @@ impl<B> ValidateRequest<B> for Bearer {
 /// value; the scheme is case-insensitive (RFC 9110, 11.1).
 fn credential(value: &[u8], scheme: &[u8]) -> Option<Vec<u8>> {
     let (given, credential) = value.split_at_checked(scheme.len())?;
-    given.eq_ignore_ascii_case(scheme).then(|| credential.to_vec())
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| credential.to_vec())
 }
 
 /// The password of HTTP Basic credentials (RFC 7617): what follows the

@@ -9,7 +9,9 @@ pub(super) fn text(s: &str) -> String {
     s.replace("\r\n", "\n")
         .chars()
         .map(|c| if c == '\r' { '\n' } else { c })
-        .filter(|&c| (!c.is_control() || c == '\t' || c == '\n') && c != '\u{FFFE}' && c != '\u{FFFF}')
+        .filter(|&c| {
+            (!c.is_control() || c == '\t' || c == '\n') && c != '\u{FFFE}' && c != '\u{FFFF}'
+        })
         .collect()
 }
 

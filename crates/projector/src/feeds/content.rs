@@ -144,7 +144,10 @@ impl Pages {
             return Ok(known.clone());
         }
         let page = store.page(key)?;
-        let title = self.remember(key, page.as_ref().map(|p| (p.title.as_str(), p.url.as_str())));
+        let title = self.remember(
+            key,
+            page.as_ref().map(|p| (p.title.as_str(), p.url.as_str())),
+        );
         Ok((title, self.0.get(key).and_then(|(_, url)| url.clone())))
     }
 

@@ -61,7 +61,11 @@ impl FeedFormat {
     }
 
     /// `content` in this format.
-    pub(super) fn render(self, target: &FeedTarget, content: &FeedContent) -> Result<Vec<u8>, String> {
+    pub(super) fn render(
+        self,
+        target: &FeedTarget,
+        content: &FeedContent,
+    ) -> Result<Vec<u8>, String> {
         match self {
             FeedFormat::Atom => super::atom::render(content).map_err(|e| e.to_string()),
             FeedFormat::Rss => super::rss::render(target, content).map_err(|e| e.to_string()),

@@ -19,7 +19,10 @@ pub(super) fn render(target: &FeedTarget, content: &FeedContent) -> Result<Vec<u
             .link
             .clone()
             .unwrap_or_else(|| target.path(FeedFormat::Rss)),
-        description: format!("The newest entries of {}, as pagefeed collected them", content.title),
+        description: format!(
+            "The newest entries of {}, as pagefeed collected them",
+            content.title
+        ),
         last_build_date: content.updated.map(|t| t.to_rfc2822()),
         generator: Some("pagefeed".into()),
         items: content.items.iter().map(item).collect(),

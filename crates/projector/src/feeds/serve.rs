@@ -137,7 +137,12 @@ async fn answer(
 /// `answer` with the feed's `ETag`, `Last-Modified`, `Cache-Control`
 /// (revalidate each time; `private` behind a token, so that no shared
 /// cache keeps it) and `X-Content-Type-Options: nosniff`.
-fn with_validators(mut answer: Response, v: &Validators, format: FeedFormat, private: bool) -> Response {
+fn with_validators(
+    mut answer: Response,
+    v: &Validators,
+    format: FeedFormat,
+    private: bool,
+) -> Response {
     let headers = answer.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&v.etag(format)) {
         headers.insert(header::ETAG, etag);
@@ -152,7 +157,11 @@ fn with_validators(mut answer: Response, v: &Validators, format: FeedFormat, pri
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if private { "private, no-cache" } else { "no-cache" }),
+        HeaderValue::from_static(if private {
+            "private, no-cache"
+        } else {
+            "no-cache"
+        }),
     );
     answer
 }

@@ -13,7 +13,8 @@ pub const FORMATS: [&str; 3] = ["atom", "rss", "json"];
 
 /// What the hostile entry's text holds: markup, a CDATA end, control
 /// characters.
-pub const HOSTILE_TEXT: &str = "<script>alert(1)</script> ]]> <![CDATA[x]]> \u{0}\u{1b}[31m\u{7}\u{8}bell\r\nend";
+pub const HOSTILE_TEXT: &str =
+    "<script>alert(1)</script> ]]> <![CDATA[x]]> \u{0}\u{1b}[31m\u{7}\u{8}bell\r\nend";
 
 pub fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("a time")
@@ -30,7 +31,14 @@ pub fn page(key: &str, title: &str, when: &str) -> Event {
     })
 }
 
-pub fn entry(key: &str, id: &str, text: &str, timestamp: Option<&str>, link: Option<&str>, seen: &str) -> Event {
+pub fn entry(
+    key: &str,
+    id: &str,
+    text: &str,
+    timestamp: Option<&str>,
+    link: Option<&str>,
+    seen: &str,
+) -> Event {
     Event::EntryObserved(EntryObserved {
         page: key.parse().expect("a page key"),
         id: id.into(),
