@@ -1,6 +1,7 @@
 //! A feed is never paginated: it holds the newest 50 entries of its page,
 //! newest first, and stops sooner at its byte budget when entries are
-//! large (the first always goes), over real HTTP from a real redb file.
+//! large (the first always goes); a page without entries has an empty
+//! feed. Over real HTTP from a real redb file.
 
 mod common;
 
@@ -37,6 +38,7 @@ async fn a_feed_holds_the_newest_fifty_and_a_bounded_size() {
             "2026-11-01T00:00:00Z",
         ));
     }
+    events.push(crawled("sample.3", "empty", "2026-11-01T00:00:00Z"));
     apply(&store, &numbered(1, &events));
     let live = Arc::new(Live::new("a"));
     live.publish(&store).unwrap();

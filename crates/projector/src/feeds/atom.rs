@@ -2,7 +2,6 @@
 //! constructs of type `text`, so entry text is escaped, never markup.
 
 use atom_syndication::{Content, Entry, Feed, Generator, Link, Person, Text};
-use chrono::{DateTime, Utc};
 
 use super::content::{FeedContent, FeedItem};
 
@@ -10,10 +9,7 @@ pub(super) fn render(content: &FeedContent) -> Result<Vec<u8>, atom_syndication:
     let feed = Feed {
         title: Text::plain(content.title.clone()),
         id: content.id.clone(),
-        // Atom requires one: a feed with no entries was never updated.
-        updated: content
-            .updated
-            .unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.fixed_offset()),
+        updated: content.updated,
         links: alternate(content.link.as_deref()),
         generator: Some(Generator {
             value: "pagefeed".into(),

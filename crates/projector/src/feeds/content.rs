@@ -28,8 +28,8 @@ pub(super) struct FeedContent {
     /// The page's URL, or the origin of the site's.
     pub link: Option<String>,
     /// When its newest change came (the latest `last_seen` of its
-    /// entries), as shown; `None` with no entries.
-    pub updated: Option<DateTime<FixedOffset>>,
+    /// entries), as shown; the Unix epoch with no entries.
+    pub updated: DateTime<FixedOffset>,
     pub items: Vec<FeedItem>,
     /// `updated` as an instant, for `Last-Modified`.
     #[serde(skip)]
@@ -121,7 +121,12 @@ impl FeedContent {
             });
         }
         let last_modified = newest.map(|e| e.last_seen);
-        let updated = newest.map(|e| shown(target.site().unwrap_or(site_of(&e.page)), e.last_seen));
+        let site = match (target.site(), newest) {
+            (Some(site), _) => site,
+            (None, Some(e)) => site_of(&e.page),
+            (None, None) => "",
+        };
+        let updated = shown(site, last_modified.unwrap_or(DateTime::UNIX_EPOCH));
         Ok(Some(FeedContent {
             id: feed_id(target),
             title,

@@ -23,7 +23,7 @@ pub(super) fn render(target: &FeedTarget, content: &FeedContent) -> Result<Vec<u
             "The newest entries of {}, as pagefeed collected them",
             content.title
         ),
-        last_build_date: content.updated.map(|t| t.to_rfc2822()),
+        last_build_date: (!content.items.is_empty()).then(|| content.updated.to_rfc2822()),
         generator: Some("pagefeed".into()),
         items: content.items.iter().map(item).collect(),
         ..Channel::default()
