@@ -19,9 +19,9 @@ use super::state::ApiState;
 use super::status::{metrics, status};
 
 /// The whole API, routes and fallbacks: status and metrics, and the reads
-/// of pages and entries and their feeds, each group under its own concurrency limit (load
-/// shedding past it), every request under a timeout and, with a token,
-/// authenticated first.
+/// of pages and entries and their feeds, each group under its own
+/// concurrency limit (load shedding past it), every request under a
+/// timeout and, with a token, authenticated first.
 pub fn router(state: ApiState) -> Router {
     let options = state.options.clone();
     let light = Router::new()
