@@ -5,6 +5,7 @@
 pub mod api;
 pub mod applier;
 pub mod batch;
+pub mod feeds;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;

@@ -82,6 +82,92 @@ async fn every_route_needs_the_token() {
     server.await.unwrap().unwrap();
 }
 
+/// A feed behind the token answers a reader that sends it as a bearer
+/// token, or as the password of HTTP Basic (what feed readers can send);
+/// without it, 401 with both challenges. Basic is taken for the feeds
+/// only, and never a token in the URL.
+#[tokio::test]
+async fn feeds_take_the_token_as_a_basic_password_too() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (_dir, store) = fresh();
+    apply(&store, &numbered(1, &history()));
+    let live = Arc::new(Live::new("a"));
+    live.publish(&store).unwrap();
+    let options = ApiOptions {
+        token: ApiToken::new(TOKEN),
+        ..ApiOptions::default()
+    };
+    let state = ApiState::new(Arc::new(store), live, options).unwrap();
+    let (base, shutdown, server) = serve_api(state).await;
+    let client = reqwest::Client::new();
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes())
+        )
+    };
+
+    for route in [
+        "/feeds/pages/sample.1/atom",
+        "/feeds/sites/sample/rss",
+        "/feeds/search/json?q=rust",
+    ] {
+        let url = format!("{base}{route}");
+        for auth in [
+            format!("Bearer {TOKEN}"),
+            basic("reader", TOKEN),
+            basic("", TOKEN),
+            format!(
+                "basic {}",
+                data_encoding::BASE64.encode(format!(":{TOKEN}").as_bytes())
+            ),
+        ] {
+            let (status, _, body) = get(&client, &url, Some(&auth)).await;
+            assert_eq!(status, StatusCode::OK, "{route} with {auth}: {body}");
+        }
+        for auth in [
+            None,
+            Some(basic("reader", "nope")),
+            Some(basic(TOKEN, "")),
+            Some(format!("Basic {TOKEN}")),
+        ] {
+            let (status, _, body) = get(&client, &url, auth.as_deref()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} with {auth:?}");
+            assert!(!body.contains(&TOKEN[3..]), "{route}: the token in {body}");
+        }
+        let resp = client.get(&url).send().await.unwrap();
+        let challenges: Vec<_> = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            challenges,
+            ["Bearer", "Basic realm=\"pagefeed\", charset=\"UTF-8\""]
+        );
+        let sep = if route.contains('?') { '&' } else { '?' };
+        let in_url = format!("{url}{sep}token={TOKEN}");
+        let (status, _, _) = get(&client, &in_url, None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a token in the URL is not taken"
+        );
+    }
+    // The API itself takes a bearer token only.
+    let (status, challenge, _) = get(
+        &client,
+        &format!("{base}/api/pages"),
+        Some(&basic("reader", TOKEN)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
 /// The real binary, its token in a file (as systemd's credentials give
 /// it), on loopback: 401 without the token, 200 with it, and the token is
 /// nowhere in its log, even at debug level.

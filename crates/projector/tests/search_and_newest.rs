@@ -283,3 +283,60 @@ fn a_block_of_document_names_goes_with_its_last_live_entry() {
     assert!(store.doc_blocks().unwrap().is_empty());
     assert!(store.search("o", 10).unwrap().is_empty());
 }
+
+#[test]
+fn a_sites_newest_are_its_pages_only_newest_first() {
+    let (_dir, store) = fresh();
+    let events = vec![
+        entry(
+            "sample.1",
+            "a",
+            "one",
+            Some("2026-11-01T00:00:00Z"),
+            "2026-11-02T00:00:00Z",
+        ),
+        entry(
+            "sample.2",
+            "b",
+            "two",
+            Some("2026-11-03T00:00:00Z"),
+            "2026-11-04T00:00:00Z",
+        ),
+        // Another site, whose name starts with this one's, and is newer.
+        entry(
+            "sample2.1",
+            "c",
+            "three",
+            Some("2026-11-05T00:00:00Z"),
+            "2026-11-06T00:00:00Z",
+        ),
+        entry(
+            "other.1",
+            "d",
+            "four",
+            Some("2026-11-02T00:00:00Z"),
+            "2026-11-06T00:00:00Z",
+        ),
+        entry("sample.1", "e", "five", None, "2026-11-02T12:00:00Z"),
+    ];
+    apply(&store, &numbered(1, &events));
+    let window = pagefeed_projector::store::Window::entries(10);
+    assert_eq!(
+        ids(store.site_newest("sample", window).unwrap().items),
+        ["b", "e", "a"]
+    );
+    assert_eq!(
+        ids(store.site_newest("sample2", window).unwrap().items),
+        ["c"]
+    );
+    assert!(store
+        .site_newest("nosuch", window)
+        .unwrap()
+        .items
+        .is_empty());
+    let two = store
+        .site_newest("sample", pagefeed_projector::store::Window::entries(2))
+        .unwrap();
+    assert_eq!(ids(two.items), ["b", "e"]);
+    assert!(two.next.is_some(), "more follows");
+}

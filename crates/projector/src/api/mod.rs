@@ -5,7 +5,7 @@
 mod auth;
 mod cursor;
 mod entries;
-mod error;
+pub(crate) mod error;
 mod live;
 mod metrics;
 mod options;
@@ -13,9 +13,9 @@ mod pages;
 mod query;
 mod reads;
 mod router;
-mod search;
+pub(crate) mod search;
 mod shedding;
-mod state;
+pub(crate) mod state;
 mod status;
 
 pub use auth::ApiToken;

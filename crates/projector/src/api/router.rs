@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 
+use crate::feeds::{page_feed, search_feed, site_feed};
+
 use super::auth::Bearer;
 use super::entries::{entries, page_entries};
 use super::error::ApiError;
@@ -17,9 +19,9 @@ use super::state::ApiState;
 use super::status::{metrics, status};
 
 /// The whole API, routes and fallbacks: status and metrics, and the reads
-/// of pages and entries, each group under its own concurrency limit (load
-/// shedding past it), every request under a timeout and, with a token,
-/// authenticated first.
+/// of pages and entries and their feeds, each group under its own
+/// concurrency limit (load shedding past it), every request under a
+/// timeout and, with a token, authenticated first.
 pub fn router(state: ApiState) -> Router {
     let options = state.options.clone();
     let light = Router::new()
@@ -29,7 +31,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/pages", get(pages))
         .route("/api/pages/{key}", get(page))
         .route("/api/pages/{key}/entries", get(page_entries))
-        .route("/api/entries", get(entries));
+        .route("/api/entries", get(entries))
+        .route("/feeds/pages/{key}/{format}", get(page_feed))
+        .route("/feeds/sites/{site}/{format}", get(site_feed))
+        .route("/feeds/search/{format}", get(search_feed));
     let light = limited(light, options.light_requests, options.timeout);
     let heavy = limited(heavy, options.heavy_requests, options.timeout);
     let router = light

@@ -19,14 +19,7 @@ pub(super) async fn search(
     cursor: Option<Cursor>,
     window: Window,
 ) -> Result<EntriesBody, ApiError> {
-    if q.is_empty() {
-        return Err(ApiError::bad_request("q must not be empty"));
-    }
-    if q.chars().count() > MAX_QUERY_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "q must be at most {MAX_QUERY_CHARS} characters"
-        )));
-    }
+    check_query(&q)?;
     let after = match cursor {
         None => None,
         Some(Cursor::Search(at)) => Some(at),
@@ -35,4 +28,18 @@ pub(super) async fn search(
     let budget = state.options.search_budget;
     let listed = read(state, move |s| s.search_after(&q, after, window, budget)).await?;
     Ok(EntriesBody::new(listed, Cursor::Search))
+}
+
+/// Refuses an empty search, and one longer than [`MAX_QUERY_CHARS`]
+/// (searches of the API and of the feeds alike).
+pub(crate) fn check_query(q: &str) -> Result<(), ApiError> {
+    if q.is_empty() {
+        return Err(ApiError::bad_request("q must not be empty"));
+    }
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "q must be at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(())
 }

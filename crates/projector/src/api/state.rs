@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 
 use crate::api::reads::{ReadError, ReadPool};
+use crate::feeds::ValidatorCache;
 use crate::store::{Store, StoreError};
 use crate::zones::Zones;
 
@@ -20,10 +21,12 @@ pub struct ApiState {
     pub(super) store: Arc<Store>,
     pub(super) live: Arc<Live>,
     reads: ReadPool,
-    pub(super) options: Arc<ApiOptions>,
+    pub(crate) options: Arc<ApiOptions>,
     /// Each site's time zone, for what is shown to people (the web view,
     /// the feeds); the JSON API answers in UTC.
     pub(super) zones: Arc<Zones>,
+    /// The feeds' validators as of an applied sequence.
+    pub(crate) feeds: Arc<ValidatorCache>,
 }
 
 impl ApiState {
@@ -44,6 +47,7 @@ impl ApiState {
             reads,
             options: Arc::new(options),
             zones: Arc::default(),
+            feeds: Arc::new(ValidatorCache::default()),
         })
     }
 
@@ -59,7 +63,7 @@ impl ApiState {
 }
 
 /// Runs a store read on the API's read threads.
-pub(super) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
+pub(crate) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,

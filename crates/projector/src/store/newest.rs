@@ -89,6 +89,28 @@ impl Store {
         after: Option<&EntryPos>,
         window: Window,
     ) -> Result<Listed<EntryView, EntryPos>, StoreError> {
+        self.merge_newest(after, window, None)
+    }
+
+    /// The newest entries of the pages of `site` (keys `site.*`), newest
+    /// first, within `window`: the same merge as [`Store::newest_after`],
+    /// passing over the heads of other sites' pages.
+    pub fn site_newest(
+        &self,
+        site: &str,
+        window: Window,
+    ) -> Result<Listed<EntryView, EntryPos>, StoreError> {
+        self.merge_newest(None, window, Some(&format!("{site}.")))
+    }
+
+    /// The merge of [`Store::newest_after`], of the pages whose key starts
+    /// with `prefix` (every page with `None`).
+    fn merge_newest(
+        &self,
+        after: Option<&EntryPos>,
+        window: Window,
+        prefix: Option<&str>,
+    ) -> Result<Listed<EntryView, EntryPos>, StoreError> {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(PAGE_NEWEST)?;
         let entries = txn.open_table(ENTRIES)?;
@@ -98,10 +120,13 @@ impl Store {
         // as the cursor's sort key at the earliest.
         let floor = after.map_or(0, |at| at.sort);
         let mut next_head = || -> Result<Option<(u64, String)>, StoreError> {
-            Ok(heads.next().transpose()?.map(|(k, _)| {
+            while let Some((k, _)) = heads.next().transpose()? {
                 let (sort, page) = k.value();
-                (sort.max(floor), page.to_owned())
-            }))
+                if prefix.is_none_or(|p| page.starts_with(p)) {
+                    return Ok(Some((sort.max(floor), page.to_owned())));
+                }
+            }
+            Ok(None)
         };
         let mut head = next_head()?;
         // Open pages, and the merge's front: (sort key, page, id, which page).
