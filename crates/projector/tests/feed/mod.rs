@@ -46,6 +46,7 @@ pub fn entry(
         timestamp: timestamp.map(at),
         link: link.map(str::to_owned),
         observed_at: at(seen),
+        first_crawl: false,
     })
 }
 
