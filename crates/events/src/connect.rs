@@ -142,3 +142,16 @@ fn log_event(event: Event) {
         other => info!(event = %other, "NATS connection event"),
     }
 }
+
+/// Closes a service's connection at its end: writes what is still queued
+/// (acks, negative acks, publishes not awaited), then drains. The client's
+/// `drain()` alone closes at once when no subscription is left, dropping
+/// what is queued: a task handed back that way waited out its `ack_wait`.
+pub async fn close(client: &Client) {
+    if let Err(e) = client.flush().await {
+        warn!(error = %e, "could not write what was queued for NATS");
+    }
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+}

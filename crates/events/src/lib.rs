@@ -15,7 +15,7 @@ pub mod subject;
 pub mod task;
 
 pub use config::{Config, ConfigError, Site};
-pub use connect::connect;
+pub use connect::{close, connect};
 pub use event::{DecodeError, Event};
 pub use subject::PageKey;
 pub use task::Task;

@@ -22,7 +22,7 @@ use async_nats::jetstream;
 use pagefeed_events::streams::{ensure_fetch_state, ensure_streams, until_provisioned};
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::crawl::Crawler;
 use crate::fetch_state::FetchState;
@@ -61,9 +61,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         hand_back: CancellationToken::new(),
     });
     let outcome = pull_loop(worker, concurrency).await;
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     info!("fetcher stopped");
     outcome
 }

@@ -52,11 +52,8 @@ pub async fn pull_loop(worker: Arc<Worker>, concurrency: usize) -> anyhow::Resul
     hand_back.cancel();
     tasks.tracker.close();
     tasks.tracker.wait().await;
-    // The negative acks are only queued in the client: a drain that closes
-    // the connection does not wait for them (seen: one in two lost).
-    if let Err(e) = tasks.worker.js.client().flush().await {
-        warn!(error = %e, "could not flush the tasks handed back; they return after ack_wait");
-    }
+    // The negative acks are only queued in the client: the caller closes
+    // the connection with pagefeed_events::close, which writes them first.
     outcome
 }
 

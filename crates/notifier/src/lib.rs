@@ -18,7 +18,7 @@ use pagefeed_events::streams::{ensure_stream, events_stream, until_provisioned};
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::follow::{follow, Destination};
 use crate::send::Sender;
@@ -100,9 +100,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     tracker.close();
     http_stop.cancel();
     tracker.wait().await;
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     info!("notifier stopped");
     Ok(())
 }

@@ -138,9 +138,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     if let Err(e) = api.await? {
         warn!(error = %e, "the HTTP API stopped with an error");
     }
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     close(store).await;
     info!("projector stopped");
     outcome

@@ -201,7 +201,7 @@ pub async fn rebuild(
     if !completed {
         drop(fresh);
         let _ = std::fs::remove_file(&fresh_path);
-        let _ = client.drain().await;
+        pagefeed_events::close(&client).await;
         return Ok(None);
     }
     let elapsed = started.elapsed();
@@ -223,9 +223,7 @@ pub async fn rebuild(
     recreate_consumer(&js, &options.node, applied_seq, options.idle)
         .await
         .context("the file is rebuilt, but this node's consumer could not be re-created (the projector re-creates it when it starts)")?;
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     Ok(Some(Rebuilt {
         first_seq,
         target_seq,

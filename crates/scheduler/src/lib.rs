@@ -93,9 +93,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
             }
         }
     }
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     info!("scheduler stopped");
     outcome
 }
@@ -111,9 +109,7 @@ pub async fn sweep_only(options: Options, shutdown: CancellationToken) -> anyhow
     }
     info!("scheduler started: sweeping only");
     let outcome = sweep::sweep_loop(client.clone(), js, cfg, shutdown).await;
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
-    }
+    pagefeed_events::close(&client).await;
     info!("scheduler stopped");
     outcome
 }
