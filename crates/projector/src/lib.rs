@@ -53,6 +53,19 @@ pub fn store_path(data: &Path) -> PathBuf {
     data.join("pagefeed.redb")
 }
 
+/// Makes sure `data` is a directory, creating it if missing; says so
+/// plainly when it is something else.
+pub fn data_dir(data: &Path) -> anyhow::Result<()> {
+    if data.exists() && !data.is_dir() {
+        anyhow::bail!(
+            "--data {}: not a directory (a projector keeps its file, {}, in a directory)",
+            data.display(),
+            store_path(Path::new("DIR")).display()
+        );
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))
+}
+
 /// Opens (or creates) the store at `path`. A file of an older schema is a
 /// replica like any other: it is deleted and rebuilt from the stream rather
 /// than migrated.
@@ -77,15 +90,15 @@ pub async fn open_store(path: &Path) -> anyhow::Result<Store> {
 
 /// Replicates and serves until `shutdown`.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&options.data)
-        .with_context(|| format!("cannot create {}", options.data.display()))?;
+    // The port first: a projector that cannot serve leaves no file behind.
+    let listener = tokio::net::TcpListener::bind(options.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.http))?;
+    data_dir(&options.data)?;
     let path = store_path(&options.data);
     let mut store = open_store(&path).await?;
     store.set_sync_every(options.sync_every);
     let store = Arc::new(store);
-    let listener = tokio::net::TcpListener::bind(options.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", options.http))?;
     info!(node = %options.node, data = %path.display(), http = %listener.local_addr()?, "projector started");
 
     let client = pagefeed_events::connect(
@@ -208,6 +221,9 @@ async fn close(mut store: Arc<Store>) {
 /// every row (a difference means the file was damaged).
 pub async fn checked_digest(data: &Path) -> anyhow::Result<(u64, String)> {
     let path = store_path(data);
+    if data.exists() && !data.is_dir() {
+        anyhow::bail!("--data {}: not a directory", data.display());
+    }
     if !path.exists() {
         anyhow::bail!(
             "no projector data in {} (no {})",
@@ -219,7 +235,16 @@ pub async fn checked_digest(data: &Path) -> anyhow::Result<(u64, String)> {
         let store = Store::open(&path)?;
         Ok::<_, StoreError>((store.digest()?, store.recompute_digest()?))
     })
-    .await??;
+    .await?
+    .map_err(|e| match e {
+        StoreError::InUse => anyhow::anyhow!(
+            "{} is in use by the running projector of this node: stop it first, or read \
+             the node's digest from its API (`curl -s http://ADDR/api/status`: applied_seq, \
+             digest)",
+            data.display()
+        ),
+        e => e.into(),
+    })?;
     if summed.1 != kept.1 {
         anyhow::bail!(
             "the digest kept in {} ({}) differs from the rows' ({}): the file is damaged; \

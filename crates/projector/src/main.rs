@@ -253,10 +253,17 @@ fn print_progress() -> Box<dyn FnMut(Progress) + Send> {
         let mut bar: Option<indicatif::ProgressBar> = None;
         Box::new(move |p: Progress| {
             let bar = bar.get_or_insert_with(|| {
+                // indicatif's own {per_sec} writes "76,706.1522/s".
                 let style = indicatif::ProgressStyle::with_template(
-                    "rebuild {bar:40} {human_pos}/{human_len} events  {per_sec}  ETA {eta}",
+                    "rebuild {bar:40} {human_pos}/{human_len} events  {rate}  ETA {eta}",
                 )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{} events/s", whole(state.per_sec()));
+                    },
+                );
                 indicatif::ProgressBar::new(p.total).with_style(style)
             });
             bar.set_position(p.done);
@@ -285,7 +292,15 @@ fn progress_line(done: u64, total: u64, elapsed: Duration) -> String {
     } else {
         "?".to_owned()
     };
-    format!("rebuild: {done}/{total} events ({percent}%), {rate:.0} events/s, ETA {eta}")
+    format!(
+        "rebuild: {done}/{total} events ({percent}%), {} events/s, ETA {eta}",
+        whole(rate)
+    )
+}
+
+/// A rate as a whole number with thousands separated: `76,706`.
+fn whole(rate: f64) -> String {
+    indicatif::HumanCount(rate.max(0.0).round() as u64).to_string()
 }
 
 #[cfg(test)]
@@ -297,5 +312,10 @@ mod tests {
         let line = progress_line(500, 1000, Duration::from_secs(5));
         assert_eq!(line, "rebuild: 500/1000 events (50%), 100 events/s, ETA 5s");
         assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
+        let fast = progress_line(767_061, 1_000_000, Duration::from_secs(10));
+        assert!(fast.contains(" 76,706 events/s"), "{fast}");
+        assert_eq!(whole(76_706.1522), "76,706");
+        assert_eq!(whole(999.6), "1,000");
+        assert_eq!(whole(12.0), "12");
     }
 }

@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use crate::applier::Applier;
 use crate::batch::{pull_bytes, Batch, Delivered};
 use crate::replicate::recreate_consumer;
-use crate::{open_store, store_path};
+use crate::{data_dir, open_store, store_path};
 
 /// Batches read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
@@ -117,8 +117,7 @@ pub async fn rebuild(
     options: RebuildOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<Rebuilt>> {
-    std::fs::create_dir_all(&options.data)
-        .with_context(|| format!("cannot create {}", options.data.display()))?;
+    data_dir(&options.data)?;
     let path = store_path(&options.data);
     // Holding the node's file locks out a projector running on it (and one
     // starting) until the fresh file has replaced it.

@@ -158,3 +158,70 @@ fn an_empty_or_missing_token_file_exits_2() {
         assert!(stderr.contains(why), "{stderr}");
     }
 }
+
+/// `digest` of a node whose projector runs says so, and how to read the
+/// digest instead (redb alone says "Database already open").
+#[test]
+fn digest_of_a_node_in_use_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let _running = Store::open(&store_path(dir.path())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .args(["digest", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in use by the running projector"), "{stderr}");
+    assert!(stderr.contains("/api/status"), "{stderr}");
+}
+
+/// A `--data` that is a file is named as such, by serving and by `digest`
+/// (not "File exists").
+#[test]
+fn a_data_dir_that_is_a_file_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = config_and_unusable_data(dir.path());
+    let serve = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .args(["--node", "a", "--http", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let digest = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .args(["digest", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    for out in [serve, digest] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("not a directory"), "{stderr}");
+        assert!(!stderr.contains("File exists"), "{stderr}");
+    }
+}
+
+/// A projector whose `--http` port is taken fails before it creates its
+/// data directory and file.
+#[test]
+fn a_port_in_use_leaves_no_data_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = dir.path().join("node-a");
+    let out = Command::new(env!("CARGO_BIN_EXE_pagefeed-projector"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .args(["--node", "a", "--http"])
+        .arg(taken.local_addr().unwrap().to_string())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(!data.exists(), "{} was created", data.display());
+}

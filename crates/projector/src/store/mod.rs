@@ -51,9 +51,20 @@ pub enum StoreError {
     OlderSchema { found: u64, supported: u64 },
     #[error("corrupt row in table {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// Another process has the file open: a projector of this node runs.
+    #[error("the file is in use by another process (a projector of this node is running)")]
+    InUse,
     /// A failed [`Store::reopen`] left no file open.
     #[error("the store is closed: it could not be opened again after a storage failure")]
     Closed,
+}
+
+/// redb's "Database already open" as [`StoreError::InUse`].
+fn in_use(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Redb(e) if matches!(*e, redb::Error::DatabaseAlreadyOpen) => StoreError::InUse,
+        other => other,
+    }
 }
 
 macro_rules! from_redb {
@@ -142,7 +153,7 @@ impl Store {
         Ok(Store {
             db: Db {
                 path: path.to_owned(),
-                open: RwLock::new(Some(tables::create(path)?)),
+                open: RwLock::new(Some(tables::create(path).map_err(in_use)?)),
             },
             search_index: true,
             durable_at: Mutex::new(Instant::now()),
