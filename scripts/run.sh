@@ -12,6 +12,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 config="${1:-pagefeed.example.toml}"
 mkdir -p data/logs
 
+# The previous run's logs are kept, not truncated: they move to
+# data/logs/previous/<when it ended>/, and the 5 newest such runs stay.
+keep_runs=5
+if compgen -G "data/logs/*.log" >/dev/null; then
+    ended="$(date -u -r "$(ls -t data/logs/*.log | head -n1)" +%Y%m%dT%H%M%SZ)"
+    mkdir -p "data/logs/previous/$ended"
+    mv data/logs/*.log "data/logs/previous/$ended/"
+    echo "run.sh: the previous run's logs are in data/logs/previous/$ended/"
+    ls -1d data/logs/previous/*/ | sort -r | tail -n +$((keep_runs + 1)) | xargs -r rm -rf
+fi
+
 echo "run.sh: building (release)…"
 cargo build --release --locked --bins
 bin=target/release
