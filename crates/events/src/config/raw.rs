@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Extract, SECRET_FIELDS};
+use super::{is_secret_field, ConfigError, Extract};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +79,11 @@ pub(super) struct RawSite {
     #[serde(default)]
     pub(super) allow_networks: Vec<String>,
     pub(super) timezone: Option<String>,
+    pub(super) headers: Option<BTreeMap<String, String>>,
+    pub(super) cookies: Option<BTreeMap<String, String>>,
+    pub(super) timeout: Option<HumanDuration>,
+    pub(super) connect_timeout: Option<HumanDuration>,
+    pub(super) charset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -141,7 +146,7 @@ pub(super) fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigErro
         let message = inner.message().trim().to_owned();
         let mut err = at(line_of(inner.span()), message);
         let (site, field) = split_site_path(text, &path_text);
-        if field.as_deref().is_some_and(|f| SECRET_FIELDS.contains(&f)) {
+        if field.as_deref().is_some_and(is_secret_field) {
             // serde's message quotes the value ("invalid type: integer `…`").
             err.message = "invalid value (not shown: it is a secret); expected a string".to_owned();
         }
