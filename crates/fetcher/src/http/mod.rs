@@ -181,8 +181,9 @@ impl HttpClient {
     /// anything else is an error. The timeout covers the whole fetch,
     /// redirects and body included.
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Outcome, FetchError> {
-        let mut target = check_url(url)?;
-        self.policy.check_first(&target)?;
+        let first = check_url(url)?;
+        self.policy.check_first(&first)?;
+        let mut target = first.clone();
         let deadline = Instant::now() + self.settings.timeout;
         let mut redirects = 0;
         let mut response = loop {
@@ -204,6 +205,7 @@ impl HttpClient {
                 });
             }
             self.policy.check_redirect(&target, &next)?;
+            let next = with_credentials_of(&first, next);
             debug!(
                 from = %redact_url(target.as_str()),
                 to = %redact_url(next.as_str()),
@@ -307,6 +309,21 @@ fn redirect_target(response: &reqwest::Response) -> Option<url::Url> {
     }
     let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
     response.url().join(location).ok()
+}
+
+/// `next` with the credentials of the fetch's `first` URL, when it goes to
+/// the same host and port and has none of its own: as reqwest and browsers
+/// do, a URL's credentials stay on its host.
+fn with_credentials_of(first: &url::Url, mut next: url::Url) -> url::Url {
+    let same_host = first.host_str() == next.host_str()
+        && first.port_or_known_default() == next.port_or_known_default();
+    if same_host && next.username().is_empty() && next.password().is_none() {
+        // Setting either fails only on a URL that cannot have credentials,
+        // and `next` is an http(s) URL with a host.
+        let _ = next.set_username(first.username());
+        let _ = next.set_password(first.password());
+    }
+    next
 }
 
 /// Accepts absolute `http` and `https` URLs with a host, and nothing else.
