@@ -365,11 +365,17 @@ mod tests {
         }
         // A long ASCII head (scripts, styles) does not hide the text: the
         // window starts at the first byte that is not ASCII.
-        let long = page(&format!("<style>{}</style>", "p { margin: 0 }\n".repeat(8000)));
+        let long = page(&format!(
+            "<style>{}</style>",
+            "p { margin: 0 }\n".repeat(8000)
+        ));
         let d = decode(&encode(EUC_JP, &long), None);
         assert_eq!((d.text.as_str(), d.encoding), (long.as_str(), "EUC-JP"));
         let d = decode(&encode(ISO_2022_JP, &html), None);
-        assert_eq!((d.text.as_str(), d.encoding), (html.as_str(), "ISO-2022-JP"));
+        assert_eq!(
+            (d.text.as_str(), d.encoding),
+            (html.as_str(), "ISO-2022-JP")
+        );
     }
 
     #[test]
@@ -425,8 +431,14 @@ mod tests {
 
     #[test]
     fn the_top_level_domain_is_what_chardetng_accepts() {
-        assert_eq!(top_level_domain("https://www.Example.JP/x"), Some(b"jp".to_vec()));
-        assert_eq!(top_level_domain("http://example.com./"), Some(b"com".to_vec()));
+        assert_eq!(
+            top_level_domain("https://www.Example.JP/x"),
+            Some(b"jp".to_vec())
+        );
+        assert_eq!(
+            top_level_domain("http://example.com./"),
+            Some(b"com".to_vec())
+        );
         assert_eq!(
             top_level_domain("http://xn--wgv71a119e.xn--wgv71a/"),
             Some(b"xn--wgv71a".to_vec())

@@ -24,10 +24,8 @@ const KEY_SECRET: &str = "key-SECRET-4711";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_and_cookies_reach_the_site_and_stay_on_its_host() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
-    let elsewhere = Server::start("127.0.0.2", |_| {
-        Reply::Page(page("elsewhere", &["landed"]))
-    })
-    .await?;
+    let elsewhere =
+        Server::start("127.0.0.2", |_| Reply::Page(page("elsewhere", &["landed"]))).await?;
     let landing = format!("{}/landing", elsewhere.url());
     let origin = Server::start("127.0.0.1", move |path| match path {
         "/p/1" => Reply::Tagged {
@@ -70,13 +68,10 @@ async fn headers_and_cookies_reach_the_site_and_stay_on_its_host() -> anyhow::Re
     let js = jetstream_at(&nats.url()).await?;
     pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
 
-    let command = ServiceCommand::new(
-        "fetcher",
-        env!("CARGO_BIN_EXE_pagefeed-fetcher"),
-    )
-    .arg("--config")
-    .arg(&config)
-    .env("RUST_LOG", "trace");
+    let command = ServiceCommand::new("fetcher", env!("CARGO_BIN_EXE_pagefeed-fetcher"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "trace");
     let mut fetcher = Process::start(command, dir.path().join("fetcher.log"))?;
 
     publish_tasks(&js, "shop", &shop, [1, 2], 0).await?;

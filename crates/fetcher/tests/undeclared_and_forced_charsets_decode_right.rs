@@ -10,7 +10,9 @@ use pagefeed_testkit::config::config_with;
 use pagefeed_testkit::nats::NatsServer;
 use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
 use pagefeed_testkit::wait::wait_for;
-use support::{crawled, entry_texts, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
+use support::{
+    crawled, entry_texts, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE,
+};
 
 const TITLE: &str = "今日の日記";
 const ENTRY: &str = "渋谷でラーメンを食べました。とても美味しかったです。";

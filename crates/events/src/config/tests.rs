@@ -472,16 +472,52 @@ fn cookie_and_header_values_are_not_in_debug_output() {
 #[test]
 fn bad_headers_name_the_site_and_the_header() {
     for (headers, field, says) in [
-        ("{ Host = \"example.com\" }", "headers.Host", "the host is the URL's"),
-        ("{ \"Content-Length\" = \"0\" }", "headers.Content-Length", "may not be set"),
-        ("{ \"transfer-encoding\" = \"chunked\" }", "headers.transfer-encoding", "may not be set"),
-        ("{ Connection = \"close\" }", "headers.Connection", "connections"),
+        (
+            "{ Host = \"example.com\" }",
+            "headers.Host",
+            "the host is the URL's",
+        ),
+        (
+            "{ \"Content-Length\" = \"0\" }",
+            "headers.Content-Length",
+            "may not be set",
+        ),
+        (
+            "{ \"transfer-encoding\" = \"chunked\" }",
+            "headers.transfer-encoding",
+            "may not be set",
+        ),
+        (
+            "{ Connection = \"close\" }",
+            "headers.Connection",
+            "connections",
+        ),
         ("{ Cookie = \"a=b\" }", "headers.Cookie", "`cookies`"),
-        ("{ \"If-None-Match\" = \"x\" }", "headers.If-None-Match", "validators"),
-        ("{ \"Bad Name\" = \"x\" }", "headers.Bad Name", "not a valid HTTP header name"),
-        ("{ \"\" = \"x\" }", "headers.", "not a valid HTTP header name"),
-        ("{ \"X-Token\" = \"line\\nbreak-secret\" }", "headers.X-Token", "not a valid HTTP header value"),
-        ("{ \"X-A\" = \"1\", \"x-a\" = \"2\" }", "headers.x-a", "given twice"),
+        (
+            "{ \"If-None-Match\" = \"x\" }",
+            "headers.If-None-Match",
+            "validators",
+        ),
+        (
+            "{ \"Bad Name\" = \"x\" }",
+            "headers.Bad Name",
+            "not a valid HTTP header name",
+        ),
+        (
+            "{ \"\" = \"x\" }",
+            "headers.",
+            "not a valid HTTP header name",
+        ),
+        (
+            "{ \"X-Token\" = \"line\\nbreak-secret\" }",
+            "headers.X-Token",
+            "not a valid HTTP header value",
+        ),
+        (
+            "{ \"X-A\" = \"1\", \"x-a\" = \"2\" }",
+            "headers.x-a",
+            "given twice",
+        ),
     ] {
         let e = parse(&with_sample(&format!("headers = {headers}"))).unwrap_err();
         assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
@@ -495,11 +531,27 @@ fn bad_headers_name_the_site_and_the_header() {
 #[test]
 fn bad_cookies_name_the_site_and_the_cookie_but_not_the_value() {
     for (cookies, field, says) in [
-        ("{ \"a b\" = \"v\" }", "cookies.a b", "not a valid cookie name"),
+        (
+            "{ \"a b\" = \"v\" }",
+            "cookies.a b",
+            "not a valid cookie name",
+        ),
         ("{ \"\" = \"v\" }", "cookies.", "not a valid cookie name"),
-        ("{ session = \"has space-secret\" }", "cookies.session", "may not"),
-        ("{ session = \"semi;colon-secret\" }", "cookies.session", "may not"),
-        ("{ session = \"caf\u{e9}-secret\" }", "cookies.session", "may not"),
+        (
+            "{ session = \"has space-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
+        (
+            "{ session = \"semi;colon-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
+        (
+            "{ session = \"caf\u{e9}-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
     ] {
         let e = parse(&with_sample(&format!("cookies = {cookies}"))).unwrap_err();
         assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
@@ -538,7 +590,11 @@ fn an_unknown_charset_names_the_field() {
         assert_eq!(e.field.as_deref(), Some("charset"), "{e}");
         assert!(e.to_string().contains(says), "{e}");
     }
-    for (label, name) in [("EUC-JP", "EUC-JP"), ("sjis", "Shift_JIS"), (" utf-8 ", "UTF-8")] {
+    for (label, name) in [
+        ("EUC-JP", "EUC-JP"),
+        ("sjis", "Shift_JIS"),
+        (" utf-8 ", "UTF-8"),
+    ] {
         let cfg = parse(&with_sample(&format!("charset = \"{label}\""))).unwrap();
         assert_eq!(cfg.sites[0].charset.map(|e| e.name()), Some(name));
     }

@@ -231,14 +231,23 @@ fn site(
 /// Headers a site may not set, and why.
 const FORBIDDEN_HEADERS: [(&str, &str); 13] = [
     ("host", "the host is the URL's"),
-    ("content-length", "the HTTP client frames the request itself"),
-    ("transfer-encoding", "the HTTP client frames the request itself"),
+    (
+        "content-length",
+        "the HTTP client frames the request itself",
+    ),
+    (
+        "transfer-encoding",
+        "the HTTP client frames the request itself",
+    ),
     ("trailer", "the HTTP client frames the request itself"),
     ("te", "the HTTP client frames the request itself"),
     ("connection", "the HTTP client manages its connections"),
     ("keep-alive", "the HTTP client manages its connections"),
     ("upgrade", "the HTTP client manages its connections"),
-    ("cookie", "write cookies in `cookies`, whose values are kept secret"),
+    (
+        "cookie",
+        "write cookies in `cookies`, whose values are kept secret",
+    ),
     (
         "accept-encoding",
         "the fetcher negotiates compression and decompresses the body itself",
@@ -316,7 +325,8 @@ fn cookies(
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(&value);
-        let is_octet = |b: u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+        let is_octet =
+            |b: u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
         if !octets.bytes().all(is_octet) {
             return Err(at.err(
                 &field,

@@ -114,7 +114,10 @@ mod tests {
             assert_eq!(sent.get(header::ACCEPT_LANGUAGE).unwrap(), "ja", "{other}");
         }
         let shown = format!("{headers:?}");
-        assert!(!shown.contains("Bearer") && !shown.contains("s=1"), "{shown}");
+        assert!(
+            !shown.contains("Bearer") && !shown.contains("s=1"),
+            "{shown}"
+        );
     }
 
     #[test]

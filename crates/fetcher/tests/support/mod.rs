@@ -23,7 +23,10 @@ pub enum Reply {
     Page(String),
     Redirect(String),
     /// The page with an `ETag`; a 304 to a request that names it.
-    Tagged { html: String, etag: String },
+    Tagged {
+        html: String,
+        etag: String,
+    },
     /// These bytes, with this `Content-Type`.
     Bytes {
         content_type: &'static str,
