@@ -1,13 +1,38 @@
 //! Keeping secrets out of messages: credentials written into a URL
 //! (`nats://user:password@host`, `https://token@host/`) are masked before the
-//! URL appears in an error or a log line.
+//! URL appears in an error or a log line, and a configured secret (a cookie
+//! value) is a [`Secret`], which shows as `***`.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use percent_encoding::percent_decode_str;
 
 /// What replaces a URL's credentials.
 const MASK: &str = "***";
+
+/// A value that must not be shown: its `Debug` is `***`, it has no
+/// `Display`, and only [`Secret::expose`] gives it, to the one place that
+/// sends it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value itself, for the request that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
 
 /// `text` with the credentials of every URL in it masked:
 /// `nats://u:secret@host:4222` becomes `nats://***@host:4222`. Text without
@@ -77,6 +102,14 @@ fn userinfo(url: &str) -> Option<(&str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_debugs_as_a_mask() {
+        let secret = Secret::new("s3cret".to_owned());
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some(***)");
+        assert_eq!(secret.expose(), "s3cret");
+    }
 
     #[test]
     fn credentials_in_urls_are_masked_wherever_they_are() {

@@ -16,7 +16,7 @@ use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
 use tracing::info;
 
-use crate::decode::decode;
+use crate::decode::Charset;
 use crate::extract::{ExtractError, Extractor, Limits, Page};
 use crate::failure::{Failure, FailureReason};
 use crate::fetch_state::{FetchState, PageState};
@@ -56,14 +56,16 @@ struct SiteCrawler {
 impl Crawler {
     pub fn new(cfg: &Config, state: FetchState) -> anyhow::Result<Crawler> {
         let f = &cfg.fetcher;
-        let settings = FetchSettings::from(f);
         let sites = cfg
             .sites
             .iter()
             .map(|site| {
                 let crawler = SiteCrawler {
                     site: site.clone(),
-                    http: HttpClient::new(settings.clone(), AddressPolicy::for_site(site))?,
+                    http: HttpClient::new(
+                        FetchSettings::for_site(f, site),
+                        AddressPolicy::for_site(site),
+                    )?,
                     extractor: Arc::new(Extractor::new(
                         &site.extract,
                         site.timezone,
@@ -149,6 +151,7 @@ impl Crawler {
             );
         }
         let extractor = Arc::clone(&site.extractor);
+        let charset = site.site.charset;
         let previous = self.state.get(&task.page).await.map_err(|e| {
             Failure::new(
                 FailureReason::State,
@@ -198,8 +201,11 @@ impl Crawler {
                     let page = parse(
                         &extractor,
                         &fetched.body,
-                        fetched.content_type.as_deref(),
-                        &page_url,
+                        Charset {
+                            forced: charset,
+                            content_type: fetched.content_type.as_deref(),
+                            url: &page_url,
+                        },
                         now,
                     );
                     drop(parser);
@@ -230,13 +236,12 @@ impl Crawler {
 fn parse(
     extractor: &Extractor,
     body: &[u8],
-    content_type: Option<&str>,
-    page_url: &str,
+    charset: Charset<'_>,
     now: DateTime<Utc>,
 ) -> Result<Page, Failure> {
     let deadline = extractor.deadline();
-    let decoded = decode(body, content_type);
-    match extractor.extract_within(&decoded.text, page_url, now, &deadline) {
+    let decoded = charset.decode(body);
+    match extractor.extract_within(&decoded.text, charset.url, now, &deadline) {
         Ok(page) => Ok(page),
         Err(e @ ExtractError::Timeout { .. }) => {
             Err(Failure::new(FailureReason::from(&e), e.detail()))
@@ -248,7 +253,11 @@ fn parse(
             if decoded.had_errors && replaced * 20 > decoded.text.chars().count() {
                 Err(Failure::new(
                     FailureReason::Undecodable,
-                    format!("the body does not decode as {}", decoded.encoding),
+                    format!(
+                        "the body does not decode as {} ({})",
+                        decoded.encoding,
+                        decoded.source.as_str()
+                    ),
                 ))
             } else {
                 Err(Failure::new(FailureReason::NoEntries, e.to_string()))

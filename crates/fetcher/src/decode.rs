@@ -2,18 +2,23 @@
 //! are common on the Japanese pages pagefeed started with) and decoding with
 //! encoding_rs, bad bytes becoming U+FFFD rather than an error.
 //!
-//! The charset is taken from, in this order (the HTML standard's order, less
-//! its statistical guessing):
-//! 1. a byte order mark (UTF-8, UTF-16LE, UTF-16BE): it cannot be there by
-//!    accident, so it wins over everything, a header saying otherwise included;
-//! 2. the `charset=` parameter of the `Content-Type` header: the server's word
+//! The charset is taken from, in this order (the HTML standard's order, with
+//! the site's word first):
+//! 1. the site's `charset` in the configuration: the operator knows better
+//!    than a page that lies about itself;
+//! 2. a byte order mark (UTF-8, UTF-16LE, UTF-16BE): it cannot be there by
+//!    accident, so it wins over what the page says, a header included;
+//! 3. the `charset=` parameter of the `Content-Type` header: the server's word
 //!    wins over the document's own `<meta>`;
-//! 3. `<meta charset=...>` or `<meta http-equiv="Content-Type"
+//! 4. `<meta charset=...>` or `<meta http-equiv="Content-Type"
 //!    content="...; charset=...">` in the first 1024 bytes;
-//! 4. UTF-8.
+//! 5. a guess by chardetng (Firefox's detector) over at most
+//!    [`DETECT_BYTES`] from the first byte that is not ASCII, helped by the
+//!    URL's top-level domain (`.jp`); a page all ASCII is UTF-8.
 //!
 //! A label encoding_rs does not know is skipped, and the next source is tried.
 
+use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
 
 /// How far into the body `<meta>` is looked for (what browsers pre-scan).
@@ -22,35 +27,141 @@ const META_SCAN_BYTES: usize = 1024;
 /// How far past [`META_SCAN_BYTES`] a `<meta>` tag that starts inside it may end.
 const META_TAG_SLACK: usize = 512;
 
+/// How many bytes the charset detector reads at most, from the first byte
+/// that is not ASCII: enough for a confident guess, and a bound on its work.
+pub const DETECT_BYTES: usize = 64 * 1024;
+
 /// A decoded page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     pub text: String,
     /// The WHATWG name of the encoding used, e.g. `Shift_JIS`.
     pub encoding: &'static str,
+    /// Where the encoding came from.
+    pub source: Source,
     /// Whether some bytes were not valid in that encoding (they are U+FFFD now).
     pub had_errors: bool,
 }
 
-/// Decodes `body`; `content_type` is the response's `Content-Type` header.
-pub fn decode(body: &[u8], content_type: Option<&str>) -> Decoded {
-    let (encoding, rest) = match Encoding::for_bom(body) {
-        Some((encoding, bom_len)) => (encoding, &body[bom_len..]),
-        None => {
-            let encoding = content_type
-                .and_then(header_charset)
-                .and_then(Encoding::for_label)
-                .or_else(|| meta_charset(body))
-                .unwrap_or(UTF_8);
-            (encoding, body)
+/// Where a page's encoding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The site's `charset` setting.
+    Forced,
+    Bom,
+    Header,
+    Meta,
+    /// Guessed from the bytes.
+    Detected,
+    /// All ASCII, nothing declared: UTF-8.
+    Default,
+}
+
+impl Source {
+    /// For messages: `the site's charset`, `detected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Forced => "the site's charset",
+            Source::Bom => "byte order mark",
+            Source::Header => "Content-Type header",
+            Source::Meta => "<meta> charset",
+            Source::Detected => "detected",
+            Source::Default => "default",
         }
-    };
-    let (text, had_errors) = encoding.decode_without_bom_handling(rest);
-    Decoded {
-        text: text.into_owned(),
-        encoding: encoding.name(),
-        had_errors,
     }
+}
+
+/// What decides a page's charset besides its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Charset<'a> {
+    /// The site's `charset`: wins over everything.
+    pub forced: Option<&'static Encoding>,
+    /// The response's `Content-Type` header.
+    pub content_type: Option<&'a str>,
+    /// The page's URL, whose top-level domain weighs in a guess.
+    pub url: &'a str,
+}
+
+impl Charset<'_> {
+    /// Decodes `body`.
+    pub fn decode(&self, body: &[u8]) -> Decoded {
+        let (encoding, source, rest) = self.choose(body);
+        let (text, had_errors) = encoding.decode_without_bom_handling(rest);
+        Decoded {
+            text: text.into_owned(),
+            encoding: encoding.name(),
+            source,
+            had_errors,
+        }
+    }
+
+    /// The encoding, its source, and the body without its byte order mark.
+    fn choose<'b>(&self, body: &'b [u8]) -> (&'static Encoding, Source, &'b [u8]) {
+        let bom = Encoding::for_bom(body);
+        if let Some(forced) = self.forced {
+            // The forced encoding's own BOM is not text.
+            let rest = match bom {
+                Some((encoding, len)) if encoding == forced => &body[len..],
+                _ => body,
+            };
+            return (forced, Source::Forced, rest);
+        }
+        if let Some((encoding, len)) = bom {
+            return (encoding, Source::Bom, &body[len..]);
+        }
+        if let Some(encoding) = self
+            .content_type
+            .and_then(header_charset)
+            .and_then(Encoding::for_label)
+        {
+            return (encoding, Source::Header, body);
+        }
+        if let Some(encoding) = meta_charset(body) {
+            return (encoding, Source::Meta, body);
+        }
+        match detect(body, top_level_domain(self.url).as_deref()) {
+            Some(encoding) => (encoding, Source::Detected, body),
+            None => (UTF_8, Source::Default, body),
+        }
+    }
+}
+
+/// Decodes `body`, whose `Content-Type` header is `content_type`, with
+/// nothing forced and no URL to help a guess.
+pub fn decode(body: &[u8], content_type: Option<&str>) -> Decoded {
+    Charset {
+        forced: None,
+        content_type,
+        url: "",
+    }
+    .decode(body)
+}
+
+/// chardetng's guess over at most [`DETECT_BYTES`] from the first byte that
+/// is not ASCII (or the ESC of ISO-2022-JP), with the two bytes before it as
+/// context; none when there is no such byte. The bytes before it are ASCII,
+/// so the window starts on a character boundary in any encoding the web uses.
+fn detect(body: &[u8], tld: Option<&[u8]>) -> Option<&'static Encoding> {
+    let first = body.iter().position(|&b| b >= 0x80 || b == 0x1B)?;
+    let start = first.saturating_sub(2);
+    let end = body.len().min(start + DETECT_BYTES);
+    let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
+    detector.feed(&body[start..end], end == body.len());
+    Some(detector.guess(tld, Utf8Detection::Allow))
+}
+
+/// The last label of the URL's host when it is a domain, as chardetng
+/// wants it (lowercase ASCII, no dot); none for an IP address.
+fn top_level_domain(url: &str) -> Option<Vec<u8>> {
+    let url = url::Url::parse(url).ok()?;
+    let url::Host::Domain(domain) = url.host()? else {
+        return None;
+    };
+    let label = domain.rsplit('.').find(|label| !label.is_empty())?;
+    label
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        .then(|| label.as_bytes().to_vec())
 }
 
 /// The `charset` parameter of a `Content-Type` value, unquoted.
@@ -235,6 +346,109 @@ mod tests {
     }
 
     #[test]
+    fn undeclared_shift_jis_and_euc_jp_are_detected() {
+        let html = page("");
+        for encoding in [SHIFT_JIS, EUC_JP] {
+            for url in ["", "http://127.0.0.1:8700/p", "https://www.example.jp/p"] {
+                let d = Charset {
+                    forced: None,
+                    content_type: Some("text/html"),
+                    url,
+                }
+                .decode(&encode(encoding, &html));
+                assert_eq!(
+                    (d.text.as_str(), d.encoding, d.source),
+                    (html.as_str(), encoding.name(), Source::Detected),
+                    "{url}"
+                );
+            }
+        }
+        // A long ASCII head (scripts, styles) does not hide the text: the
+        // window starts at the first byte that is not ASCII.
+        let long = page(&format!(
+            "<style>{}</style>",
+            "p { margin: 0 }\n".repeat(8000)
+        ));
+        let d = decode(&encode(EUC_JP, &long), None);
+        assert_eq!((d.text.as_str(), d.encoding), (long.as_str(), "EUC-JP"));
+        let d = decode(&encode(ISO_2022_JP, &html), None);
+        assert_eq!(
+            (d.text.as_str(), d.encoding),
+            (html.as_str(), "ISO-2022-JP")
+        );
+    }
+
+    #[test]
+    fn detection_reads_at_most_its_window() {
+        // Shift_JIS text past the window, then bytes Shift_JIS never has (a
+        // lead byte and a space): outside the window they change nothing,
+        // inside it they rule Shift_JIS out.
+        let invalid = b"\x81 ";
+        assert!(SHIFT_JIS.decode_without_bom_handling(invalid).1);
+        let mut text = String::new();
+        while text.len() < 2 * DETECT_BYTES {
+            text.push_str(TEXT);
+        }
+        let mut body = encode(SHIFT_JIS, &text);
+        assert!(body.len() > DETECT_BYTES);
+        body.extend_from_slice(invalid);
+        assert_eq!(decode(&body, None).encoding, "Shift_JIS");
+        let mut short = encode(SHIFT_JIS, TEXT);
+        short.extend_from_slice(invalid);
+        short.extend_from_slice(&encode(SHIFT_JIS, TEXT));
+        assert_ne!(decode(&short, None).encoding, "Shift_JIS");
+    }
+
+    #[test]
+    fn a_forced_charset_wins_over_everything() {
+        let html = page("<meta charset=\"EUC-JP\">");
+        let body = encode(SHIFT_JIS, &html);
+        for content_type in [None, Some("text/html; charset=utf-8")] {
+            let d = Charset {
+                forced: Some(SHIFT_JIS),
+                content_type,
+                url: "http://127.0.0.1/",
+            }
+            .decode(&body);
+            assert_eq!(
+                (d.text.as_str(), d.encoding, d.source, d.had_errors),
+                (html.as_str(), "Shift_JIS", Source::Forced, false)
+            );
+        }
+        // Even a byte order mark; its own BOM is stripped.
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(&body);
+        let forced = |encoding| Charset {
+            forced: Some(encoding),
+            content_type: None,
+            url: "",
+        };
+        assert_eq!(forced(SHIFT_JIS).decode(&bom).encoding, "Shift_JIS");
+        let mut utf8 = b"\xEF\xBB\xBF".to_vec();
+        utf8.extend_from_slice(html.as_bytes());
+        assert_eq!(forced(UTF_8).decode(&utf8).text, html);
+    }
+
+    #[test]
+    fn the_top_level_domain_is_what_chardetng_accepts() {
+        assert_eq!(
+            top_level_domain("https://www.Example.JP/x"),
+            Some(b"jp".to_vec())
+        );
+        assert_eq!(
+            top_level_domain("http://example.com./"),
+            Some(b"com".to_vec())
+        );
+        assert_eq!(
+            top_level_domain("http://xn--wgv71a119e.xn--wgv71a/"),
+            Some(b"xn--wgv71a".to_vec())
+        );
+        assert_eq!(top_level_domain("http://127.0.0.1:8700/"), None);
+        assert_eq!(top_level_domain("http://[::1]/"), None);
+        assert_eq!(top_level_domain("not a url"), None);
+    }
+
+    #[test]
     fn wrong_charset_gives_replacement_characters_not_a_panic() {
         let body = encode(SHIFT_JIS, TEXT);
         let d = decode(&body, Some("text/html; charset=utf-8"));
@@ -280,7 +494,12 @@ mod tests {
                     body.extend_from_slice(&r.to_le_bytes()[..(r >> 60) as usize % 8 + 1]);
                 }
             }
-            let d = decode(&body, headers[round % headers.len()]);
+            let d = Charset {
+                forced: None,
+                content_type: headers[round % headers.len()],
+                url: ["", "http://h.jp/", "http://h.ru/", "http://[::1]/"][round % 4],
+            }
+            .decode(&body);
             assert!(!d.encoding.is_empty());
         }
     }

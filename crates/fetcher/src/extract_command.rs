@@ -11,7 +11,7 @@ use pagefeed_events::redact::redact_url;
 use pagefeed_events::Config;
 use serde::Serialize;
 
-use crate::decode::decode;
+use crate::decode::Charset;
 use crate::extract::{Entry, Extractor, Limits};
 use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
 use crate::policy::AddressPolicy;
@@ -19,7 +19,8 @@ use crate::policy::AddressPolicy;
 /// Where the page comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// Fetched with the fetcher's HTTP client and the config's `[fetcher]` settings.
+    /// Fetched with the fetcher's HTTP client, the config's `[fetcher]`
+    /// settings and the site's own (headers and cookies to its hosts only).
     Url(String),
     /// A saved page; links are resolved against `base_url`, by default the
     /// file's own `file://` URL.
@@ -78,7 +79,7 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
             // The URL on the command line is the operator's word, like the
             // site's own hosts; redirects elsewhere follow the site's policy.
             let policy = AddressPolicy::for_site(site_cfg).trusting_host_of(&url);
-            let client = HttpClient::new(FetchSettings::from(&cfg.fetcher), policy)?;
+            let client = HttpClient::new(FetchSettings::for_site(&cfg.fetcher, site_cfg), policy)?;
             let shown = redact_url(&url).into_owned();
             let outcome = client
                 .fetch(&url, &Validators::default())
@@ -106,7 +107,12 @@ pub async fn inspect(cfg: &Config, site: &str, source: Source) -> anyhow::Result
     };
 
     let deadline = extractor.deadline();
-    let decoded = decode(&body, content_type.as_deref());
+    let decoded = Charset {
+        forced: site_cfg.charset,
+        content_type: content_type.as_deref(),
+        url: &url,
+    }
+    .decode(&body);
     let page = extractor
         .extract_within(&decoded.text, &url, Utc::now(), &deadline)
         .map_err(|e| anyhow::anyhow!("{url}: {}: {}", e.reason(), e.detail()))?;

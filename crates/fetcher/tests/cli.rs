@@ -35,6 +35,25 @@ fn a_bad_fetcher_setting_exits_2_naming_the_field() {
     assert!(stderr.contains(&config.display().to_string()), "{stderr}");
 }
 
+#[test]
+fn a_bad_cookie_exits_2_naming_the_site_and_field_but_not_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pagefeed.toml");
+    let site = id_site("sample", "http://127.0.0.1:1/{id}", 1, 2, 1, "1h").replace(
+        "[site.extract]",
+        "cookies = { session = \"not valid; hunter2\" }\n[site.extract]",
+    );
+    let text = config_text("nats://127.0.0.1:1", "", "", &[site]);
+    assert!(text.contains("hunter2"), "{text}");
+    std::fs::write(&config, text).unwrap();
+    let out = fetcher(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("site \"sample\""), "{stderr}");
+    assert!(stderr.contains("cookies.session"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 #[tokio::test]
 async fn sigterm_stops_a_running_fetcher_cleanly() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use encoding_rs::Encoding;
+use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::limits;
+use crate::redact::Secret;
 
 mod raw;
 #[cfg(test)]
@@ -228,6 +231,47 @@ pub struct Site {
     /// The zone the site's pages show their times in: a timestamp without
     /// an offset is read as local time there. UTC when not configured.
     pub timezone: Tz,
+    /// What the site's requests carry beyond the `[fetcher]` defaults.
+    pub request: SiteRequest,
+    /// The encoding the site's pages are decoded in, whatever they declare
+    /// (`charset = "shift_jis"`); when absent, the page's own word or a guess.
+    pub charset: Option<&'static Encoding>,
+}
+
+/// A site's own request settings (`headers`, `cookies`, `timeout`,
+/// `connect_timeout`). Headers other than `User-Agent`, `Accept` and
+/// `Accept-Language`, and cookies, go only to the hosts the site's URLs name,
+/// never across a redirect to another host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteRequest {
+    /// Extra request headers; a `User-Agent` here replaces `[fetcher]
+    /// user_agent`. Every value is marked sensitive: `Debug` shows none.
+    pub headers: HeaderMap,
+    /// Sent as one `Cookie` header, in name order.
+    pub cookies: BTreeMap<String, Secret>,
+    /// Replaces `[fetcher] timeout` for this site.
+    pub timeout: Option<Duration>,
+    /// Replaces `[fetcher] connect_timeout` for this site.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl SiteRequest {
+    /// The `Cookie` header (`a=1; b=2`), marked sensitive; none without
+    /// cookies. Validation admits only names and values that make a valid
+    /// header.
+    pub fn cookie_header(&self) -> Option<HeaderValue> {
+        if self.cookies.is_empty() {
+            return None;
+        }
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={}", value.expose()))
+            .collect();
+        let mut value = HeaderValue::from_str(&pairs.join("; ")).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
 }
 
 impl Site {
@@ -346,11 +390,21 @@ impl fmt::Display for ConfigError {
 /// Fields whose values are secrets: an error about one never shows its value.
 const SECRET_FIELDS: [&str; 2] = ["nats.password", "nats.token"];
 
-/// Whether an error about `field` must not show its value: the NATS
-/// password and token, and a destination's token and URL (a webhook's path
-/// or an ntfy topic is as good as a password).
+/// Site fields whose values may be secrets (a cookie, an `Authorization`
+/// header), the table and each of its keys alike.
+const SECRET_SITE_FIELDS: [&str; 2] = ["cookies", "headers"];
+
+/// Whether an error about `field` (a dotted path) must not show its value:
+/// the NATS password and token, a site's cookies and headers, and a
+/// destination's token and URL (a webhook's path or an ntfy topic is as
+/// good as a password).
 fn is_secret_field(field: &str) -> bool {
     SECRET_FIELDS.contains(&field)
+        || SECRET_SITE_FIELDS.iter().any(|secret| {
+            field
+                .strip_prefix(secret)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
         || field.strip_prefix("notify.").is_some_and(|rest| {
             [".token", ".webhook", ".ntfy"]
                 .iter()

@@ -103,6 +103,11 @@ pub(super) struct RawSite {
     #[serde(default)]
     pub(super) allow_networks: Vec<String>,
     pub(super) timezone: Option<String>,
+    pub(super) headers: Option<BTreeMap<String, String>>,
+    pub(super) cookies: Option<BTreeMap<String, String>>,
+    pub(super) timeout: Option<HumanDuration>,
+    pub(super) connect_timeout: Option<HumanDuration>,
+    pub(super) charset: Option<String>,
 }
 
 #[derive(Deserialize)]

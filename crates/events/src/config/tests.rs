@@ -516,3 +516,198 @@ fn a_bad_destination_names_its_field_and_shows_no_secret() {
     let e = parse(&format!("{GOOD}\n[notifier]\nconcurrency = 0\n")).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("notifier.concurrency"), "{e}");
 }
+
+/// GOOD with `lines` added to the "sample" site.
+fn with_sample(lines: &str) -> String {
+    GOOD.replace(
+        "timezone = \"Asia/Tokyo\"",
+        &format!("timezone = \"Asia/Tokyo\"\n{lines}"),
+    )
+}
+
+#[test]
+fn site_request_settings_parse() {
+    let text = with_sample(
+        "headers = { \"User-Agent\" = \"Mozilla/5.0 (compatible; pagefeed)\", \
+         \"Accept-Language\" = \"ja,en;q=0.5\" }\n\
+         cookies = { session = \"abc123\", \"theme\" = \"\\\"dark\\\"\" }\n\
+         timeout = \"5s\"\nconnect_timeout = \"2s\"\ncharset = \"shift_jis\"",
+    );
+    let cfg = parse(&text).unwrap();
+    let site = &cfg.sites[0];
+    let request = &site.request;
+    assert_eq!(
+        request.headers.get("user-agent").unwrap(),
+        "Mozilla/5.0 (compatible; pagefeed)"
+    );
+    assert_eq!(
+        request.headers.get("accept-language").unwrap(),
+        "ja,en;q=0.5"
+    );
+    assert_eq!(request.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(request.connect_timeout, Some(Duration::from_secs(2)));
+    assert_eq!(site.charset, Some(encoding_rs::SHIFT_JIS));
+    let cookie = request.cookie_header().unwrap();
+    assert_eq!(cookie, "session=abc123; theme=\"dark\"");
+    assert!(cookie.is_sensitive());
+    // The other site keeps the [fetcher] settings.
+    let other = &cfg.sites[1];
+    assert_eq!(other.request, SiteRequest::default());
+    assert_eq!(other.request.cookie_header(), None);
+    assert_eq!(other.charset, None);
+}
+
+#[test]
+fn cookie_and_header_values_are_not_in_debug_output() {
+    let text = with_sample(
+        "headers = { Authorization = \"Bearer tok-4711\" }\ncookies = { session = \"sess-0815\" }",
+    );
+    let cfg = parse(&text).unwrap();
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("sess-0815"), "{shown}");
+    assert!(!shown.contains("tok-4711"), "{shown}");
+    assert!(shown.contains("session"), "cookie names are shown: {shown}");
+}
+
+#[test]
+fn bad_headers_name_the_site_and_the_header() {
+    for (headers, field, says) in [
+        (
+            "{ Host = \"example.com\" }",
+            "headers.Host",
+            "the host is the URL's",
+        ),
+        (
+            "{ \"Content-Length\" = \"0\" }",
+            "headers.Content-Length",
+            "may not be set",
+        ),
+        (
+            "{ \"transfer-encoding\" = \"chunked\" }",
+            "headers.transfer-encoding",
+            "may not be set",
+        ),
+        (
+            "{ Connection = \"close\" }",
+            "headers.Connection",
+            "connections",
+        ),
+        ("{ Cookie = \"a=b\" }", "headers.Cookie", "`cookies`"),
+        (
+            "{ \"If-None-Match\" = \"x\" }",
+            "headers.If-None-Match",
+            "validators",
+        ),
+        (
+            "{ \"Bad Name\" = \"x\" }",
+            "headers.Bad Name",
+            "not a valid HTTP header name",
+        ),
+        (
+            "{ \"\" = \"x\" }",
+            "headers.",
+            "not a valid HTTP header name",
+        ),
+        (
+            "{ \"X-Token\" = \"line\\nbreak-secret\" }",
+            "headers.X-Token",
+            "not a valid HTTP header value",
+        ),
+        (
+            "{ \"X-A\" = \"1\", \"x-a\" = \"2\" }",
+            "headers.x-a",
+            "given twice",
+        ),
+    ] {
+        let e = parse(&with_sample(&format!("headers = {headers}"))).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        let shown = e.to_string();
+        assert!(shown.contains(says), "{shown}");
+        assert!(!shown.contains("break-secret"), "{shown}");
+    }
+}
+
+#[test]
+fn bad_cookies_name_the_site_and_the_cookie_but_not_the_value() {
+    for (cookies, field, says) in [
+        (
+            "{ \"a b\" = \"v\" }",
+            "cookies.a b",
+            "not a valid cookie name",
+        ),
+        ("{ \"\" = \"v\" }", "cookies.", "not a valid cookie name"),
+        (
+            "{ session = \"has space-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
+        (
+            "{ session = \"semi;colon-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
+        (
+            "{ session = \"caf\u{e9}-secret\" }",
+            "cookies.session",
+            "may not",
+        ),
+    ] {
+        let e = parse(&with_sample(&format!("cookies = {cookies}"))).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        let shown = e.to_string();
+        assert!(shown.contains(says), "{shown}");
+        assert!(!shown.contains("-secret"), "{shown}");
+    }
+    // Type errors come from the TOML reader, which would quote the value.
+    for (bad, secret) in [
+        ("cookies = { session = 4711081512 }", "4711081512"),
+        ("cookies = \"session=secret-4711\"", "secret-4711"),
+        ("cookies = { session = [\"secret-4711\"] }", "secret-4711"),
+        ("headers = { Authorization = 4711081512 }", "4711081512"),
+        ("headers = \"Authorization: secret-4711\"", "secret-4711"),
+    ] {
+        let e = parse(&with_sample(bad)).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{shown}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(
+            shown.contains("cookies") || shown.contains("headers"),
+            "names the field: {shown}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_charset_names_the_field() {
+    for (label, says) in [
+        ("klingon", "not an encoding label"),
+        ("iso-2022-kr", "replacement character"),
+    ] {
+        let e = parse(&with_sample(&format!("charset = \"{label}\""))).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+        assert_eq!(e.field.as_deref(), Some("charset"), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    for (label, name) in [
+        ("EUC-JP", "EUC-JP"),
+        ("sjis", "Shift_JIS"),
+        (" utf-8 ", "UTF-8"),
+    ] {
+        let cfg = parse(&with_sample(&format!("charset = \"{label}\""))).unwrap();
+        assert_eq!(cfg.sites[0].charset.map(|e| e.name()), Some(name));
+    }
+}
+
+#[test]
+fn a_site_timeout_must_be_a_duration_above_zero() {
+    for (line, field) in [
+        ("timeout = \"0s\"", "timeout"),
+        ("connect_timeout = \"soon\"", "connect_timeout"),
+    ] {
+        let e = parse(&with_sample(line)).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+    }
+}

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use encoding_rs::Encoding;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
 use super::raw::{
@@ -15,10 +17,10 @@ use super::raw::{
 };
 use super::{
     origin_of, Config, ConfigError, Extract, FetcherConfig, NatsConfig, NotifierConfig, Notify,
-    NotifyTarget, Pages, SchedulerConfig, Site, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
+    NotifyTarget, Pages, SchedulerConfig, Site, SiteRequest, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
 };
 use crate::limits::{self, MAX_URL_BYTES};
-use crate::redact::redact_url;
+use crate::redact::{redact_url, Secret};
 use crate::subject::is_token;
 
 /// Where an error is: the file, and the site when it is one's field.
@@ -347,6 +349,16 @@ fn site(
         Some(name) => timezone(name).map_err(|m| at.err("timezone", m))?,
         None => Tz::UTC,
     };
+    let request = SiteRequest {
+        headers: headers(&at, s.headers.unwrap_or_default())?,
+        cookies: cookies(&at, s.cookies.unwrap_or_default())?,
+        timeout: s.timeout.map(|t| t.0),
+        connect_timeout: s.connect_timeout.map(|t| t.0),
+    };
+    let charset = match &s.charset {
+        Some(label) => Some(charset(label).map_err(|m| at.err("charset", m))?),
+        None => None,
+    };
     Ok(Site {
         name: s.name,
         pages,
@@ -356,7 +368,135 @@ fn site(
         extract: s.extract,
         allow_networks,
         timezone,
+        request,
+        charset,
     })
+}
+
+/// Headers a site may not set, and why.
+const FORBIDDEN_HEADERS: [(&str, &str); 13] = [
+    ("host", "the host is the URL's"),
+    (
+        "content-length",
+        "the HTTP client frames the request itself",
+    ),
+    (
+        "transfer-encoding",
+        "the HTTP client frames the request itself",
+    ),
+    ("trailer", "the HTTP client frames the request itself"),
+    ("te", "the HTTP client frames the request itself"),
+    ("connection", "the HTTP client manages its connections"),
+    ("keep-alive", "the HTTP client manages its connections"),
+    ("upgrade", "the HTTP client manages its connections"),
+    (
+        "cookie",
+        "write cookies in `cookies`, whose values are kept secret",
+    ),
+    (
+        "accept-encoding",
+        "the fetcher negotiates compression and decompresses the body itself",
+    ),
+    (
+        "if-none-match",
+        "the fetcher sends its own validators (conditional GET)",
+    ),
+    (
+        "if-modified-since",
+        "the fetcher sends its own validators (conditional GET)",
+    ),
+    ("range", "the fetcher reads whole pages"),
+];
+
+/// A site's `headers`: names and values valid for HTTP, none forbidden,
+/// none twice. Values are never shown in an error (one may be a token).
+fn headers(at: &At, raw: BTreeMap<String, String>) -> Result<HeaderMap, ConfigError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in raw {
+        let field = format!("headers.{name}");
+        let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            at.err(
+                &field,
+                format!(
+                    "\"{name}\" is not a valid HTTP header name \
+                     (letters, digits and !#$%&'*+-.^_`|~ only)"
+                ),
+            )
+        })?;
+        if let Some((_, why)) = FORBIDDEN_HEADERS
+            .iter()
+            .find(|(forbidden, _)| *forbidden == parsed.as_str())
+        {
+            return Err(at.err(&field, format!("`{name}` may not be set: {why}")));
+        }
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            at.err(
+                &field,
+                "the value is not a valid HTTP header value: visible ASCII characters, \
+                 spaces and tabs only (it is not shown: it may be a secret)"
+                    .to_owned(),
+            )
+        })?;
+        value.set_sensitive(true);
+        if headers.insert(parsed.clone(), value).is_some() {
+            return Err(at.err(
+                &field,
+                format!("`{parsed}` is given twice (header names ignore case)"),
+            ));
+        }
+    }
+    Ok(headers)
+}
+
+/// A site's `cookies`: names are HTTP tokens, values cookie octets
+/// (RFC 6265 §4.1.1), optionally in double quotes. Values are secrets.
+fn cookies(
+    at: &At,
+    raw: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Secret>, ConfigError> {
+    let mut cookies = BTreeMap::new();
+    for (name, value) in raw {
+        let field = format!("cookies.{name}");
+        if name.is_empty() || HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(at.err(
+                &field,
+                format!(
+                    "\"{name}\" is not a valid cookie name \
+                     (letters, digits and !#$%&'*+-.^_`|~ only)"
+                ),
+            ));
+        }
+        let octets = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(&value);
+        let is_octet =
+            |b: u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+        if !octets.bytes().all(is_octet) {
+            return Err(at.err(
+                &field,
+                "the value holds a character a cookie may not: a space, a control or \
+                 non-ASCII character, or one of \" , ; \\ (it is not shown: it is a secret)"
+                    .to_owned(),
+            ));
+        }
+        cookies.insert(name, Secret::new(value));
+    }
+    Ok(cookies)
+}
+
+/// The encoding a site's `charset` names, by its WHATWG label.
+fn charset(label: &str) -> Result<&'static Encoding, String> {
+    match Encoding::for_label(label.as_bytes()) {
+        Some(encoding) if encoding == encoding_rs::REPLACEMENT => Err(format!(
+            "\"{label}\" names an encoding that decodes every page as one replacement character"
+        )),
+        Some(encoding) => Ok(encoding),
+        None => Err(format!(
+            "\"{label}\" is not an encoding label; write one such as \"shift_jis\", \
+             \"euc-jp\", \"iso-2022-jp\" or \"utf-8\""
+        )),
+    }
 }
 
 /// A site's pages: an id range with a `url` holding `{id}`, or a page list.

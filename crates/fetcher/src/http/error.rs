@@ -97,11 +97,6 @@ impl From<Blocked> for FetchError {
     }
 }
 
-/// The redirect cap, as our redirect policy reports it.
-#[derive(Debug, thiserror::Error)]
-#[error("too many redirects")]
-pub(super) struct TooManyRedirects;
-
 impl HttpClient {
     /// Sorts a reqwest error into a reason, reading the source chain: reqwest
     /// says "connect" for DNS failures, refused connections, TLS and our
@@ -117,12 +112,6 @@ impl HttpClient {
             source = e.source();
         }
         let detail = error_chain(&err);
-        if err.is_redirect() {
-            return FetchError::TooManyRedirects {
-                limit: self.settings.max_redirects,
-                detail,
-            };
-        }
         if err.is_timeout() {
             return FetchError::Timeout { detail };
         }

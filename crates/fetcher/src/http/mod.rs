@@ -1,28 +1,34 @@
 //! Fetching one page over HTTP the careful way: a user agent that names
 //! pagefeed, connect and total timeouts, a cap on redirects and on the body
 //! size (read chunk by chunk, never buffered whole), compression,
-//! conditional GET, and the site's address policy on every connection (no
-//! proxy: a proxy would connect on our behalf). Every failure is classified
-//! into a short reason code (error.rs); no URL credential appears in one.
+//! conditional GET, the site's own headers and cookies (site_headers.rs),
+//! and the site's address policy on every connection (no proxy: a proxy
+//! would connect on our behalf). Redirects are followed here, hop by hop, so
+//! that each hop gets the policy's check and only the headers meant for its
+//! host. Every failure is classified into a short reason code (error.rs); no
+//! URL credential appears in one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use pagefeed_events::config::FetcherConfig;
+use pagefeed_events::config::{FetcherConfig, Site};
 use pagefeed_events::redact::redact_url;
 use reqwest::dns::Resolve;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tracing::debug;
 
 use crate::policy::{AddressPolicy, SystemResolver};
 
 mod error;
+mod site_headers;
 
 pub use error::FetchError;
-use error::TooManyRedirects;
+pub use site_headers::SiteHeaders;
 
 /// How a fetch behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,22 @@ pub struct FetchSettings {
     pub max_body: usize,
     /// How many redirects are followed.
     pub max_redirects: usize,
+    /// The site's own headers and cookies, and the hosts they go to.
+    pub site_headers: SiteHeaders,
+}
+
+impl FetchSettings {
+    /// The `[fetcher]` settings with `site`'s own: its timeouts, headers
+    /// and cookies (a `User-Agent` among its headers replaces the fetcher's
+    /// on every request).
+    pub fn for_site(cfg: &FetcherConfig, site: &Site) -> FetchSettings {
+        FetchSettings {
+            connect_timeout: site.request.connect_timeout.unwrap_or(cfg.connect_timeout),
+            timeout: site.request.timeout.unwrap_or(cfg.timeout),
+            site_headers: SiteHeaders::of(site),
+            ..FetchSettings::from(cfg)
+        }
+    }
 }
 
 impl Default for FetchSettings {
@@ -55,6 +77,7 @@ impl From<&FetcherConfig> for FetchSettings {
             timeout: cfg.timeout,
             max_body: cfg.max_body_bytes,
             max_redirects: cfg.max_redirects,
+            site_headers: SiteHeaders::default(),
         }
     }
 }
@@ -134,26 +157,12 @@ impl HttpClient {
         // Err means a provider is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(policy);
-        let redirects = Arc::clone(&policy);
-        let max_redirects = settings.max_redirects;
         let client = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                // `previous` starts with the first URL, which is no redirect.
-                if attempt.previous().len() > max_redirects {
-                    return attempt.error(TooManyRedirects);
-                }
-                let checked = match attempt.previous().last() {
-                    Some(from) => redirects.check_redirect(from, attempt.url()),
-                    None => Ok(()),
-                };
-                match checked {
-                    Ok(()) => attempt.follow(),
-                    Err(blocked) => attempt.error(blocked),
-                }
-            }))
+            // Followed in `fetch`, hop by hop.
+            .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(policy.resolver(names))
             .no_proxy()
             .gzip(true)
@@ -167,29 +176,44 @@ impl HttpClient {
         })
     }
 
-    /// GETs `url`, conditionally when `validators` hold anything. Only a 2xx
-    /// is a page; a 304 is [`Outcome::NotModified`]; anything else is an error.
+    /// GETs `url`, conditionally when `validators` hold anything, following
+    /// redirects. Only a 2xx is a page; a 304 is [`Outcome::NotModified`];
+    /// anything else is an error. The timeout covers the whole fetch,
+    /// redirects and body included.
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Outcome, FetchError> {
-        let target = check_url(url)?;
-        self.policy.check_first(&target)?;
-        let mut request = self.client.get(target);
-        // A validator that is not a valid header value (it came from a
-        // header, so it should be) is simply not sent.
-        if let Some(etag) = validators
-            .etag
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            request = request.header(header::IF_NONE_MATCH, etag);
-        }
-        if let Some(since) = validators
-            .last_modified
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            request = request.header(header::IF_MODIFIED_SINCE, since);
-        }
-        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+        let first = check_url(url)?;
+        self.policy.check_first(&first)?;
+        let mut target = first.clone();
+        let deadline = Instant::now() + self.settings.timeout;
+        let mut redirects = 0;
+        let mut response = loop {
+            let request = self
+                .client
+                .get(target.clone())
+                .timeout(deadline.saturating_duration_since(Instant::now()))
+                .headers(self.settings.site_headers.for_url(&target))
+                .headers(conditional(validators));
+            let response = request.send().await.map_err(|e| self.classify(e))?;
+            let Some(next) = redirect_target(&response) else {
+                break response;
+            };
+            redirects += 1;
+            if redirects > self.settings.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    limit: self.settings.max_redirects,
+                    detail: format!("the last one to {}", redact_url(next.as_str())),
+                });
+            }
+            self.policy.check_redirect(&target, &next)?;
+            let next = with_credentials_of(&first, next);
+            debug!(
+                from = %redact_url(target.as_str()),
+                to = %redact_url(next.as_str()),
+                site_host = self.settings.site_headers.is_site_host(&next),
+                "following a redirect"
+            );
+            target = next;
+        };
 
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
@@ -252,6 +276,54 @@ impl HttpClient {
             validators: new_validators,
         }))
     }
+}
+
+/// The validators of a conditional GET, as headers. A validator that is not
+/// a valid header value (it came from a header, so it should be) is simply
+/// not sent.
+fn conditional(validators: &Validators) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let value = |v: &Option<String>| v.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+    if let Some(etag) = value(&validators.etag) {
+        headers.insert(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(since) = value(&validators.last_modified) {
+        headers.insert(header::IF_MODIFIED_SINCE, since);
+    }
+    headers
+}
+
+/// Where a redirect response leads: a 301, 302, 303, 307 or 308 with a
+/// `Location` that resolves against the response's URL. Anything else is
+/// not a redirect to follow (and, not being a 2xx, ends as `http_status`).
+fn redirect_target(response: &reqwest::Response) -> Option<url::Url> {
+    let followed = [
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::FOUND,
+        StatusCode::SEE_OTHER,
+        StatusCode::TEMPORARY_REDIRECT,
+        StatusCode::PERMANENT_REDIRECT,
+    ];
+    if !followed.contains(&response.status()) {
+        return None;
+    }
+    let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+    response.url().join(location).ok()
+}
+
+/// `next` with the credentials of the fetch's `first` URL, when it goes to
+/// the same host and port and has none of its own: as reqwest and browsers
+/// do, a URL's credentials stay on its host.
+fn with_credentials_of(first: &url::Url, mut next: url::Url) -> url::Url {
+    let same_host = first.host_str() == next.host_str()
+        && first.port_or_known_default() == next.port_or_known_default();
+    if same_host && next.username().is_empty() && next.password().is_none() {
+        // Setting either fails only on a URL that cannot have credentials,
+        // and `next` is an http(s) URL with a host.
+        let _ = next.set_username(first.username());
+        let _ = next.set_password(first.password());
+    }
+    next
 }
 
 /// Accepts absolute `http` and `https` URLs with a host, and nothing else.

@@ -161,3 +161,72 @@ async fn an_unresolvable_host_is_a_dns_error() {
         .unwrap_err();
     assert_eq!(err.reason(), "dns", "{}", err.detail());
 }
+
+/// A listener on `ip` that keeps the head of every request it reads and
+/// answers with what `answer` gives for it.
+async fn recording(
+    ip: &str,
+    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = Arc::clone(&heads);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let reply = answer(&head);
+            kept.lock().unwrap().push(head);
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (port, heads)
+}
+
+#[tokio::test]
+async fn url_credentials_follow_a_redirect_on_their_host_only() {
+    let page = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_owned();
+    let (other, elsewhere) = recording("127.0.0.2", {
+        let page = page.clone();
+        move |_| page.clone()
+    })
+    .await;
+    let (port, heads) = recording("127.0.0.1", move |head| {
+        let to = if head.starts_with("GET /start ") {
+            "/next".to_owned()
+        } else if head.starts_with("GET /next ") {
+            format!("http://127.0.0.2:{other}/landing")
+        } else {
+            return page.clone();
+        };
+        format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    })
+    .await;
+    let outcome = client()
+        .fetch(
+            &format!("http://me:secret@127.0.0.1:{port}/start"),
+            &Validators::default(),
+        )
+        .await
+        .unwrap();
+    let Outcome::Fetched(fetched) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(fetched.url, format!("http://127.0.0.2:{other}/landing"));
+    let heads = heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        // me:secret in base64.
+        assert!(head.contains("bWU6c2VjcmV0"), "{head}");
+    }
+    let elsewhere = elsewhere.lock().unwrap().clone();
+    assert_eq!(elsewhere.len(), 1);
+    assert!(
+        !elsewhere[0].to_ascii_lowercase().contains("authorization"),
+        "{}",
+        elsewhere[0]
+    );
+}

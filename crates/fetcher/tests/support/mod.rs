@@ -1,6 +1,7 @@
 //! What the trust-boundary scenarios share: tiny HTTP servers on loopback
-//! addresses (127.0.0.2, 127.0.0.3 ... play other hosts) that count the
-//! requests they get, a page with entries, and a `[[site]]` block.
+//! addresses (127.0.0.2, 127.0.0.3 ... play other hosts) that record the
+//! requests they get (path and headers), a page with entries, and a
+//! `[[site]]` block.
 
 #![allow(dead_code)] // each scenario uses its own part
 
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use pagefeed_events::event::Event;
@@ -21,12 +22,39 @@ use tokio_util::sync::CancellationToken;
 pub enum Reply {
     Page(String),
     Redirect(String),
+    /// The page with an `ETag`; a 304 to a request that names it.
+    Tagged {
+        html: String,
+        etag: String,
+    },
+    /// These bytes, with this `Content-Type`.
+    Bytes {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
+    /// Nothing, for ten minutes.
+    Hang,
 }
 
-/// An HTTP server that records the path (and query) of every request.
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Path and query.
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+impl Seen {
+    /// The value of header `name`, if it came (and is text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An HTTP server that records every request.
 pub struct Server {
     addr: SocketAddr,
-    hits: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     stop: CancellationToken,
 }
 
@@ -38,24 +66,52 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
-        let hits = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let reply = Arc::new(reply);
-        let recorded = hits.clone();
+        let recorded = seen.clone();
         let app = Router::new().fallback(move |req: Request| {
-            let (hits, reply) = (recorded.clone(), reply.clone());
+            let (seen, reply) = (recorded.clone(), reply.clone());
             async move {
                 let path = req
                     .uri()
                     .path_and_query()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                hits.lock().unwrap().push(path.clone());
+                let headers = req.headers().clone();
+                seen.lock().unwrap().push(Seen {
+                    path: path.clone(),
+                    headers: headers.clone(),
+                });
                 let response: Response = match reply(&path) {
                     Reply::Page(html) => {
                         ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
                     }
                     Reply::Redirect(to) => {
                         (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+                    }
+                    Reply::Tagged { html, etag } => {
+                        let named = headers
+                            .get(header::IF_NONE_MATCH)
+                            .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+                        if named {
+                            (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()
+                        } else {
+                            (
+                                [
+                                    (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                                    (header::ETAG, etag),
+                                ],
+                                html,
+                            )
+                                .into_response()
+                        }
+                    }
+                    Reply::Bytes { content_type, body } => {
+                        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+                    }
+                    Reply::Hang => {
+                        tokio::time::sleep(Duration::from_secs(600)).await;
+                        StatusCode::GATEWAY_TIMEOUT.into_response()
                     }
                 };
                 response
@@ -68,7 +124,7 @@ impl Server {
                 .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await
         });
-        Ok(Server { addr, hits, stop })
+        Ok(Server { addr, seen, stop })
     }
 
     /// `http://ip:port`
@@ -82,11 +138,21 @@ impl Server {
 
     /// Every request so far, by path.
     pub fn hits(&self) -> Vec<String> {
-        self.hits.lock().unwrap().clone()
+        self.seen().into_iter().map(|s| s.path).collect()
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests for `path`.
+    pub fn seen_at(&self, path: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == path).collect()
     }
 
     pub fn count(&self) -> usize {
-        self.hits.lock().unwrap().len()
+        self.seen.lock().unwrap().len()
     }
 }
 
@@ -142,6 +208,28 @@ pub fn failure_of<'a>(
         Event::FetchFailed(f) if f.page.to_string() == page => Some(f),
         _ => None,
     })
+}
+
+/// The `page_unchanged` events of `page`.
+pub fn unchanged(events: &[Event], page: &str) -> Vec<pagefeed_events::event::PageRecord> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PageUnchanged(p) if p.page.to_string() == page => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The texts of the entries observed on `page`, in stream order.
+pub fn entry_texts(events: &[Event], page: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::EntryObserved(o) if o.page.to_string() == page => Some(o.text.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether the stream holds a `page_crawled` for `page`.
