@@ -109,8 +109,9 @@ impl fmt::Debug for Notify {
     }
 }
 
-/// How to reach NATS and how to lay out the streams there.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach NATS and how to lay out the streams there. Its `Debug`
+/// shows the password and token as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NatsConfig {
     /// One URL or several separated by commas (a cluster's seed servers).
     pub url: String,
@@ -130,6 +131,29 @@ pub struct NatsConfig {
     pub tls_required: bool,
     /// How long a published task may wait in `PAGEFEED_TASKS` before it expires.
     pub task_ttl: Duration,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |secret: &Option<String>| {
+            secret
+                .as_ref()
+                .map(|_| crate::redact::Secret::new(String::new()))
+        };
+        f.debug_struct("NatsConfig")
+            .field("url", &crate::redact::redact_urls(&self.url))
+            .field("replicas", &self.replicas)
+            .field("user", &self.user)
+            .field("password", &masked(&self.password))
+            .field("token", &masked(&self.token))
+            .field("creds", &self.creds)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_required", &self.tls_required)
+            .field("task_ttl", &self.task_ttl)
+            .finish()
+    }
 }
 
 /// Settings of the scheduler itself.

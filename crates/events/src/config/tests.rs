@@ -711,3 +711,29 @@ fn a_site_timeout_must_be_a_duration_above_zero() {
         assert_eq!(e.field.as_deref(), Some(field), "{e}");
     }
 }
+
+/// A config printed with `{:?}` (a debug log line, a panic message) shows
+/// neither the NATS password nor the token.
+#[test]
+fn a_debug_printed_config_shows_no_nats_secret() {
+    let text = GOOD.replacen(
+        "[nats]\n",
+        "[nats]\nuser = \"pf\"\npassword = \"pw-s3cret\"\n",
+        1,
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.nats.password.as_deref(), Some("pw-s3cret"));
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("pw-s3cret"), "{shown}");
+    assert!(shown.contains("password: Some(***)"), "{shown}");
+
+    let text = GOOD.replacen("[nats]\n", "[nats]\ntoken = \"tk-s3cret\"\n", 1);
+    let shown = format!("{:?}", parse(&text).unwrap().nats);
+    assert!(!shown.contains("tk-s3cret"), "{shown}");
+
+    let text = GOOD.replace("nats://127.0.0.1:4222", "nats://pf:url-s3cret@127.0.0.1:4222");
+    let cfg = parse(&text).unwrap();
+    assert!(cfg.nats.url.contains("url-s3cret"), "the URL keeps them to connect");
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("url-s3cret"), "{shown}");
+}
