@@ -731,9 +731,15 @@ fn a_debug_printed_config_shows_no_nats_secret() {
     let shown = format!("{:?}", parse(&text).unwrap().nats);
     assert!(!shown.contains("tk-s3cret"), "{shown}");
 
-    let text = GOOD.replace("nats://127.0.0.1:4222", "nats://pf:url-s3cret@127.0.0.1:4222");
+    let text = GOOD.replace(
+        "nats://127.0.0.1:4222",
+        "nats://pf:url-s3cret@127.0.0.1:4222",
+    );
     let cfg = parse(&text).unwrap();
-    assert!(cfg.nats.url.contains("url-s3cret"), "the URL keeps them to connect");
+    assert!(
+        cfg.nats.url.contains("url-s3cret"),
+        "the URL keeps them to connect"
+    );
     let shown = format!("{cfg:?}");
     assert!(!shown.contains("url-s3cret"), "{shown}");
 }
