@@ -8,6 +8,7 @@ pub mod batch;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

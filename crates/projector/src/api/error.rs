@@ -11,7 +11,7 @@ use crate::store::StoreError;
 
 /// An error answer: a status and `{"error": "..."}`.
 #[derive(Debug)]
-pub(super) struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
 }
@@ -28,8 +28,18 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
-    pub(super) fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The answer's status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, as the answer says it.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 
     pub(super) fn unavailable(message: impl Into<String>) -> ApiError {

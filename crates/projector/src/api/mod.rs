@@ -3,20 +3,20 @@
 //! [`router()`] puts them together under the limits that bound their cost.
 
 mod auth;
-mod cursor;
-mod entries;
-mod error;
+pub(crate) mod cursor;
+pub(crate) mod entries;
+pub(crate) mod error;
 mod live;
 mod metrics;
 mod options;
 mod pages;
-mod query;
+pub(crate) mod query;
 mod reads;
 mod router;
-mod search;
+pub(crate) mod search;
 mod shedding;
-mod state;
-mod status;
+pub(crate) mod state;
+pub(crate) mod status;
 
 pub use auth::ApiToken;
 pub use live::Live;

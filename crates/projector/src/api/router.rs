@@ -1,5 +1,6 @@
-//! The whole API put together ([`router`]): every route, its limits, the
-//! token check and the fallbacks; and [`serve`], which runs it.
+//! The whole API put together ([`router`]): every route (the web view's
+//! too), its limits, the token check and the fallbacks; and [`serve`],
+//! which runs it.
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -17,7 +18,7 @@ use super::state::ApiState;
 use super::status::{metrics, status};
 
 /// The whole API, routes and fallbacks: status and metrics, and the reads
-/// of pages and entries, each group under its own concurrency limit (load
+/// of pages and entries (the web view's pages among them), each group under its own concurrency limit (load
 /// shedding past it), every request under a timeout and, with a token,
 /// authenticated first.
 pub fn router(state: ApiState) -> Router {
@@ -29,7 +30,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/pages", get(pages))
         .route("/api/pages/{key}", get(page))
         .route("/api/pages/{key}/entries", get(page_entries))
-        .route("/api/entries", get(entries));
+        .route("/api/entries", get(entries))
+        .merge(crate::web::routes());
     let light = limited(light, options.light_requests, options.timeout);
     let heavy = limited(heavy, options.heavy_requests, options.timeout);
     let router = light

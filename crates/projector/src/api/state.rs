@@ -16,10 +16,10 @@ use super::options::ApiOptions;
 /// What every handler shares; cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
-    pub(super) store: Arc<Store>,
-    pub(super) live: Arc<Live>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) live: Arc<Live>,
     reads: ReadPool,
-    pub(super) options: Arc<ApiOptions>,
+    pub(crate) options: Arc<ApiOptions>,
 }
 
 impl ApiState {
@@ -43,7 +43,7 @@ impl ApiState {
 }
 
 /// Runs a store read on the API's read threads.
-pub(super) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
+pub(crate) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
