@@ -84,11 +84,12 @@ pub(super) fn head_links(feed: Feed<'_>) -> Markup {
     }
 }
 
-/// A line of links to every format of `feed`.
-pub(super) fn visible_links(feed: Feed<'_>) -> Markup {
+/// A line of links to every format of `feed`, after "Feeds:" when
+/// `labelled`.
+pub(super) fn visible_links(feed: Feed<'_>, labelled: bool) -> Markup {
     html! {
         span.feeds {
-            "Feeds: "
+            @if labelled { "Feeds: " }
             @for (i, format) in FeedFormat::ALL.into_iter().enumerate() {
                 @if i > 0 { " · " }
                 a.feed href=(feed_url(feed, format)) type=(format.media_type()) { (format.label()) }

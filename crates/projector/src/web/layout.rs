@@ -20,7 +20,7 @@ const STYLE: &str = "\
 :root{color-scheme:light dark;--muted:#5b6470;--line:#d5d9de;--bad:#b42318;--accent:#0b57d0}
 @media (prefers-color-scheme:dark){:root{--muted:#a3acb8;--line:#3a4048;--bad:#ff8a80;--accent:#8ab4f8}}
 *{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI','Hiragino Sans','Noto Sans CJK JP',sans-serif;overflow-wrap:anywhere}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI','Hiragino Sans','Noto Sans CJK JP',sans-serif;overflow-wrap:break-word}
 header{border-bottom:1px solid var(--line);padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}
 header .home{font-weight:700;text-decoration:none}
 form.search{display:flex;gap:.4rem;flex:1 1 16rem;align-items:center}
@@ -39,7 +39,9 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 ol.entries{list-style:none;padding:0;margin:0}
 ol.entries li{border-bottom:1px solid var(--line);padding:.6rem 0}
-ol.entries p{margin:0 0 .2rem;white-space:pre-wrap}
+ol.entries p{margin:0 0 .2rem;white-space:pre-wrap;overflow-wrap:anywhere}
+time{white-space:nowrap}
+dd{overflow-wrap:anywhere}
 mark{background:#ffe066;color:#000;border-radius:2px}
 .feeds{font-size:.9rem}
 nav.pager{display:flex;gap:1.5rem;margin:1rem 0}

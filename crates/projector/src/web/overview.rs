@@ -157,7 +157,7 @@ fn sites(pages: &Pages) -> Markup {
                                     td { (name) }
                                     td { (site.pages) }
                                     td { @if site.failing > 0 { span.bad { (site.failing) } } @else { "0" } }
-                                    td { (visible_links(Feed::Site(name))) }
+                                    td { (visible_links(Feed::Site(name), false)) }
                                 }
                             }
                         }

@@ -88,7 +88,7 @@ async fn render(
                 }
             }
         }
-        p { (visible_links(Feed::Page(&key))) }
+        p { (visible_links(Feed::Page(&key), true)) }
         h2 { "Entries" }
         @if entries.entries.is_empty() {
             p { @if entries.partial { "None in this window; more may follow." } @else { "No entries." } }

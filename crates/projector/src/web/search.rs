@@ -71,7 +71,7 @@ async fn render(
     };
     let body = html! {
         h1 { "Entries with “" (q) "”" }
-        p { (visible_links(Feed::Search(&q))) }
+        p { (visible_links(Feed::Search(&q), true)) }
         @if found.entries.is_empty() {
             p.results-none {
                 @if found.partial { "None found yet in this window; the search stopped at its budget and may go on." }
