@@ -91,9 +91,15 @@ fn hostile_events(at: DateTime<Utc>) -> Vec<Event> {
 async fn assert_inert(browser: &Browser, what: &str) -> anyhow::Result<()> {
     let c = browser.client();
     let title = c.title().await?;
-    assert!(!title.contains("pwned"), "{what}: a script ran: title {title:?}");
+    assert!(
+        !title.contains("pwned"),
+        "{what}: a script ran: title {title:?}"
+    );
     let pwned = c.execute("return typeof window.pwned", vec![]).await?;
-    assert_eq!(pwned, "undefined", "{what}: a script ran: window.pwned is set");
+    assert_eq!(
+        pwned, "undefined",
+        "{what}: a script ran: window.pwned is set"
+    );
     for tag in ["script", "img", "iframe", "object", "embed"] {
         assert!(
             c.find_all(Locator::Css(tag)).await?.is_empty(),
@@ -103,7 +109,9 @@ async fn assert_inert(browser: &Browser, what: &str) -> anyhow::Result<()> {
     for href in browser.attrs("[href]", "href").await?.into_iter().flatten() {
         let scheme = href.trim().to_lowercase();
         assert!(
-            scheme.starts_with("http://") || scheme.starts_with("https://") || scheme.starts_with('/'),
+            scheme.starts_with("http://")
+                || scheme.starts_with("https://")
+                || scheme.starts_with('/'),
             "{what}: a link to {href:?}"
         );
     }
@@ -130,7 +138,13 @@ async fn scripts_and_javascript_links_in_events_never_run() -> anyhow::Result<()
     assert_eq!(status.rejected, 0, "every hostile event is a valid event");
 
     // Every HTML answer forbids scripts outright.
-    for path in ["/", "/pages", "/pages/sample.1", "/search?q=x", "/pages/nope"] {
+    for path in [
+        "/",
+        "/pages",
+        "/pages/sample.1",
+        "/search?q=x",
+        "/pages/nope",
+    ] {
         let answer = client.get(a.url(path)).send().await?;
         let policy = answer
             .headers()
@@ -162,7 +176,11 @@ async fn scripts_and_javascript_links_in_events_never_run() -> anyhow::Result<()
         c.find_all(Locator::Css("a.url")).await?.is_empty(),
         "a javascript: URL is no link"
     );
-    assert_eq!(browser.texts("code.url").await?, [PAGE_URL], "shown as text");
+    assert_eq!(
+        browser.texts("code.url").await?,
+        [PAGE_URL],
+        "shown as text"
+    );
     let texts = browser.texts("ol.entries li p.text").await?;
     assert!(texts.contains(&ENTRY_SCRIPT.to_owned()), "{texts:?}");
     assert!(texts.contains(&ENTRY_IMG.to_owned()), "{texts:?}");

@@ -108,13 +108,20 @@ async fn search_in_the_box(
     let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     assert_eq!(q, [("q".to_owned(), word.to_owned())], "{url}");
     assert_eq!(
-        c.find(Locator::Id("q")).await?.prop("value").await?.as_deref(),
+        c.find(Locator::Id("q"))
+            .await?
+            .prop("value")
+            .await?
+            .as_deref(),
         Some(word),
         "the box keeps the search"
     );
     let encoded: String = url::form_urlencoded::byte_serialize(word.as_bytes()).collect();
     let encoded = encoded.replace('+', "%20");
-    assert_eq!(head_feeds(browser).await?, feeds_of("/feeds/search", &encoded));
+    assert_eq!(
+        head_feeds(browser).await?,
+        feeds_of("/feeds/search", &encoded)
+    );
     let mut found = Vec::new();
     let mut last_time = None;
     loop {
@@ -128,9 +135,14 @@ async fn search_in_the_box(
             assert!(times[0] <= last, "older than the window before");
         }
         last_time = times.last().copied();
-        assert!(marks.len() >= ids.len(), "a match marked in every entry: {marks:?}");
         assert!(
-            marks.iter().all(|m| m.to_lowercase() == word.to_lowercase()),
+            marks.len() >= ids.len(),
+            "a match marked in every entry: {marks:?}"
+        );
+        assert!(
+            marks
+                .iter()
+                .all(|m| m.to_lowercase() == word.to_lowercase()),
             "{marks:?}"
         );
         assert!(texts.iter().all(|t| t.contains(word)), "{texts:?}");
@@ -163,7 +175,14 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
         &system.nats_url(),
         "",
         "",
-        &[id_site("sample", &template, *IDS.start(), *IDS.end(), 3, "1s")],
+        &[id_site(
+            "sample",
+            &template,
+            *IDS.start(),
+            *IDS.end(),
+            3,
+            "1s",
+        )],
     ))?;
     let a = system.projector(workspace_bin("pagefeed-projector"), "a", &[])?;
     system.fetcher(workspace_bin("pagefeed-fetcher"), &[])?;
@@ -203,7 +222,10 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
         .filter(|o| o.page.to_string() == "sample.1")
         .map(|o| o.id.clone())
         .collect();
-    assert!(of_page_1.len() >= ENTRIES_PER_PAGE, "sample.1 has its entries");
+    assert!(
+        of_page_1.len() >= ENTRIES_PER_PAGE,
+        "sample.1 has its entries"
+    );
     let mut paths = Vec::new();
     let c = browser.client();
 
@@ -216,7 +238,7 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
         "the applied sequence of /api/status"
     );
     assert_eq!(browser.texts("#lag").await?, ["0"]);
-    assert_eq!(browser.texts("#digest").await?, [status.digest.clone()]);
+    assert_eq!(browser.texts("#digest").await?, [status.digest.as_str()]);
     assert_eq!(
         browser.attrs("tr.site", "data-site").await?,
         [Some("sample".to_owned())]
@@ -245,8 +267,14 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
         [template.replace("{id}", "1")],
         "the page's URL, a link"
     );
-    assert_eq!(browser.texts("#failure").await?, ["none since the last successful crawl"]);
-    assert_eq!(head_feeds(&browser).await?, feeds_of("/feeds/pages/sample.1", ""));
+    assert_eq!(
+        browser.texts("#failure").await?,
+        ["none since the last successful crawl"]
+    );
+    assert_eq!(
+        head_feeds(&browser).await?,
+        feeds_of("/feeds/pages/sample.1", "")
+    );
     assert_eq!(
         browser.attrs("a.feed", "href").await?,
         feeds_of("/feeds/pages/sample.1", "")

@@ -74,7 +74,10 @@ mod tests {
             marked("今日は渋谷へ、明日も渋谷", "渋谷"),
             "今日は<mark>渋谷</mark>へ、明日も<mark>渋谷</mark>"
         );
-        assert_eq!(marked("Rust and RUST", "rust"), "<mark>Rust</mark> and <mark>RUST</mark>");
+        assert_eq!(
+            marked("Rust and RUST", "rust"),
+            "<mark>Rust</mark> and <mark>RUST</mark>"
+        );
         assert_eq!(marked("ΟΔΟΣ", "οδος"), "<mark>ΟΔΟΣ</mark>");
         assert_eq!(marked("İstanbul", "i̇s"), "<mark>İs</mark>tanbul");
         assert_eq!(marked("nothing here", "渋谷"), "nothing here");
@@ -93,7 +96,13 @@ mod tests {
 
     #[test]
     fn the_runs_are_the_whole_text() {
-        for (text, query) in [("ǅǅx", "ǆ"), ("ßS", "ss"), ("İİ", "i"), ("", "a"), ("abc", "")] {
+        for (text, query) in [
+            ("ǅǅx", "ǆ"),
+            ("ßS", "ss"),
+            ("İİ", "i"),
+            ("", "a"),
+            ("abc", ""),
+        ] {
             let whole: String = spans(text, query).into_iter().map(|(_, s)| s).collect();
             assert_eq!(whole, text, "{text:?} / {query:?}");
         }

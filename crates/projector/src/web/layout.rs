@@ -36,11 +36,11 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margi
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:normal}
 ol.entries{list-style:none;padding:0;margin:0}
 ol.entries li{border-bottom:1px solid var(--line);padding:.6rem 0}
 ol.entries p{margin:0 0 .2rem;white-space:pre-wrap;overflow-wrap:anywhere}
-time{white-space:nowrap}
+time span{white-space:nowrap}
 dd{overflow-wrap:anywhere}
 mark{background:#ffe066;color:#000;border-radius:2px}
 .feeds{font-size:.9rem}
@@ -58,7 +58,8 @@ static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
          base-uri 'none'; frame-ancestors 'none'"
     );
     // Base64 and ASCII text: always a valid header value.
-    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 });
 
 /// What a page's frame holds besides its body.
@@ -103,10 +104,19 @@ pub(super) fn respond(status: StatusCode, page: Markup) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (header::CONTENT_SECURITY_POLICY, POLICY.clone()),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             (
                 HeaderName::from_static("x-frame-options"),
                 HeaderValue::from_static("DENY"),

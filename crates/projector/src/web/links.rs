@@ -82,7 +82,14 @@ mod tests {
     #[test]
     fn query_parameters_are_encoded() {
         assert_eq!(
-            with_query("/search", &[("q", Some("a&b=c #")), ("cursor", None), ("limit", Some("5"))]),
+            with_query(
+                "/search",
+                &[
+                    ("q", Some("a&b=c #")),
+                    ("cursor", None),
+                    ("limit", Some("5"))
+                ]
+            ),
             "/search?q=a%26b%3Dc%20%23&limit=5"
         );
         assert_eq!(page_href("sample.1"), "/pages/sample.1");

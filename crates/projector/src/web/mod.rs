@@ -18,7 +18,6 @@ use axum::Router;
 
 use crate::api::ApiState;
 
-
 /// Entries a page or a search shows at once, unless `limit` says otherwise.
 const ENTRIES_SHOWN: usize = 10;
 

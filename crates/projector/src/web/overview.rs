@@ -49,7 +49,11 @@ impl Pages {
         let mut sites: BTreeMap<String, Site> = BTreeMap::new();
         let (mut failing, fine): (Vec<PageView>, Vec<PageView>) =
             pages.into_iter().partition(|p| p.failure.is_some());
-        for (page, fails) in failing.iter().map(|p| (p, 1)).chain(fine.iter().map(|p| (p, 0))) {
+        for (page, fails) in failing
+            .iter()
+            .map(|p| (p, 1))
+            .chain(fine.iter().map(|p| (p, 0)))
+        {
             let site = super::times::site_of(&page.key);
             let counts = match sites.get_mut(site) {
                 Some(counts) => counts,
@@ -63,11 +67,7 @@ impl Pages {
             let at = |p: &PageView| p.failure.as_ref().map(|f| f.at);
             at(b).cmp(&at(a)).then_with(|| a.key.cmp(&b.key))
         });
-        let shown = failing
-            .into_iter()
-            .chain(fine)
-            .take(PAGES_SHOWN)
-            .collect();
+        let shown = failing.into_iter().chain(fine).take(PAGES_SHOWN).collect();
         Pages {
             sites,
             counted,

@@ -57,7 +57,11 @@ async fn render(
         .cursor
         .is_some()
         .then(|| with_query(&here, &[("limit", limit)]));
-    let title = if page.title.is_empty() { key.as_str() } else { page.title.as_str() };
+    let title = if page.title.is_empty() {
+        key.as_str()
+    } else {
+        page.title.as_str()
+    };
     let frame = Frame {
         title,
         query: None,

@@ -70,9 +70,15 @@ async fn render(
     };
     let listed = read(state, move |s| s.pages_after(after.as_deref(), window)).await?;
     let limit = query.limit.as_deref();
-    let next = listed
-        .next
-        .map(|key| with_query("/pages", &[("cursor", Some(&Cursor::Page(key).encode())), ("limit", limit)]));
+    let next = listed.next.map(|key| {
+        with_query(
+            "/pages",
+            &[
+                ("cursor", Some(&Cursor::Page(key).encode())),
+                ("limit", limit),
+            ],
+        )
+    });
     let first = query
         .cursor
         .is_some()

@@ -23,10 +23,7 @@ pub(super) async fn search(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let q = query
-        .as_ref()
-        .ok()
-        .and_then(|Query(query)| query.q.clone());
+    let q = query.as_ref().ok().and_then(|Query(query)| query.q.clone());
     match render(&state, query).await {
         Ok(answer) => answer,
         Err(e) => error_page(&e, q.as_deref()),

@@ -14,7 +14,9 @@ fn shown(site: &str, t: DateTime<Utc>) -> DateTime<FixedOffset> {
 pub(super) fn time(site: &str, t: DateTime<Utc>) -> Markup {
     let local = shown(site, t);
     html! {
-        time datetime=(local.to_rfc3339()) { (local.format("%Y-%m-%d %H:%M %:z")) }
+        time datetime=(local.to_rfc3339()) {
+            span { (local.format("%Y-%m-%d")) } " " span { (local.format("%H:%M %:z")) }
+        }
     }
 }
 
