@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use fantoccini::key::Key;
 use fantoccini::Locator;
 use pagefeed_events::Event;
 use pagefeed_testkit::browser::{screenshot_dir, Browser};
@@ -43,8 +44,20 @@ fn assert_newest_first(times: &[DateTime<FixedOffset>], what: &str) {
     );
 }
 
-/// The ids of the entries listed, in order.
+/// The ids of the entries listed, in order; and checks that the page
+/// holds no script (it works with scripts off) and labels its search box.
 async fn entry_ids(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let c = browser.client();
+    assert!(
+        c.find_all(Locator::Css("script")).await?.is_empty(),
+        "no script in {}",
+        c.current_url().await?
+    );
+    assert_eq!(
+        browser.texts("label[for=q]").await?.len(),
+        1,
+        "the search box has its label"
+    );
     Ok(browser
         .attrs("ol.entries li", "data-id")
         .await?
@@ -89,6 +102,14 @@ fn word_of(text: &str) -> Option<String> {
         .map(|run| run.chars().take(2).collect())
 }
 
+/// How a search is submitted.
+enum Submit {
+    /// Tab to the box, type, Enter.
+    Keyboard,
+    /// Click in the box, type, click the button.
+    Click,
+}
+
 /// Types `word` in the search box, submits it, and walks through every
 /// window of the answer, checking each (the match marked in every entry,
 /// newest first, the search's feeds); saves a screenshot of the first
@@ -96,15 +117,34 @@ fn word_of(text: &str) -> Option<String> {
 async fn search_in_the_box(
     browser: &Browser,
     word: &str,
+    how: Submit,
     shot: Option<&Path>,
 ) -> anyhow::Result<BTreeSet<String>> {
     let c = browser.client();
-    let search_box = c.find(Locator::Id("q")).await?;
-    search_box.clear().await?;
-    search_box.send_keys(word).await?;
-    let url = browser
-        .click_to("form.search button[type=submit]", "/search")
-        .await?;
+    let url = match how {
+        Submit::Keyboard => {
+            // Tab to the box (past the link home), type, Enter.
+            let before = c.current_url().await?;
+            let search_box = browser.tab_to("q", 3).await?;
+            if let Some(shot) = shot {
+                browser
+                    .screenshot(shot.with_file_name("4-search-box-focused.png"))
+                    .await?;
+            }
+            search_box
+                .send_keys(&format!("{word}{}", Key::Enter))
+                .await?;
+            browser.wait_left(&before, "/search").await?
+        }
+        Submit::Click => {
+            let search_box = c.find(Locator::Id("q")).await?;
+            search_box.clear().await?;
+            search_box.send_keys(word).await?;
+            browser
+                .click_to("form.search button[type=submit]", "/search")
+                .await?
+        }
+    };
     let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     assert_eq!(q, [("q".to_owned(), word.to_owned())], "{url}");
     assert_eq!(
@@ -330,7 +370,13 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
             .map(|o| o.id.clone())
             .collect()
     };
-    let found = search_in_the_box(&browser, &word, Some(&shots.join("4-search.png"))).await?;
+    let found = search_in_the_box(
+        &browser,
+        &word,
+        Submit::Keyboard,
+        Some(&shots.join("4-search.png")),
+    )
+    .await?;
     paths.push(shots.join("4-search.png"));
     assert_eq!(found, matching(&word), "every entry with {word:?}, once");
 
@@ -340,7 +386,7 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
         matching(common).len() > SHOWN,
         "the sample site's entries have {common:?} in more than one window"
     );
-    let found = search_in_the_box(&browser, common, None).await?;
+    let found = search_in_the_box(&browser, common, Submit::Click, None).await?;
     assert_eq!(found, matching(common), "every entry with {common:?}, once");
 
     // At a phone's width: nothing wider than the screen.

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tempfile::TempDir;
@@ -39,17 +40,12 @@ const CHROMIUM_FLAGS: [&str; 9] = [
 ];
 
 /// How to install what is missing.
-const INSTALL_HINT: &str =
-    "install them with `apt-get install -y chromium chromium-driver` (scripts/test.sh does, as root)";
+const INSTALL_HINT: &str = "install them with `apt-get install -y chromium chromium-driver` \
+     (scripts/test.sh does, as root), or name others in PAGEFEED_CHROMEDRIVER and PAGEFEED_CHROMIUM";
 
-fn binary(var: &str, default: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
-    anyhow::ensure!(
-        path.is_file(),
-        "the browser tests need {} ({var} to use another), which is missing: {INSTALL_HINT}",
-        path.display()
-    );
-    Ok(path)
+/// The path in environment variable `var`, else `default`.
+fn binary(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
 /// chromedriver, in a process group of its own, killed with its browser on drop.
@@ -90,8 +86,20 @@ impl Browser {
     /// with a fresh profile. Fails, saying why and how to fix it, when
     /// either cannot start.
     pub async fn start() -> anyhow::Result<Browser> {
-        let chromedriver = binary("PAGEFEED_CHROMEDRIVER", CHROMEDRIVER)?;
-        let chromium = binary("PAGEFEED_CHROMIUM", CHROMIUM)?;
+        let chromedriver = binary("PAGEFEED_CHROMEDRIVER", CHROMEDRIVER);
+        let chromium = binary("PAGEFEED_CHROMIUM", CHROMIUM);
+        Browser::start_with(&chromedriver, &chromium).await
+    }
+
+    /// [`Browser::start`] with these binaries.
+    pub async fn start_with(chromedriver: &Path, chromium: &Path) -> anyhow::Result<Browser> {
+        for path in [chromedriver, chromium] {
+            anyhow::ensure!(
+                path.is_file(),
+                "the browser tests need {}, which is missing: {INSTALL_HINT}",
+                path.display()
+            );
+        }
         let dir = tempfile::Builder::new()
             .prefix("pagefeed-browser-")
             .tempdir()?;
@@ -99,18 +107,16 @@ impl Browser {
         // A free port may be taken before chromedriver binds it: try again.
         for _ in 0..3 {
             let port = free_port()?;
-            let driver = spawn_driver(&chromedriver, port, dir.path())?;
+            let driver = spawn_driver(chromedriver, port, dir.path())?;
             match ready(driver, port).await {
                 Ok(driver) => {
-                    let client = session(&chromium, port, dir.path())
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "the browser ({}) did not start; chromedriver's log:\n{}",
-                                chromium.display(),
-                                driver.log_tail()
-                            )
-                        })?;
+                    let client = session(chromium, port, dir.path()).await.with_context(|| {
+                        format!(
+                            "the browser ({}) did not start; chromedriver's log:\n{}",
+                            chromium.display(),
+                            driver.log_tail()
+                        )
+                    })?;
                     return Ok(Browser {
                         client,
                         driver,
@@ -161,24 +167,53 @@ impl Browser {
         Ok(out)
     }
 
-    /// Clicks the element `css` selects and waits (up to 10 s) until the
-    /// browser has left the page it was on for one at `path`; returns the
-    /// new URL.
+    /// Clicks the element `css` selects and waits until the browser has
+    /// left the page it was on for one at `path` ([`Browser::wait_left`]).
     pub async fn click_to(&self, css: &str, path: &str) -> anyhow::Result<url::Url> {
         let before = self.client.current_url().await?;
         self.client.find(Locator::Css(css)).await?.click().await?;
+        self.wait_left(&before, path).await
+    }
+
+    /// Waits (up to 10 s) until the browser has left `before` for a page at
+    /// `path`, and returns its URL.
+    pub async fn wait_left(&self, before: &url::Url, path: &str) -> anyhow::Result<url::Url> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let url = self.client.current_url().await?;
-            if url != before && url.path() == path {
+            if url != *before && url.path() == path {
                 return Ok(url);
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "clicking {css} on {before} led to {url}, not to {path}, within 10 s"
+                "the browser went from {before} to {url}, not to {path}, within 10 s"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Presses Tab from the top of the page until the element with `id`
+    /// has the focus (at most `presses` times), as a person at a keyboard
+    /// would; returns that element.
+    pub async fn tab_to(
+        &self,
+        id: &str,
+        presses: usize,
+    ) -> anyhow::Result<fantoccini::elements::Element> {
+        let tab = Key::Tab.to_string();
+        self.client
+            .find(Locator::Css("body"))
+            .await?
+            .send_keys(&tab)
+            .await?;
+        for _ in 0..presses {
+            let focused = self.client.active_element().await?;
+            if focused.attr("id").await?.as_deref() == Some(id) {
+                return Ok(focused);
+            }
+            focused.send_keys(&tab).await?;
+        }
+        anyhow::bail!("#{id} did not get the focus after {presses} presses of Tab")
     }
 
     /// The directory of the browser's profile and chromedriver's log.
