@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use data_encoding::BASE64;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -117,10 +117,7 @@ pub(super) fn respond(status: StatusCode, page: Markup) -> Response {
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("no-referrer"),
             ),
-            (
-                HeaderName::from_static("x-frame-options"),
-                HeaderValue::from_static("DENY"),
-            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         ],
         page.into_string(),
     )

@@ -16,6 +16,7 @@ use super::entries::entry_list;
 use super::feed_links::{visible_links, Feed};
 use super::layout::{document, error_page, respond, Frame};
 use super::pages::page_table;
+use super::times::site_of;
 
 /// The most pages the overview reads to count sites and find the failing
 /// ones; past it, it says so (`/pages` lists them all).
@@ -47,26 +48,16 @@ impl Pages {
     fn of(pages: Vec<PageView>, more: bool) -> Pages {
         let counted = pages.len();
         let mut sites: BTreeMap<String, Site> = BTreeMap::new();
+        for page in &pages {
+            let site = sites.entry(site_of(&page.key).to_owned()).or_default();
+            site.pages += 1;
+            site.failing += u64::from(page.failure.is_some());
+        }
         let (mut failing, fine): (Vec<PageView>, Vec<PageView>) =
             pages.into_iter().partition(|p| p.failure.is_some());
-        for (page, fails) in failing
-            .iter()
-            .map(|p| (p, 1))
-            .chain(fine.iter().map(|p| (p, 0)))
-        {
-            let site = super::times::site_of(&page.key);
-            let counts = match sites.get_mut(site) {
-                Some(counts) => counts,
-                None => sites.entry(site.to_owned()).or_default(),
-            };
-            counts.pages += 1;
-            counts.failing += fails;
-        }
         let failing_count = failing.len();
-        failing.sort_by(|a, b| {
-            let at = |p: &PageView| p.failure.as_ref().map(|f| f.at);
-            at(b).cmp(&at(a)).then_with(|| a.key.cmp(&b.key))
-        });
+        // The last failure first; pages come in key order, and the sort is stable.
+        failing.sort_by_key(|p| std::cmp::Reverse(p.failure.as_ref().map(|f| f.at)));
         let shown = failing.into_iter().chain(fine).take(PAGES_SHOWN).collect();
         Pages {
             sites,
