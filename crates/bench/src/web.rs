@@ -80,7 +80,7 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
             PAGE_P99_MS,
         ),
     ];
-    let client = reqwest::Client::new();
+    let client = pagefeed_testkit::projector_api::http_client();
     let mut figures = Figures::echoing();
     for (path, what, limit_ms) in paths {
         let mut times = Vec::with_capacity(options.requests);

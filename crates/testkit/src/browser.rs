@@ -252,7 +252,7 @@ fn spawn_driver(chromedriver: &Path, port: u16, dir: &Path) -> anyhow::Result<Dr
 /// `driver` once its `/status` says it is ready.
 async fn ready(mut driver: Driver, port: u16) -> anyhow::Result<Driver> {
     let url = format!("http://127.0.0.1:{port}/status");
-    let http = reqwest::Client::new();
+    let http = crate::projector_api::http_client();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(exit) = driver.child.try_wait()? {
