@@ -123,15 +123,17 @@ async fn scripts_and_javascript_links_in_events_never_run() -> anyhow::Result<()
     let browser = Browser::start().await?;
     let shots = screenshot_dir("hostile_text_stays_inert_in_the_web_view")?;
     let mut system = Services::start().await?;
-    system.write_config(&config_text(
+    let cfg = system.write_config(&config_text(
         &system.nats_url(),
         "",
         "",
         &[id_site("sample", "http://127.0.0.1:9/{id}", 1, 9, 1, "1h")],
     ))?;
+    let js = system.jetstream().await?;
+    // The streams first: nothing here crawls, the test publishes the events.
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let a = system.projector(workspace_bin("pagefeed-projector"), "a", &[])?;
     system.wait_ready(Duration::from_secs(30)).await?;
-    let js = system.jetstream().await?;
     let last = publish_events(&js, &hostile_events(Utc::now())).await?;
     let client = http_client();
     let status = wait_applied(&client, a.http, last, Duration::from_secs(30)).await?;
