@@ -219,7 +219,7 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
     let template = system
         .sample_site(workspace_bin("pagefeed-sample-site"), &[])
         .await?;
-    system.write_config(&config_text(
+    let cfg = system.write_config(&config_text(
         &system.nats_url(),
         "",
         "",
@@ -232,11 +232,13 @@ async fn a_person_clicks_from_the_overview_to_a_page_and_a_search() -> anyhow::R
             "1s",
         )],
     ))?;
+    // The streams before the services, so that the log can be read at once.
+    let js = system.jetstream().await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
     let a = system.projector(workspace_bin("pagefeed-projector"), "a", &[])?;
     system.fetcher(workspace_bin("pagefeed-fetcher"), &[])?;
     system.scheduler(workspace_bin("pagefeed-scheduler"), &[])?;
     system.wait_ready(Duration::from_secs(30)).await?;
-    let js = system.jetstream().await?;
     wait_for(Duration::from_secs(60), "every page crawled", || async {
         let events = stored_events(&js).await?;
         let crawled: BTreeSet<String> = events
