@@ -98,3 +98,25 @@ pub async fn all(stream: &Stream) -> anyhow::Result<Vec<consumer::Info>> {
     infos.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(infos)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_the_names_pagefeed_gives() {
+        assert_eq!(Role::of(TASKS_STREAM, "fetchers"), Role::Fetchers);
+        assert_eq!(
+            Role::of(EVENTS_STREAM, "projector-a"),
+            Role::Node("a".into())
+        );
+        assert_eq!(
+            Role::of(EVENTS_STREAM, "notify-projector-x"),
+            Role::Notify("projector-x".into())
+        );
+        // The names mean something on their own stream only.
+        assert_eq!(Role::of(TASKS_STREAM, "projector-a"), Role::Other);
+        assert_eq!(Role::of(EVENTS_STREAM, "fetchers"), Role::Other);
+        assert_eq!(Role::of(EVENTS_STREAM, "Gl3FKmOn"), Role::Other);
+    }
+}

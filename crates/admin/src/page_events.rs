@@ -93,6 +93,7 @@ pub async fn page_events(
     // What the filter selects now: the replay ends there, however many
     // events are stored while it runs.
     let total = consumer.cached_info().num_pending;
+    let name = consumer.cached_info().name.clone();
     let mut newest = VecDeque::with_capacity(last.min(total as usize));
     if total > 0 {
         let mut messages = consumer.messages().await?;
@@ -129,6 +130,9 @@ pub async fn page_events(
             }
         }
     }
+    // The server would remove it 30 s after its last use; gone now, it
+    // does not show in `status` among the other consumers.
+    let _ = stream.delete_consumer(&name).await;
     Ok(PageEvents {
         page: page.to_string(),
         total,
@@ -139,7 +143,6 @@ pub async fn page_events(
 /// A payload as JSON; one that is not (garbage published by hand) as its
 /// text, so that it can still be seen.
 fn payload_json(payload: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(payload).unwrap_or_else(|_| {
-        serde_json::json!({ "unreadable": String::from_utf8_lossy(payload) })
-    })
+    serde_json::from_slice(payload)
+        .unwrap_or_else(|_| serde_json::json!({ "unreadable": String::from_utf8_lossy(payload) }))
 }

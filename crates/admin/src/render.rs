@@ -24,7 +24,10 @@ fn table(header: &[&str]) -> Table {
 /// `12s ago`, `3h 2m ago`; `-` when there is no time.
 fn ago(time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match time {
-        Some(t) => format!("{} ago", age(u64::try_from((now - t).num_seconds()).unwrap_or(0))),
+        Some(t) => format!(
+            "{} ago",
+            age(u64::try_from((now - t).num_seconds()).unwrap_or(0))
+        ),
         None => "-".to_owned(),
     }
 }
@@ -36,12 +39,22 @@ fn age(secs: u64) -> String {
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
 }
 
 pub fn status(status: &Status, now: DateTime<Utc>) -> String {
     let mut out = String::new();
-    let mut streams = table(&["STREAM", "MESSAGES", "BYTES", "FIRST SEQ", "LAST SEQ", "LAST MESSAGE"]);
+    let mut streams = table(&[
+        "STREAM",
+        "MESSAGES",
+        "BYTES",
+        "FIRST SEQ",
+        "LAST SEQ",
+        "LAST MESSAGE",
+    ]);
     for s in &status.streams {
         if s.exists {
             streams.add_row(vec![
@@ -58,7 +71,14 @@ pub fn status(status: &Status, now: DateTime<Utc>) -> String {
     }
     out.push_str(&format!("{}\n\n", streams.trim_fmt()));
 
-    let mut fetchers = table(&["FETCHERS", "PENDING", "ACK PENDING", "REDELIVERED", "WAITING", "LAST ACTIVE"]);
+    let mut fetchers = table(&[
+        "FETCHERS",
+        "PENDING",
+        "ACK PENDING",
+        "REDELIVERED",
+        "WAITING",
+        "LAST ACTIVE",
+    ]);
     match &status.fetchers {
         Some(f) => fetchers.add_row(vec![
             f.name.clone(),
@@ -75,7 +95,14 @@ pub fn status(status: &Status, now: DateTime<Utc>) -> String {
     out.push_str(&nodes(&status.nodes, now));
     out.push_str("\n\n");
 
-    let mut notifiers = table(&["NOTIFIER", "PENDING", "ACK PENDING", "REDELIVERED", "ACK FLOOR", "LAST ACTIVE"]);
+    let mut notifiers = table(&[
+        "NOTIFIER",
+        "PENDING",
+        "ACK PENDING",
+        "REDELIVERED",
+        "ACK FLOOR",
+        "LAST ACTIVE",
+    ]);
     for n in &status.notifiers {
         notifiers.add_row(vec![
             n.name.clone(),
@@ -102,7 +129,7 @@ pub fn status(status: &Status, now: DateTime<Utc>) -> String {
     }
     if !status.other_consumers.is_empty() {
         out.push_str(&format!(
-            "other consumers of PAGEFEED_EVENTS: {}\n",
+            "other consumers of PAGEFEED_EVENTS (replays, made by hand): {}\n",
             status.other_consumers.join(", ")
         ));
     }
@@ -110,7 +137,14 @@ pub fn status(status: &Status, now: DateTime<Utc>) -> String {
 }
 
 pub fn nodes(nodes: &[NodeStatus], now: DateTime<Utc>) -> String {
-    let mut t = table(&["NODE", "CONSUMER", "POSITION", "LAG", "LAST ACTIVE", "REMOVED AFTER IDLE"]);
+    let mut t = table(&[
+        "NODE",
+        "CONSUMER",
+        "POSITION",
+        "LAG",
+        "LAST ACTIVE",
+        "REMOVED AFTER IDLE",
+    ]);
     for n in nodes {
         t.add_row(vec![
             n.node.clone(),
@@ -132,7 +166,11 @@ pub fn page_events(events: &PageEvents) -> String {
     for e in &events.events {
         let mut json = e.event.to_string();
         if json.chars().count() > EVENT_COLUMN_CHARS {
-            json = json.chars().take(EVENT_COLUMN_CHARS - 1).collect::<String>() + "…";
+            json = json
+                .chars()
+                .take(EVENT_COLUMN_CHARS - 1)
+                .collect::<String>()
+                + "…";
         }
         t.add_row(vec![
             e.seq.to_string(),
@@ -176,6 +214,9 @@ pub fn tasks(tasks: &Tasks) -> String {
     for s in &tasks.by_site {
         sites.add_row(vec![s.site.clone(), s.tasks.to_string()]);
     }
+    if tasks.by_site.is_empty() {
+        sites.add_row(vec!["(none)"]);
+    }
     out.push_str(&format!("{}\n\n", sites.trim_fmt()));
     let mut oldest = table(&["SEQ", "PAGE", "STORED", "AGE", "REQUEUES", "URL"]);
     for task in &tasks.oldest {
@@ -187,6 +228,9 @@ pub fn tasks(tasks: &Tasks) -> String {
             task.requeues.to_string(),
             task.url.clone(),
         ]);
+    }
+    if tasks.oldest.is_empty() {
+        oldest.add_row(vec!["(none)"]);
     }
     out.push_str(&format!("{}\n", oldest.trim_fmt()));
     out

@@ -96,7 +96,12 @@ pub async fn tasks(js: &Context, oldest: usize) -> anyhow::Result<Tasks> {
         sample.push(QueuedTask {
             seq: message.sequence,
             page: task.as_ref().map_or_else(
-                || message.subject.trim_start_matches("pagefeed.tasks.").to_owned(),
+                || {
+                    message
+                        .subject
+                        .trim_start_matches("pagefeed.tasks.")
+                        .to_owned()
+                },
                 |t| t.page.to_string(),
             ),
             url: task

@@ -80,7 +80,9 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n{}", system.log_tails(10)))?;
-    let exit = system["scheduler-1"].terminate(Duration::from_secs(20)).await?;
+    let exit = system["scheduler-1"]
+        .terminate(Duration::from_secs(20))
+        .await?;
     assert!(exit.success(), "{exit}");
     wait_tasks_settled(&js, Duration::from_secs(60)).await?;
     let last = events_last_seq(&js).await?;
@@ -89,7 +91,9 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     wait_applied(&client, b.http, last, Duration::from_secs(60)).await?;
 
     // `status`, through the config file: the numbers the streams give.
-    let status = admin(&["--config", &config, "status", "--json"]).await.json();
+    let status = admin(&["--config", &config, "status", "--json"])
+        .await
+        .json();
     let events_info = js.get_stream(EVENTS_STREAM).await?.get_info().await?.state;
     let events = named(&status["streams"], "name", EVENTS_STREAM).expect("events stream");
     assert_eq!(events["exists"], true);
@@ -103,7 +107,10 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     assert_eq!(status["fetchers"]["name"], FETCHERS_CONSUMER);
     assert_eq!(status["fetchers"]["pending"], 0, "{status}");
     assert_eq!(status["fetchers"]["ack_pending"], 0, "{status}");
-    assert_eq!(status["fetch_state"]["keys"], 3, "one key per page: {status}");
+    assert_eq!(
+        status["fetch_state"]["keys"], 3,
+        "one key per page: {status}"
+    );
     assert!(named(&status["nodes"], "node", "a").is_some(), "{status}");
     assert!(named(&status["nodes"], "node", "b").is_some(), "{status}");
     let notifier = named(&status["notifiers"], "name", "notify-hook").expect("notify-hook");
@@ -120,7 +127,10 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(nodes.as_array().map(Vec::len), Some(2), "{nodes}");
-    assert_eq!(named(&nodes, "node", "a").unwrap()["consumer"], "projector-a");
+    assert_eq!(
+        named(&nodes, "node", "a").unwrap()["consumer"],
+        "projector-a"
+    );
     assert!(named(&nodes, "node", "b").unwrap()["last_active"].is_string());
 
     // `events`: the newest 20 of the page's events, that page's only.
@@ -135,7 +145,10 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     let shown = admin(&["--nats-url", &url, "events", "--page", "sample.1", "--json"])
         .await
         .json_lines();
-    let want: Vec<u64> = page_seqs[page_seqs.len() - 20..].iter().map(|p| p.0).collect();
+    let want: Vec<u64> = page_seqs[page_seqs.len() - 20..]
+        .iter()
+        .map(|p| p.0)
+        .collect();
     let got: Vec<u64> = shown.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert_eq!(got, want, "the newest 20, oldest first");
     for event in &shown {
@@ -145,8 +158,16 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     }
     // Of one type, the last three.
     let shown = admin(&[
-        "--nats-url", &url, "events", "--page", "sample.1", "--type", "entry_observed",
-        "--last", "3", "--json",
+        "--nats-url",
+        &url,
+        "events",
+        "--page",
+        "sample.1",
+        "--type",
+        "entry_observed",
+        "--last",
+        "3",
+        "--json",
     ])
     .await
     .json_lines();
@@ -160,16 +181,44 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     // A page never crawled has none; a bad type is refused.
     let none = admin(&["--nats-url", &url, "events", "--page", "sample.9", "--json"]).await;
     assert!(none.json_lines().is_empty(), "{none:?}");
-    let bad = admin(&["--nats-url", &url, "events", "--page", "sample.1", "--type", "bogus"]).await;
+    let bad = admin(&[
+        "--nats-url",
+        &url,
+        "events",
+        "--page",
+        "sample.1",
+        "--type",
+        "bogus",
+    ])
+    .await;
     assert_eq!(bad.code, Some(1), "{bad:?}");
-    assert!(bad.stderr.contains("not the type of a page's events"), "{bad:?}");
+    assert!(
+        bad.stderr.contains("not the type of a page's events"),
+        "{bad:?}"
+    );
     // The table form names the page and the count.
-    let table = admin(&["--nats-url", &url, "events", "--page", "sample.1", "--last", "2"]).await;
+    let table = admin(&[
+        "--nats-url",
+        &url,
+        "events",
+        "--page",
+        "sample.1",
+        "--last",
+        "2",
+    ])
+    .await;
     let summary = format!("2 of {} events of page sample.1", page_seqs.len());
     assert!(table.stdout.contains(&summary), "{table:?}");
+    // Reading left no consumer behind.
+    let status = admin(&["--nats-url", &url, "status", "--json"])
+        .await
+        .json();
+    assert_eq!(status["other_consumers"], serde_json::json!([]), "{status}");
 
     // `fetch-state`: the page's validators, as the bucket holds them.
-    let state = admin(&["--nats-url", &url, "fetch-state", "sample.1", "--json"]).await.json();
+    let state = admin(&["--nats-url", &url, "fetch-state", "sample.1", "--json"])
+        .await
+        .json();
     let kv_entry = js
         .get_key_value(FETCH_STATE_BUCKET)
         .await?
@@ -181,7 +230,12 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     assert_eq!(state["revision"], kv_entry.revision);
     assert_eq!(state["state"], stored_state);
     assert_eq!(state["state"]["url"], template.replace("{id}", "1"));
-    assert!(state["state"]["etag"].as_str().is_some_and(|e| !e.is_empty()), "{state}");
+    assert!(
+        state["state"]["etag"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{state}"
+    );
     assert!(state["state"]["last_modified"].is_string(), "{state}");
     assert_eq!(
         state["state"]["ids"].as_array().map(Vec::len),
@@ -189,7 +243,10 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     );
     let missing = admin(&["--nats-url", &url, "fetch-state", "sample.9"]).await;
     assert_eq!(missing.code, Some(1), "{missing:?}");
-    assert!(missing.stderr.contains("sample.9 has no fetch state"), "{missing:?}");
+    assert!(
+        missing.stderr.contains("sample.9 has no fetch state"),
+        "{missing:?}"
+    );
 
     // `retire`: not without --yes; not a name that is no node (the
     // destination's consumer stays); a stopped node's consumer goes.
@@ -202,12 +259,21 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
         unknown.stderr.contains("no projector node named hook") && unknown.stderr.contains("a, b"),
         "{unknown:?}"
     );
-    let exit = system[b.process.as_str()].terminate(Duration::from_secs(20)).await?;
+    let exit = system[b.process.as_str()]
+        .terminate(Duration::from_secs(20))
+        .await?;
     assert!(exit.success(), "{exit}");
-    let retired = admin(&["--nats-url", &url, "retire", "b", "--yes", "--json"]).await.json();
+    let retired = admin(&["--nats-url", &url, "retire", "b", "--yes", "--json"])
+        .await
+        .json();
     assert_eq!(retired["consumer"], "projector-b", "{retired}");
     let nodes = admin(&["--nats-url", &url, "nodes", "--json"]).await.json();
-    let names: Vec<&str> = nodes.as_array().unwrap().iter().filter_map(|n| n["node"].as_str()).collect();
+    let names: Vec<&str> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["node"].as_str())
+        .collect();
     assert_eq!(names, ["a"], "{nodes}");
     let events_stream = js.get_stream(EVENTS_STREAM).await?;
     assert!(events_stream.consumer_info("projector-b").await.is_err());

@@ -22,7 +22,9 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
     let url = system.nats_url();
 
     // Nothing has run yet.
-    let status = admin(&["--nats-url", &url, "status", "--json"]).await.json();
+    let status = admin(&["--nats-url", &url, "status", "--json"])
+        .await
+        .json();
     for stream in status["streams"].as_array().unwrap() {
         assert_eq!(stream["exists"], false, "{status}");
     }
@@ -30,12 +32,17 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
     let tasks = admin(&["--nats-url", &url, "tasks"]).await;
     assert_eq!(tasks.code, Some(1), "{tasks:?}");
     assert!(
-        tasks.stderr.contains("stream PAGEFEED_TASKS does not exist yet"),
+        tasks
+            .stderr
+            .contains("stream PAGEFEED_TASKS does not exist yet"),
         "{tasks:?}"
     );
     let nodes = admin(&["--nats-url", &url, "nodes"]).await;
     assert_eq!(nodes.code, Some(1), "{nodes:?}");
-    assert!(nodes.stderr.contains("PAGEFEED_EVENTS does not exist yet"), "{nodes:?}");
+    assert!(
+        nodes.stderr.contains("PAGEFEED_EVENTS does not exist yet"),
+        "{nodes:?}"
+    );
 
     // A scheduler publishes one tick of two sites; nobody fetches.
     let site_url = "http://127.0.0.1:9/page?id={id}";
@@ -58,15 +65,22 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n{}", system.log_tails(10)))?;
-    let exit = system["scheduler-1"].terminate(Duration::from_secs(20)).await?;
+    let exit = system["scheduler-1"]
+        .terminate(Duration::from_secs(20))
+        .await?;
     assert!(exit.success(), "{exit}");
     let queued = stored(&js, TASKS_STREAM).await?;
     assert_eq!(queued.len(), 7);
 
     let config = system.config_path().to_string_lossy().into_owned();
-    let tasks = admin(&["--config", &config, "tasks", "--oldest", "3", "--json"]).await.json();
+    let tasks = admin(&["--config", &config, "tasks", "--oldest", "3", "--json"])
+        .await
+        .json();
     assert_eq!(tasks["total"], 7, "{tasks}");
-    assert!(tasks["in_flight"].is_null(), "no fetcher, no consumer: {tasks}");
+    assert!(
+        tasks["in_flight"].is_null(),
+        "no fetcher, no consumer: {tasks}"
+    );
     assert_eq!(
         tasks["by_site"],
         serde_json::json!([{"site": "other", "tasks": 2}, {"site": "sample", "tasks": 5}])
@@ -81,7 +95,10 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
         );
         assert_eq!(shown["requeues"], 0);
     }
-    assert!(tasks["oldest_age_secs"].as_u64().is_some_and(|s| s < 600), "{tasks}");
+    assert!(
+        tasks["oldest_age_secs"].as_u64().is_some_and(|s| s < 600),
+        "{tasks}"
+    );
     // Nothing was consumed by looking.
     assert_eq!(stored(&js, TASKS_STREAM).await?.len(), 7);
     let table = admin(&["--nats-url", &url, "tasks"]).await;
@@ -92,7 +109,10 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
     let down = admin(&["--nats-url", &nowhere, "--timeout", "1s", "status"]).await;
     assert_eq!(down.code, Some(1), "{down:?}");
     assert!(down.stderr.contains("cannot connect to NATS"), "{down:?}");
-    assert!(!down.stderr.contains("s3cret-pw") && !down.stdout.contains("s3cret-pw"), "{down:?}");
+    assert!(
+        !down.stderr.contains("s3cret-pw") && !down.stdout.contains("s3cret-pw"),
+        "{down:?}"
+    );
     // A bad flag is refused before anything: exit 2.
     let bad = admin(&["--nats-url", &url, "events", "--page", "not a key"]).await;
     assert_eq!(bad.code, Some(2), "{bad:?}");

@@ -175,4 +175,21 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn flags_alone_make_a_nats_config() {
+        let nats = NatsArgs::default().nats_only().unwrap();
+        assert_eq!(nats.url, DEFAULT_URL);
+        let half = NatsArgs {
+            user: Some("operator".into()),
+            ..NatsArgs::default()
+        };
+        assert!(half.nats_only().unwrap_err().contains("needs a password"));
+        let bad = NatsArgs {
+            url: Some("nats://u:s3cret@bad host".into()),
+            ..NatsArgs::default()
+        };
+        let e = bad.nats_only().unwrap_err();
+        assert!(e.starts_with("--nats-url") && !e.contains("s3cret"), "{e}");
+    }
 }
