@@ -20,6 +20,11 @@ pub struct NodeStatus {
     /// The last stream sequence delivered to the node: what it has applied,
     /// to within the batches it holds (its consumer takes no acks).
     pub position: u64,
+    /// Stream sequence of its last delivery (its consumer's `delivered`).
+    pub delivered_seq: u64,
+    /// Its consumer's ack floor: with no acks taken, the server keeps it
+    /// at the last delivery.
+    pub ack_floor_seq: u64,
     /// Events stored after `position`: what the node has still to receive.
     pub lag: u64,
     /// Its last delivery.
@@ -36,9 +41,11 @@ impl NodeStatus {
             node,
             consumer: c.name,
             position: c.delivered_seq.max(c.ack_floor_seq),
+            delivered_seq: c.delivered_seq,
+            ack_floor_seq: c.ack_floor_seq,
             lag: c.pending,
             last_active: c.last_active,
-            idle_timeout_secs: (!idle.is_zero()).then(|| idle.as_secs()),
+            idle_timeout_secs: (!idle.is_zero()).then_some(idle.as_secs()),
         }
     }
 }

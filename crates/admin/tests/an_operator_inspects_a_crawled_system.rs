@@ -127,6 +127,8 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(nodes.as_array().map(Vec::len), Some(2), "{nodes}");
+    // No acks taken: the ack floor follows the deliveries.
+    assert_eq!(named(&nodes, "node", "a").unwrap()["ack_floor_seq"], last);
     assert_eq!(
         named(&nodes, "node", "a").unwrap()["consumer"],
         "projector-a"

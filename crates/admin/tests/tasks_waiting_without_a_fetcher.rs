@@ -116,5 +116,8 @@ async fn tasks_counts_what_no_fetcher_took() -> anyhow::Result<()> {
     // A bad flag is refused before anything: exit 2.
     let bad = admin(&["--nats-url", &url, "events", "--page", "not a key"]).await;
     assert_eq!(bad.code, Some(2), "{bad:?}");
+    let half = admin(&["--nats-url", &url, "--nats-user", "operator", "status"]).await;
+    assert_eq!(half.code, Some(2), "{half:?}");
+    assert!(half.stderr.contains("needs a password"), "{half:?}");
     Ok(())
 }
