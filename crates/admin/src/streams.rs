@@ -35,6 +35,11 @@ pub async fn find_stream(js: &Context, stream: &str) -> anyhow::Result<Option<St
             {
                 Ok(None)
             }
+            // Unanswered: what a user without the right to ask gets too.
+            GetStreamErrorKind::Request => Err(anyhow::anyhow!(
+                "cannot read stream {stream}: {e} (is JetStream enabled, and may this NATS user \
+                 read it? pagefeed-admin runs as the operator user: docs/SECURITY.md)"
+            )),
             _ => Err(anyhow::anyhow!("cannot read stream {stream}: {e}")),
         },
     }

@@ -37,12 +37,18 @@ impl Ran {
 /// `pagefeed-admin args`, with no `PAGEFEED_*` variable of the test's
 /// environment; fails after 60 s.
 pub async fn admin(args: &[&str]) -> Ran {
+    admin_with_env(args, &[]).await
+}
+
+/// [`admin`], with these environment variables set.
+pub async fn admin_with_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pagefeed-admin"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("PAGEFEED_") {
             command.env_remove(key);
         }
     }
+    command.envs(env.iter().copied());
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         command.args(args).kill_on_drop(true).output(),
