@@ -200,11 +200,12 @@ pub fn fetch_state(entry: &FetchStateEntry) -> String {
 
 pub fn tasks(tasks: &Tasks) -> String {
     let mut out = format!(
-        "{} tasks queued, {} being fetched; oldest stored {} ({})\n\n",
+        "{} tasks queued, {}; oldest stored {} ({})\n\n",
         tasks.total,
-        tasks
-            .in_flight
-            .map_or_else(|| "none".to_owned(), |n| n.to_string()),
+        tasks.in_flight.map_or_else(
+            || "no fetcher has started".to_owned(),
+            |n| format!("{n} being fetched")
+        ),
         time(tasks.oldest_time),
         tasks
             .oldest_age_secs
