@@ -45,7 +45,9 @@ fn assert_newest_first(times: &[DateTime<FixedOffset>], what: &str) {
     // The sample site is in Asia/Tokyo (its config says so): its times are
     // shown on Tokyo's clocks.
     assert!(
-        times.iter().all(|t| t.offset().local_minus_utc() == 9 * 3600),
+        times
+            .iter()
+            .all(|t| t.offset().local_minus_utc() == 9 * 3600),
         "{what}: shown in Japan time (+09:00): {times:?}"
     );
 }
