@@ -172,7 +172,10 @@ fn digest_of_a_node_in_use_says_so() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("in use by the running projector"), "{stderr}");
+    assert!(
+        stderr.contains("in use by the running projector"),
+        "{stderr}"
+    );
     assert!(stderr.contains("/api/status"), "{stderr}");
 }
 
