@@ -232,23 +232,34 @@ async fn every_service_shows_its_work_and_its_readiness() -> anyhow::Result<()> 
     system.nats_mut().restart().await?;
     wait_readyz(&client, &every, 200, &system).await?;
 
-    // The logs: the fetcher's are JSON; every service wrote its summary.
-    let log = system["fetcher-1"].log();
-    for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        serde_json::from_str::<serde_json::Value>(line)
-            .map_err(|e| anyhow::anyhow!("not a JSON line ({e}): {line}"))?;
-    }
+    // Every service writes its summary line; the fetcher's logs are JSON.
     for (process, summary) in [
         ("fetcher-1", "pages/min"),
         ("scheduler-1", "tasks/min"),
         (node.process.as_str(), "events/min"),
         ("notifier-1", "notifications/min"),
     ] {
-        assert!(
-            system[process].log().contains(summary),
-            "{process} logs its summary ({summary}):\n{}",
-            system[process].log_tail(10)
-        );
+        wait_for(WITHIN, &format!("{process}'s summary line"), || async {
+            Ok(system[process].log().contains(summary).then_some(()))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}:\n{}", system[process].log_tail(10)))?;
     }
+    let log = system["fetcher-1"].log();
+    let mut summaries = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let json: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("not a JSON line ({e}): {line}"))?;
+        let message = json["fields"]["message"].as_str().unwrap_or_default();
+        if message.starts_with("crawled ") && message.contains("pages/min") {
+            summaries += 1;
+            assert!(json["fields"]["pages_per_min"].is_u64(), "{line}");
+        }
+    }
+    assert!(summaries > 0, "{log}");
+    eprintln!(
+        "fetcher: {crawled} crawled, {unchanged} unchanged, {failed} failed, {responses} \
+         responses; scheduler: {tasks} tasks; projector: applied up to {last}"
+    );
     Ok(())
 }
