@@ -292,3 +292,85 @@ pub fn summary(metrics: Arc<Metrics>) -> impl FnMut(Duration) + Send + 'static {
         last = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(metrics: &Metrics) -> String {
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    fn has(text: &str, line: &str) {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+
+    #[test]
+    fn statuses_count_by_class_and_304s_apart() {
+        let metrics = Metrics::default();
+        for status in [200, 304, 404, 503, 503, 42] {
+            metrics.response(status, Duration::from_millis(5), 10);
+        }
+        let text = text(&metrics);
+        has(
+            &text,
+            "pagefeed_fetcher_http_responses_total{class=\"2xx\"} 1",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_http_responses_total{class=\"3xx\"} 1",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_http_responses_total{class=\"4xx\"} 1",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_http_responses_total{class=\"5xx\"} 2",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_http_responses_total{class=\"other\"} 1",
+        );
+        has(&text, "pagefeed_fetcher_not_modified_total 1");
+        has(&text, "pagefeed_fetcher_fetched_bytes_total 60");
+        has(&text, "pagefeed_fetcher_fetch_seconds_count 6");
+    }
+
+    #[test]
+    fn failures_count_by_their_event_reason() {
+        let metrics = Metrics::default();
+        metrics.failed(&FailureReason::HttpStatus(404));
+        metrics.failed(&FailureReason::Timeout);
+        metrics.attempt_failed(&FailureReason::Timeout);
+        let text = text(&metrics);
+        has(
+            &text,
+            "pagefeed_fetcher_failures_total{reason=\"http_status\"} 1",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_failures_total{reason=\"timeout\"} 1",
+        );
+        has(
+            &text,
+            "pagefeed_fetcher_failed_attempts_total{reason=\"timeout\"} 1",
+        );
+        has(&text, "pagefeed_fetcher_pages_total{outcome=\"failed\"} 2");
+    }
+
+    #[test]
+    fn a_task_in_flight_counts_until_it_ends() {
+        let metrics = Arc::new(Metrics::default());
+        let first = metrics.in_flight();
+        let second = metrics.in_flight();
+        assert_eq!(metrics.in_flight.get(), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+}

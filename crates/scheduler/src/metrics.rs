@@ -114,3 +114,40 @@ pub fn summary(metrics: std::sync::Arc<Metrics>) -> impl FnMut(Duration) + Send 
         last = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(metrics: &Metrics) -> String {
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_sweep_counts_by_reason() {
+        let metrics = Metrics::default();
+        metrics.swept(&Swept {
+            requeued: 1,
+            stranded: 0,
+            max_deliver: 3,
+            expired: 2,
+            suspects: 5,
+        });
+        let text = text(&metrics);
+        for line in [
+            "pagefeed_scheduler_sweeper_requeued_total 1",
+            "pagefeed_scheduler_sweeper_ended_total{reason=\"max_deliver\"} 3",
+            "pagefeed_scheduler_sweeper_ended_total{reason=\"expired\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(
+            !text.contains("{reason=\"stranded\"}"),
+            "no sample for what did not happen:\n{text}"
+        );
+    }
+}
