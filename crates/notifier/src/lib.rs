@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-
 use async_nats::jetstream;
 use pagefeed_cli::Readiness;
 use pagefeed_events::streams::{ensure_stream, events_stream, until_provisioned};

@@ -131,7 +131,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         summary(live.clone()),
     );
     let outcome = if provisioned.is_some() {
-        // Not ready before the first commit says how far behind it is.
+        // Until the first commit, the lag counts from the stream's last
+        // sequence now: a node far behind is not ready before it catches up.
         if let Ok(mut stream) = js.get_stream(EVENTS_STREAM).await {
             if let Ok(info) = stream.info().await {
                 live.stream_last_seq
