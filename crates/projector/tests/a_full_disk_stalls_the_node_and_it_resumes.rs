@@ -1,8 +1,8 @@
 //! A node whose disk fills up stops applying, says so in its status and
 //! metrics (its `/readyz` answers 503), keeps answering reads, and once
 //! space is back catches up by itself to the same state as a node that
-//! never stalled. Its data dir is a
-//! real small filesystem (a tmpfs mounted for the test: this needs root).
+//! never stalled. Its data dir is a real small filesystem (a tmpfs
+//! mounted for the test: this needs root).
 
 mod node;
 
