@@ -1,7 +1,9 @@
 //! What every pagefeed binary's `main` does the same way: the NATS flags,
 //! config loading that exits with code 2 and a message naming the file, site
-//! and field, logging from `RUST_LOG`, SIGINT/SIGTERM turned into a
-//! cancellation, and the exit code of a run. The only library of the project
+//! and field, logging from `RUST_LOG` (as text or JSON), SIGINT/SIGTERM
+//! turned into a cancellation, the exit code of a run, and what a service
+//! shows its operator (`/metrics`, `/healthz`, `/readyz`, the summary line:
+//! [`observe`]). The only library of the project
 //! that prints or ends the process: it is what the entry points share.
 
 pub mod nats_args;
