@@ -3,8 +3,8 @@
 //! and field, logging from `RUST_LOG` (as text or JSON), SIGINT/SIGTERM
 //! turned into a cancellation, the exit code of a run, and what a service
 //! shows its operator (`/metrics`, `/healthz`, `/readyz`, the summary line:
-//! [`observe`]). The only library of the project
-//! that prints or ends the process: it is what the entry points share.
+//! [`observe`]). The only library of the project that prints or ends the
+//! process: it is what the entry points share.
 
 pub mod nats_args;
 pub mod observe;
