@@ -59,7 +59,9 @@ pids+=($!)
 "$bin/pagefeed-scheduler" --config "$config" >data/logs/scheduler.log 2>&1 &
 pids+=($!)
 for n in 1 2; do
-    "$bin/pagefeed-fetcher" --config "$config" >"data/logs/fetcher-$n.log" 2>&1 &
+    # Each its own metrics port: 127.0.0.1:9102, 127.0.0.1:9103.
+    "$bin/pagefeed-fetcher" --config "$config" --metrics "127.0.0.1:$((9101 + n))" \
+        >"data/logs/fetcher-$n.log" 2>&1 &
     pids+=($!)
 done
 for node in a b; do
@@ -83,7 +85,9 @@ pagefeed is running (config: $config)
   nats-server   nats://127.0.0.1:4222   monitoring http://127.0.0.1:8222   log data/logs/nats-server.log
   sample site   http://127.0.0.1:8700/                                  log data/logs/sample-site.log
   scheduler     publishes tasks to PAGEFEED_TASKS                       log data/logs/scheduler.log
+                metrics http://127.0.0.1:9101/metrics
   fetchers ×2   share the tasks, publish to PAGEFEED_EVENTS             logs data/logs/fetcher-1.log, fetcher-2.log
+                metrics http://127.0.0.1:9102/metrics, http://127.0.0.1:9103/metrics
   projector a   http://127.0.0.1:8781/api/status   (data/projector-a)    log data/logs/projector-a.log
   projector b   http://127.0.0.1:8782/api/status   (data/projector-b)    log data/logs/projector-b.log
 ${notifier_line:-  notifier      not started: the config names no [[notify]] destination}

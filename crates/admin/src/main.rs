@@ -89,7 +89,7 @@ async fn main() {
     }
     // Quiet unless asked: the output is the answer.
     if std::env::var_os("RUST_LOG").is_some() {
-        init_tracing();
+        init_tracing(pagefeed_cli::LogFormat::Text);
     }
     exit_with(admin(args, nats).await)
 }

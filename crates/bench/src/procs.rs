@@ -243,6 +243,9 @@ impl Child {
             Stdio::from(file.try_clone()?)
         };
         let child = command
+            // Several services at once: each serves its metrics on a port
+            // of its own, never on the default ones.
+            .env("PAGEFEED_METRICS", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(file)

@@ -1,10 +1,13 @@
 //! What every pagefeed binary's `main` does the same way: the NATS flags,
 //! config loading that exits with code 2 and a message naming the file, site
-//! and field, logging from `RUST_LOG`, SIGINT/SIGTERM turned into a
-//! cancellation, and the exit code of a run. The only library of the project
-//! that prints or ends the process: it is what the entry points share.
+//! and field, logging from `RUST_LOG` (as text or JSON), SIGINT/SIGTERM
+//! turned into a cancellation, the exit code of a run, and what a service
+//! shows its operator (`/metrics`, `/healthz`, `/readyz`, the summary line:
+//! [`observe`]). The only library of the project that prints or ends the
+//! process: it is what the entry points share.
 
 pub mod nats_args;
+pub mod observe;
 
 use std::fmt::Display;
 use std::path::Path;
@@ -16,20 +19,25 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 pub use nats_args::NatsArgs;
+pub use observe::{Listen, LogArgs, LogFormat, Readiness};
 
 /// The exit code of a configuration or flag the services refuse to run
 /// with (clap's own usage errors exit with it too).
 pub const EXIT_BAD_CONFIG: i32 = 2;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours on a terminal only: log files stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            // Colours on a terminal only: log files stay plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 /// A token cancelled on the first SIGINT or SIGTERM.

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,8 @@ use crate::decode::Charset;
 use crate::extract::{ExtractError, Extractor, Limits, Page};
 use crate::failure::{Failure, FailureReason};
 use crate::fetch_state::{FetchState, PageState};
-use crate::http::{FetchSettings, HttpClient, Outcome, Validators};
+use crate::http::{FetchError, FetchSettings, HttpClient, Outcome, Validators};
+use crate::metrics::Metrics;
 use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
 
@@ -43,6 +45,7 @@ pub struct Crawler {
     /// with the async worker, delaying every NATS round trip behind them.
     /// A permit is held by the parse itself, on its blocking thread.
     parsers: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 /// What crawling one site takes: its pages, and a client with its own
@@ -54,7 +57,8 @@ struct SiteCrawler {
 }
 
 impl Crawler {
-    pub fn new(cfg: &Config, state: FetchState) -> anyhow::Result<Crawler> {
+    /// The crawler of `cfg`'s sites, keeping its figures in `metrics`.
+    pub fn new(cfg: &Config, state: FetchState, metrics: Arc<Metrics>) -> anyhow::Result<Crawler> {
         let f = &cfg.fetcher;
         let sites = cfg
             .sites
@@ -82,7 +86,13 @@ impl Crawler {
             parsers: Arc::new(Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
+            metrics,
         })
+    }
+
+    /// Where this crawler's figures are kept.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Records what `crawled` saw of `page`, for its next crawl. Call it only
@@ -170,8 +180,21 @@ impl Crawler {
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
         let outcome = {
+            let asked = Instant::now();
             let _permit = self.politeness.acquire(&host).await;
-            site.http.fetch(&url, &validators).await
+            self.metrics.politeness_wait(asked.elapsed());
+            let started = Instant::now();
+            let outcome = site.http.fetch(&url, &validators).await;
+            let took = started.elapsed();
+            match &outcome {
+                Ok(Outcome::NotModified { status, .. }) => self.metrics.response(*status, took, 0),
+                Ok(Outcome::Fetched(f)) => self.metrics.response(f.status, took, f.body.len()),
+                Err(FetchError::HttpStatus { status, .. }) => {
+                    self.metrics.response(*status, took, 0);
+                }
+                Err(_) => self.metrics.no_response(took),
+            }
+            outcome
         };
         let now = Utc::now();
         let page_key = &task.page;
@@ -197,7 +220,9 @@ impl Crawler {
                 // against a parse that fails to. The permit stays with the
                 // parse, so a parse given up on still counts until it ends.
                 let guard = extractor.limits().parse_deadline.saturating_mul(2);
+                let metrics = Arc::clone(&self.metrics);
                 let parse = tokio::task::spawn_blocking(move || {
+                    let began = Instant::now();
                     let page = parse(
                         &extractor,
                         &fetched.body,
@@ -208,6 +233,7 @@ impl Crawler {
                         },
                         now,
                     );
+                    metrics.parsed(began.elapsed());
                     drop(parser);
                     page
                 });

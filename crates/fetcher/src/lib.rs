@@ -11,6 +11,7 @@ pub mod extract_command;
 pub mod failure;
 pub mod fetch_state;
 pub mod http;
+pub mod metrics;
 pub mod parse;
 pub mod policy;
 pub mod politeness;
@@ -19,13 +20,16 @@ pub mod tasks;
 use std::sync::Arc;
 
 use async_nats::jetstream;
+use pagefeed_cli::Readiness;
 use pagefeed_events::streams::{ensure_fetch_state, ensure_streams, until_provisioned};
+use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::crawl::Crawler;
 use crate::fetch_state::FetchState;
+use crate::metrics::Metrics;
 use crate::tasks::{pull_loop, Worker};
 
 /// What a fetcher runs with.
@@ -36,8 +40,25 @@ pub struct Options {
     pub concurrency: Option<usize>,
 }
 
+/// What a fetcher reports to: its figures (`/metrics`, the summary line)
+/// and its readiness (`/readyz`).
+#[derive(Debug, Clone, Default)]
+pub struct Observe {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Readiness,
+}
+
 /// Crawls until `shutdown` is cancelled.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_observed(options, Observe::default(), shutdown).await
+}
+
+/// [`run`], reporting to `observe`.
+pub async fn run_observed(
+    options: Options,
+    observe: Observe,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let Options { cfg, concurrency } = options;
     let concurrency = concurrency.unwrap_or(cfg.fetcher.concurrency).max(1);
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-fetcher").await?;
@@ -51,7 +72,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
         return Ok(());
     };
-    let crawler = Crawler::new(&cfg, FetchState::new(kv))?;
+    observe
+        .readiness
+        .watch(&client, &[TASKS_STREAM, EVENTS_STREAM]);
+    let crawler = Crawler::new(&cfg, FetchState::new(kv), observe.metrics)?;
     info!(concurrency, sites = cfg.sites.len(), "fetcher started");
     let worker = Arc::new(Worker {
         js,

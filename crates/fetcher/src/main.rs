@@ -1,17 +1,22 @@
 //! `pagefeed-fetcher --config FILE [--concurrency N]` crawls until
 //! SIGINT/SIGTERM; `pagefeed-fetcher extract --config FILE --site NAME
 //! (--url URL | --file PATH)` shows what a site's selectors extract from one
-//! page.
+//! page. `/metrics`, `/healthz` and `/readyz` on `--metrics` (default
+//! 127.0.0.1:9102; a second fetcher on the machine needs another address,
+//! `127.0.0.1:0` for any free port, or `off`).
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use pagefeed_cli::observe::{listen_or_exit, serve, summarize_every};
 use pagefeed_cli::{
-    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, Listen, LogArgs, NatsArgs,
 };
 use pagefeed_fetcher::extract_command::{inspect, Source, UnknownSite};
-use pagefeed_fetcher::Options;
+use pagefeed_fetcher::{Observe, Options};
+use prometheus_client::registry::Registry;
 
 /// Fetches pagefeed's pages and extracts their entries.
 #[derive(Parser)]
@@ -24,6 +29,8 @@ use pagefeed_fetcher::Options;
 struct Args {
     #[command(flatten)]
     crawl: CrawlArgs,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     nats: NatsArgs,
     #[command(subcommand)]
@@ -39,6 +46,16 @@ struct CrawlArgs {
     /// Fetches in flight in this process (default: `fetcher.concurrency`).
     #[arg(long, value_name = "N")]
     concurrency: Option<NonZeroUsize>,
+    /// Serve /metrics, /healthz and /readyz on this address (`off`: not at
+    /// all; `127.0.0.1:0`: any free port, logged; a second fetcher on the
+    /// same machine needs one of those or an address of its own).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "PAGEFEED_METRICS",
+        default_value = "127.0.0.1:9102"
+    )]
+    metrics: Listen,
 }
 
 #[derive(Subcommand)]
@@ -85,12 +102,30 @@ async fn main() {
                 cfg: config_or_exit(&config, &args.nats),
                 concurrency: args.crawl.concurrency.map(NonZeroUsize::get),
             };
-            init_tracing();
-            exit_with(pagefeed_fetcher::run(options, shutdown_on_signals()).await)
+            let listener = listen_or_exit("--metrics", args.crawl.metrics).await;
+            init_tracing(args.log.log_format);
+            let shutdown = shutdown_on_signals();
+            let observe = Observe::default();
+            if let Some(listener) = listener {
+                let mut registry = Registry::default();
+                observe.metrics.register(&mut registry);
+                serve(
+                    listener,
+                    registry,
+                    observe.readiness.clone(),
+                    shutdown.child_token(),
+                );
+            }
+            summarize_every(
+                args.log.summary_every,
+                shutdown.child_token(),
+                pagefeed_fetcher::metrics::summary(Arc::clone(&observe.metrics)),
+            );
+            exit_with(pagefeed_fetcher::run_observed(options, observe, shutdown).await)
         }
         Some(Command::Extract(extract)) => {
             let cfg = config_or_exit(&extract.config, &args.nats);
-            init_tracing();
+            init_tracing(args.log.log_format);
             let source = match (extract.source.url, extract.source.file) {
                 (Some(url), _) => Source::Url(url),
                 (None, Some(path)) => Source::File {

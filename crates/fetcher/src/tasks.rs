@@ -22,6 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::crawl::{Crawled, Crawler};
 use crate::failure::{Failure, FailureReason};
+use crate::metrics::PageOutcome;
 
 /// What every task handler shares.
 pub struct Worker {
@@ -117,6 +118,7 @@ impl Source for Tasks {
 impl Worker {
     /// One delivery of one task, settled one way or another.
     async fn handle(&self, msg: jetstream::Message) {
+        let _in_flight = self.crawler.metrics().in_flight();
         let attempt = msg
             .info()
             .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
@@ -240,7 +242,13 @@ impl Worker {
         if let Err(e) = self.crawler.record(page, &crawled).await {
             warn!(page = %page, error = %e, "events published but fetch state not saved");
         }
-        info!(
+        let outcome = match crawled.events.last() {
+            Some(pagefeed_events::Event::PageCrawled(_)) => PageOutcome::Crawled,
+            _ => PageOutcome::Unchanged,
+        };
+        self.crawler.metrics().page(outcome, crawled.new_entries);
+        // The summary line says how the crawl goes; this is for debugging.
+        debug!(
             page = %page,
             new_entries = crawled.new_entries,
             events = msgs.len(),
@@ -253,6 +261,7 @@ impl Worker {
     /// transient and attempts are left; otherwise told as `fetch_failed`.
     async fn failed(&self, page: &PageKey, attempt: u32, failure: Failure) -> Settle {
         let max = self.cfg.fetcher.max_attempts;
+        self.crawler.metrics().attempt_failed(&failure.reason);
         if !failure.is_permanent() && attempt < max {
             let delay = retry_delay(
                 self.cfg.fetcher.retry_backoff,
@@ -293,6 +302,7 @@ impl Worker {
             }
             Err(e) => return self.unpublished(page, e),
         }
+        self.crawler.metrics().failed(&failure.reason);
         warn!(
             page = %page,
             attempts = attempt,

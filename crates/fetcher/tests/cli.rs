@@ -13,6 +13,7 @@ fn fetcher(config: &std::path::Path) -> Command {
         .arg(config)
         .env_remove("PAGEFEED_NATS_URL")
         .env_remove("PAGEFEED_CONFIG")
+        .env("PAGEFEED_METRICS", "127.0.0.1:0")
         .stdin(Stdio::null());
     cmd
 }

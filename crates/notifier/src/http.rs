@@ -1,5 +1,6 @@
-//! The notifier's own HTTP: `/status` (JSON, each destination's figures)
-//! and `/metrics` (Prometheus).
+//! The notifier's own HTTP: `/status` (JSON, each destination's figures),
+//! `/metrics` (Prometheus), `/healthz` and `/readyz` (NATS and the events
+//! stream there).
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -9,21 +10,33 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use pagefeed_cli::Readiness;
+
 use crate::stats::Stats;
 
 /// The content type of `/metrics`.
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Serves `/status` and `/metrics` on `listener` until `shutdown`.
+/// Serves `/status`, `/metrics`, `/healthz` and `/readyz` on `listener`
+/// until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     stats: Stats,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .with_state(stats);
+    let app =
+        Router::new()
+            .route("/status", get(status))
+            .route("/metrics", get(metrics))
+            .with_state(stats)
+            .route("/healthz", get(pagefeed_cli::observe::healthz))
+            .route(
+                "/readyz",
+                get(move || async move {
+                    pagefeed_cli::observe::readyz_answer(readiness.check().await)
+                }),
+            );
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

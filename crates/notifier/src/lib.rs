@@ -12,9 +12,13 @@ pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use async_nats::jetstream;
+use pagefeed_cli::Readiness;
 use pagefeed_events::streams::{ensure_stream, events_stream, until_provisioned};
+use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,8 +35,11 @@ pub struct Options {
     /// this stream sequence (`None`: with the first entry stored after it).
     /// An existing consumer keeps its position.
     pub from_seq: Option<u64>,
-    /// Serve `/status` and `/metrics` here.
+    /// Serve `/status`, `/metrics`, `/healthz` and `/readyz` here.
     pub http: Option<SocketAddr>,
+    /// How often the summary line (deliveries per minute) is logged; zero:
+    /// never.
+    pub summary_every: Duration,
 }
 
 /// Sends notifications until `shutdown` is cancelled.
@@ -41,6 +48,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         cfg,
         from_seq,
         http,
+        summary_every,
     } = options;
     anyhow::ensure!(
         !cfg.notify.is_empty(),
@@ -55,12 +63,15 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     );
     let tracker = TaskTracker::new();
     let http_stop = shutdown.child_token();
+    let readiness = Readiness::default();
     if let Some(addr) = http {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        info!(http = %listener.local_addr()?, "serving /status and /metrics");
-        let (stats, stop) = (stats.clone(), http_stop.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("--http {addr}: cannot listen there (is another service on that port?)")
+        })?;
+        info!(http = %listener.local_addr()?, "serving /status, /metrics, /healthz and /readyz");
+        let (stats, readiness, stop) = (stats.clone(), readiness.clone(), http_stop.clone());
         tracker.spawn(async move {
-            if let Err(e) = http::serve(listener, stats, stop).await {
+            if let Err(e) = http::serve(listener, stats, readiness, stop).await {
                 error!(error = %e, "the status server stopped");
             }
         });
@@ -69,7 +80,13 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let js = jetstream::new(client.clone());
     let provisioned =
         until_provisioned(&shutdown, || ensure_stream(&js, events_stream(&cfg))).await?;
+    pagefeed_cli::observe::summarize_every(
+        summary_every,
+        shutdown.child_token(),
+        stats::summary(stats.clone()),
+    );
     if provisioned.is_some() {
+        readiness.watch(&client, &[EVENTS_STREAM]);
         let sender = Arc::new(Sender::new(&cfg.notifier)?);
         let cfg = Arc::new(cfg);
         info!(destinations = cfg.notify.len(), "notifier started");

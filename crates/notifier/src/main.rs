@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use pagefeed_cli::{
-    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, LogArgs, NatsArgs,
 };
 use pagefeed_notifier::Options;
 
@@ -17,7 +17,8 @@ struct Args {
     /// The pagefeed config file (TOML), with its [[notify]] destinations.
     #[arg(long, env = "PAGEFEED_CONFIG", value_name = "FILE")]
     config: PathBuf,
-    /// Serve `/status` (JSON) and `/metrics` (Prometheus) on this address.
+    /// Serve `/status` (JSON), `/metrics` (Prometheus), `/healthz` and
+    /// `/readyz` on this address.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
     /// A destination whose consumer does not exist yet starts at this
@@ -26,6 +27,8 @@ struct Args {
     /// position.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     from_seq: Option<u64>,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -40,11 +43,12 @@ async fn main() {
             args.config.display()
         ));
     }
-    init_tracing();
+    init_tracing(args.log.log_format);
     let options = Options {
         cfg,
         from_seq: args.from_seq,
         http: args.http,
+        summary_every: args.log.summary_every,
     };
     exit_with(pagefeed_notifier::run(options, shutdown_on_signals()).await)
 }

@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
+use tracing::info;
 
 /// One destination's figures.
 #[derive(Debug)]
@@ -183,5 +184,30 @@ impl Collector for Stats {
             }
         }
         Ok(())
+    }
+}
+
+/// The summary line's writer: deliveries per minute since the last line,
+/// every destination together.
+pub fn summary(stats: Stats) -> impl FnMut(std::time::Duration) + Send + 'static {
+    let totals = move || {
+        stats.0.iter().fold((0, 0), |(delivered, failed), d| {
+            (
+                delivered + d.delivered.load(Ordering::Relaxed),
+                failed + d.failed.load(Ordering::Relaxed),
+            )
+        })
+    };
+    let mut last = (0, 0);
+    move |elapsed| {
+        let now = totals();
+        let delivered = pagefeed_cli::observe::per_minute(now.0 - last.0, elapsed);
+        let failed = pagefeed_cli::observe::per_minute(now.1 - last.1, elapsed);
+        info!(
+            deliveries_per_min = delivered,
+            failed_attempts_per_min = failed,
+            "delivered {delivered} notifications/min, {failed} failed attempts/min"
+        );
+        last = now;
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_nats::jetstream;
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
+use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_events::Config;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,9 @@ pub struct Options {
     pub sync_every: Duration,
     /// What the HTTP API lets a client cost, and its token.
     pub api: ApiOptions,
+    /// How often the summary line (events applied per minute, lag) is
+    /// logged; zero: never.
+    pub summary_every: Duration,
 }
 
 /// The redb file in a data directory.
@@ -122,7 +126,21 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         .with_zones(Arc::new(Zones::new(&options.cfg)));
     let api = tokio::spawn(api::serve(listener, state, shutdown.clone()));
     let provisioned = until_provisioned(&shutdown, || ensure_streams(&js, &options.cfg)).await?;
+    pagefeed_cli::observe::summarize_every(
+        options.summary_every,
+        shutdown.child_token(),
+        summary(live.clone()),
+    );
     let outcome = if provisioned.is_some() {
+        // Until the first commit, the lag counts from the stream's last
+        // sequence now: a node far behind is not ready before it catches up.
+        if let Ok(mut stream) = js.get_stream(EVENTS_STREAM).await {
+            if let Ok(info) = stream.info().await {
+                live.stream_last_seq
+                    .fetch_max(info.state.last_sequence, Ordering::Relaxed);
+            }
+        }
+        live.readiness.watch(&client, &[EVENTS_STREAM]);
         let live = live.clone();
         replicate(
             js,
@@ -156,6 +174,22 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     close(store).await;
     info!("projector stopped");
     outcome
+}
+
+/// The summary line's writer: events applied per minute since the last
+/// line, and the lag.
+fn summary(live: Arc<Live>) -> impl FnMut(Duration) + Send + 'static {
+    let mut last = live.events_applied();
+    move |elapsed| {
+        let now = live.events_applied();
+        let per_min = pagefeed_cli::observe::per_minute(now - last, elapsed);
+        let lag = live.lag();
+        info!(
+            events_per_min = per_min,
+            lag, "applied {per_min} events/min, {lag} behind the stream"
+        );
+        last = now;
+    }
 }
 
 /// Publishes the replica's applied sequence, digest and counts for the

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pagefeed_cli::{
-    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, NatsArgs,
+    config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, LogArgs, NatsArgs,
 };
 use pagefeed_projector::api::{ApiOptions, ApiToken};
 use pagefeed_projector::rebuild::{rebuild, Progress, RebuildOptions};
@@ -32,6 +32,8 @@ struct Args {
     node: NodeArgs,
     #[command(flatten)]
     serve: ServeArgs,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     nats: NatsArgs,
     #[command(subcommand)]
@@ -97,6 +99,10 @@ struct ServeArgs {
     /// from the stream. 0s syncs every batch.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     sync_every: Duration,
+    /// `/readyz` answers ready only while the replica is at most this many
+    /// events behind the stream.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    ready_max_lag: u64,
 }
 
 fn node_name(name: &str) -> Result<String, String> {
@@ -203,7 +209,7 @@ async fn projector(args: Args) -> anyhow::Result<()> {
                 idle: node.idle,
                 progress: print_progress(),
             };
-            init_tracing();
+            init_tracing(args.log.log_format);
             let Some(r) = rebuild(options, shutdown_on_signals()).await? else {
                 anyhow::bail!("rebuild interrupted; {} is unchanged", node.data.display());
             };
@@ -233,10 +239,12 @@ async fn projector(args: Args) -> anyhow::Result<()> {
                 sync_every: args.serve.sync_every,
                 api: ApiOptions {
                     token,
+                    ready_max_lag: args.serve.ready_max_lag,
                     ..ApiOptions::default()
                 },
+                summary_every: args.log.summary_every,
             };
-            init_tracing();
+            init_tracing(args.log.log_format);
             pagefeed_projector::run(options, shutdown_on_signals()).await
         }
     }

@@ -1,7 +1,8 @@
 //! A node whose disk fills up stops applying, says so in its status and
-//! metrics, keeps answering reads, and once space is back catches up by
-//! itself to the same state as a node that never stalled. Its data dir is a
-//! real small filesystem (a tmpfs mounted for the test: this needs root).
+//! metrics (its `/readyz` answers 503), keeps answering reads, and once
+//! space is back catches up by itself to the same state as a node that
+//! never stalled. Its data dir is a real small filesystem (a tmpfs
+//! mounted for the test: this needs root).
 
 mod node;
 
@@ -12,6 +13,20 @@ use anyhow::Context as _;
 use node::{entries, http_client, page_events, publish, stream_last_seq, with_streams, Node};
 use pagefeed_testkit::tmpfs::{fill, Tmpfs};
 use pagefeed_testkit::wait::wait_for;
+
+/// The status code and body of `path` (`/healthz`, `/readyz`).
+async fn readyz(
+    client: &reqwest::Client,
+    node: &Node,
+    path: &str,
+) -> anyhow::Result<(u16, String)> {
+    let resp = client
+        .get(format!("http://{}{path}", node.http))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    Ok((resp.status().as_u16(), resp.text().await?))
+}
 
 async fn status_json(client: &reqwest::Client, node: &Node) -> anyhow::Result<serde_json::Value> {
     Ok(client
@@ -104,6 +119,11 @@ async fn a_full_disk_stalls_the_node_and_it_resumes() -> anyhow::Result<()> {
         sample(&text, "pagefeed_projector_failed_commits_total").unwrap_or(0.0) >= 1.0,
         "{text}"
     );
+    // Alive, not ready: a load balancer sends its reads elsewhere.
+    assert_eq!(readyz(&client, &full, "/healthz").await?.0, 200);
+    let (code, why) = readyz(&client, &full, "/readyz").await?;
+    assert_eq!(code, 503, "{why}");
+    assert!(why.contains("applying is stalled"), "{why}");
 
     // Reads go on while it is stalled.
     wait_for(
@@ -141,6 +161,8 @@ async fn a_full_disk_stalls_the_node_and_it_resumes() -> anyhow::Result<()> {
     assert!(caught_up["apply_error"].is_null(), "{caught_up}");
     let text = metrics(&client, &full).await?;
     assert_eq!(sample(&text, "pagefeed_projector_apply_stalled"), Some(0.0));
+    let (code, why) = readyz(&client, &full, "/readyz").await?;
+    assert_eq!(code, 200, "ready again once caught up: {why}");
     fine.wait_applied(&client, last, Duration::from_secs(30))
         .await?;
 

@@ -31,6 +31,7 @@ async fn the_consumer_of_a_stopped_node_goes_after_its_idle_time() -> anyhow::Re
             idle,
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
             api: pagefeed_projector::api::ApiOptions::default(),
+            summary_every: Duration::ZERO,
         },
         token.clone(),
     ));

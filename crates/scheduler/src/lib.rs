@@ -7,23 +7,28 @@
 //! nothing twice. Publishing waits for JetStream's acks and retries through
 //! disconnects and server restarts.
 
+pub mod metrics;
 pub mod plan;
 pub mod sweep;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
 use chrono::Utc;
+use pagefeed_cli::Readiness;
 use pagefeed_events::backoff::Backoff;
 use pagefeed_events::event::{Event, ALL_SITES};
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
+use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::{Config, Site};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::metrics::Metrics;
 use crate::plan::{retention_for_slot, retention_of_other_sites, tasks_for_slot, Slots};
 
 /// What a scheduler runs with.
@@ -31,27 +36,50 @@ pub struct Options {
     pub cfg: Config,
 }
 
+/// What a scheduler reports to: its figures (`/metrics`, the summary
+/// line) and its readiness (`/readyz`).
+#[derive(Debug, Clone, Default)]
+pub struct Observe {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Readiness,
+}
+
 /// Runs the scheduler until `shutdown` is cancelled.
 pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_observed(options, Observe::default(), shutdown).await
+}
+
+/// [`run`], reporting to `observe`.
+pub async fn run_observed(
+    options: Options,
+    observe: Observe,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let Options { cfg } = options;
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
     let js = jetstream::new(client.clone());
     if !provision(&js, &cfg, &shutdown).await? {
         return Ok(());
     }
+    observe
+        .readiness
+        .watch(&client, &[TASKS_STREAM, EVENTS_STREAM]);
     info!(sites = cfg.sites.len(), "scheduler started");
+    let metrics = observe.metrics;
 
     let mut loops = JoinSet::new();
     loops.spawn(sweep::sweep_loop(
         client.clone(),
         js.clone(),
         cfg.clone(),
+        metrics.clone(),
         shutdown.clone(),
     ));
     for site in &cfg.sites {
         let tick = Schedule {
             js: js.clone(),
             cfg: cfg.clone(),
+            metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
         let site_for_tasks = site.clone();
@@ -72,6 +100,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
         let tick = Schedule {
             js: js.clone(),
             cfg: cfg.clone(),
+            metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
         let others = cfg.clone();
@@ -101,14 +130,26 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
 /// Publishes nothing and only sweeps `PAGEFEED_TASKS` until `shutdown`: for
 /// draining the queue while the crawl is paused (`--sweep-only`).
 pub async fn sweep_only(options: Options, shutdown: CancellationToken) -> anyhow::Result<()> {
+    sweep_only_observed(options, Observe::default(), shutdown).await
+}
+
+/// [`sweep_only`], reporting to `observe`.
+pub async fn sweep_only_observed(
+    options: Options,
+    observe: Observe,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let Options { cfg } = options;
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
     let js = jetstream::new(client.clone());
     if !provision(&js, &cfg, &shutdown).await? {
         return Ok(());
     }
+    observe
+        .readiness
+        .watch(&client, &[TASKS_STREAM, EVENTS_STREAM]);
     info!("scheduler started: sweeping only");
-    let outcome = sweep::sweep_loop(client.clone(), js, cfg, shutdown).await;
+    let outcome = sweep::sweep_loop(client.clone(), js, cfg, observe.metrics, shutdown).await;
     pagefeed_events::close(&client).await;
     info!("scheduler stopped");
     outcome
@@ -130,6 +171,7 @@ async fn provision(
 struct Schedule {
     js: jetstream::Context,
     cfg: Config,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -164,6 +206,11 @@ impl Schedule {
                 let Some(duplicates) = self.publish(&msgs).await? else {
                     return Ok(());
                 };
+                self.metrics.tasks_published.inc_by(msgs.len() as u64);
+                self.metrics.tasks_deduplicated.inc_by(duplicates as u64);
+                if late {
+                    self.metrics.late_ticks.inc();
+                }
                 info!(
                     site = %site.name,
                     slot = slots.start(index),
@@ -196,6 +243,7 @@ impl Schedule {
             let Some(duplicates) = self.publish(&[Outgoing::from(&event)]).await? else {
                 return Ok(());
             };
+            self.metrics.retention_events.inc();
             if let Event::Retention(r) = &event {
                 info!(site = %site, cutoff = %r.cutoff, duplicate = duplicates > 0, "retention published");
             }

@@ -20,6 +20,7 @@
 //! message ids, so JetStream stores each copy and each event once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_nats::jetstream::context::{ConsumerInfoErrorKind, Context};
@@ -38,6 +39,8 @@ use pagefeed_events::{jetstream_time, Config, Task};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::metrics::Metrics;
 
 /// How many times one task is put back in the queue before it ends as
 /// `stranded`: a task that strands again and again is not left to loop.
@@ -79,6 +82,7 @@ pub async fn sweep_loop(
     client: async_nats::Client,
     js: Context,
     cfg: Config,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut advisories = subscribe(&client, &shutdown).await;
@@ -93,13 +97,16 @@ pub async fn sweep_loop(
                 None => advisories = subscribe(&client, &shutdown).await,
             },
             _ = tick.tick() => match sweeper.pass(&shutdown).await {
-                Ok(swept) if swept.acted() => info!(
-                    requeued = swept.requeued,
-                    stranded = swept.stranded,
-                    max_deliver = swept.max_deliver,
-                    expired = swept.expired,
-                    "tasks swept"
-                ),
+                Ok(swept) if swept.acted() => {
+                    metrics.swept(&swept);
+                    info!(
+                        requeued = swept.requeued,
+                        stranded = swept.stranded,
+                        max_deliver = swept.max_deliver,
+                        expired = swept.expired,
+                        "tasks swept"
+                    );
+                }
                 Ok(_) => {}
                 Err(e) => warn!(error = format!("{e:#}"), "the task sweep failed; the next one tries again"),
             },

@@ -88,3 +88,44 @@ async fn sweep_only_publishes_nothing() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `--metrics` on a port another process holds: the scheduler stops at
+/// once, exit code 2, naming the address, before it connects to anything.
+#[test]
+fn a_metrics_port_in_use_is_refused_at_once() -> anyhow::Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = taken.local_addr()?.to_string();
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("pagefeed.toml");
+    // Nothing listens on port 1: a scheduler that got past the port would
+    // wait for NATS forever instead of exiting.
+    std::fs::write(
+        &config,
+        EXAMPLE.replace(EXAMPLE_URL, "url = \"nats://127.0.0.1:1\""),
+    )?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pagefeed-scheduler"))
+        .args(["--metrics", &addr, "--config"])
+        .arg(&config)
+        .env_remove("PAGEFEED_NATS_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill()?;
+            anyhow::bail!("the scheduler still runs with its metrics port taken");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)?;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--metrics {addr}: cannot listen there")),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -31,6 +31,7 @@ fn scheduler() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("PAGEFEED_METRICS", "127.0.0.1:0");
     cmd
 }
 

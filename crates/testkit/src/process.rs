@@ -21,7 +21,8 @@ enum Ready {
 
 /// How to start a service: program, arguments, environment, and what says
 /// it is ready. Every `PAGEFEED_*` variable of the test's own environment
-/// is removed, and `RUST_LOG` is `info` unless set with [`Self::env`].
+/// is removed, `RUST_LOG` is `info` and `PAGEFEED_METRICS` `127.0.0.1:0`
+/// unless set with [`Self::env`].
 #[derive(Debug, Clone)]
 pub struct ServiceCommand {
     name: String,
@@ -38,7 +39,13 @@ impl ServiceCommand {
             name: name.to_owned(),
             program: program.as_ref().to_owned(),
             args: Vec::new(),
-            env: vec![("RUST_LOG".into(), Some("info".into()))],
+            env: vec![
+                ("RUST_LOG".into(), Some("info".into())),
+                // Each process serves its metrics on a port of its own, so
+                // that two fetchers (or two tests) never meet on the
+                // default one; `--metrics` on the command line wins.
+                ("PAGEFEED_METRICS".into(), Some("127.0.0.1:0".into())),
+            ],
             ready: Ready::Running,
         }
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use pagefeed_cli::Readiness;
 use prometheus_client::metrics::histogram::Histogram;
 
 use pagefeed_events::event::FETCH_FAILURE_REASONS;
@@ -43,6 +44,8 @@ pub struct Live {
     /// `fetch_failed` events applied since this process started, by
     /// [`FETCH_FAILURE_REASONS`] slot.
     pub(crate) fetch_failures: [AtomicU64; FETCH_FAILURE_REASONS.len()],
+    /// NATS and the events stream, for `/readyz`.
+    pub readiness: Readiness,
 }
 
 impl Live {
@@ -56,7 +59,20 @@ impl Live {
             stalled: RwLock::default(),
             failed_commits: AtomicU64::new(0),
             fetch_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            readiness: Readiness::default(),
         }
+    }
+
+    /// Events applied (and rejected) since this process started.
+    pub fn events_applied(&self) -> u64 {
+        self.events_applied.load(Ordering::Relaxed)
+    }
+
+    /// Stream sequences not yet applied, as last seen.
+    pub fn lag(&self) -> u64 {
+        self.stream_last_seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.replica().applied_seq)
     }
 
     /// Applying stopped on a failed commit, for `why`.

@@ -34,6 +34,9 @@ pub struct ApiOptions {
     /// The most candidate entries a search checks, and the longest it
     /// runs; past either the answer is `partial`, with a cursor to go on.
     pub search_budget: SearchBudget,
+    /// `/readyz` answers ready only while the replica is at most this many
+    /// stream sequences behind the stream's last.
+    pub ready_max_lag: u64,
 }
 
 impl Default for ApiOptions {
@@ -46,6 +49,7 @@ impl Default for ApiOptions {
             timeout: Duration::from_secs(5),
             max_bytes: 4 * 1024 * 1024,
             search_budget: SearchBudget::default(),
+            ready_max_lag: 1000,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::pages::{page, pages};
 use super::shedding::limited;
 use super::state::ApiState;
-use super::status::{metrics, status};
+use super::status::{metrics, readyz, status};
 
 /// The whole API, routes and fallbacks: status and metrics, and the reads
 /// of pages and entries, their feeds and the web view's pages, each group
@@ -27,7 +27,9 @@ pub fn router(state: ApiState) -> Router {
     let options = state.options.clone();
     let light = Router::new()
         .route("/api/status", get(status))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(pagefeed_cli::observe::healthz))
+        .route("/readyz", get(readyz));
     let heavy = Router::new()
         .route("/api/pages", get(pages))
         .route("/api/pages/{key}", get(page))

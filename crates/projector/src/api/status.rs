@@ -1,5 +1,6 @@
-//! `/api/status` and `/metrics`: both answered from what the replication
-//! loop published ([`super::Live`]), never from a read of the file.
+//! `/api/status`, `/metrics` and `/readyz`: answered from what the
+//! replication loop published ([`super::Live`]), never from a read of the
+//! file.
 
 use std::sync::atomic::Ordering;
 
@@ -72,4 +73,27 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// `/readyz`: NATS connected, the events stream there, applying not
+/// stalled, and the replica at most `ready_max_lag` sequences behind.
+pub(super) async fn readyz(State(state): State<ApiState>) -> Response {
+    let live = &state.live;
+    let ready = match live.readiness.check().await {
+        Err(why) => Err(why),
+        Ok(()) => match live.stalled() {
+            Some(why) => Err(pagefeed_cli::observe::NotReady(format!(
+                "applying is stalled: {why}"
+            ))),
+            None if live.lag() > state.options.ready_max_lag => {
+                Err(pagefeed_cli::observe::NotReady(format!(
+                    "catching up: {} events behind (ready within {})",
+                    live.lag(),
+                    state.options.ready_max_lag
+                )))
+            }
+            None => Ok(()),
+        },
+    };
+    pagefeed_cli::observe::readyz_answer(ready)
 }

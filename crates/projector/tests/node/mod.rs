@@ -166,6 +166,7 @@ impl Node {
             idle: Duration::from_secs(3600),
             sync_every: pagefeed_projector::store::DEFAULT_SYNC_EVERY,
             api: pagefeed_projector::api::ApiOptions::default(),
+            summary_every: Duration::ZERO,
         };
         let handle = tokio::spawn(pagefeed_projector::run(options, token.clone()));
         Ok(Node {
