@@ -99,6 +99,7 @@ fn every_unit_passes_systemd_analyze_verify() -> anyhow::Result<()> {
         "pagefeed-scheduler.service",
         "pagefeed-fetcher@.service",
         "pagefeed-projector@.service",
+        "pagefeed-notifier.service",
     ] {
         assert!(units.contains_key(expected), "{expected} is missing");
     }
