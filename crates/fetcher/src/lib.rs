@@ -14,18 +14,22 @@ pub mod http;
 pub mod parse;
 pub mod policy;
 pub mod politeness;
+pub mod robots;
 pub mod tasks;
 
 use std::sync::Arc;
 
 use async_nats::jetstream;
-use pagefeed_events::streams::{ensure_fetch_state, ensure_streams, until_provisioned};
+use pagefeed_events::streams::{
+    ensure_fetch_state, ensure_robots, ensure_streams, until_provisioned,
+};
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::crawl::Crawler;
 use crate::fetch_state::FetchState;
+use crate::robots::Robots;
 use crate::tasks::{pull_loop, Worker};
 
 /// What a fetcher runs with.
@@ -51,7 +55,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
     let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
         return Ok(());
     };
-    let crawler = Crawler::new(&cfg, FetchState::new(kv))?;
+    let Some(robots) = until_provisioned(&shutdown, || ensure_robots(&js, &cfg)).await? else {
+        return Ok(());
+    };
+    let robots = Robots::new(robots, cfg.fetcher.robots_ttl);
+    let crawler = Crawler::new(&cfg, FetchState::new(kv), robots)?;
     info!(concurrency, sites = cfg.sites.len(), "fetcher started");
     let worker = Arc::new(Worker {
         js,

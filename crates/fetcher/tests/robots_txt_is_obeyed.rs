@@ -1,0 +1,284 @@
+//! The fetchers obey each host's robots.txt (RFC 9309), read for their
+//! user agent (the site's `User-Agent` when it sets one): a disallowed page
+//! ends as `fetch_failed` `robots_disallowed` without ever being requested;
+//! a 404 allows everything, a 503 disallows everything (`robots_unavailable`)
+//! until the file is asked for again; `Crawl-delay` spaces the requests to a
+//! host; a site with `robots = "ignore"` crawls what the file disallows; and
+//! one fetch of a host's file serves every page and every fetcher.
+
+mod support;
+
+use std::time::Duration;
+
+use pagefeed_testkit::config::config_with;
+use pagefeed_testkit::in_process::Running;
+use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::streams::{jetstream_at, publish_tasks, stored_events};
+use pagefeed_testkit::wait::wait_for;
+use support::{crawled, failure_of, page, site, spawn_fetcher, Reply, Server, PATIENCE};
+
+/// Waits until each of `pages` has crawled or failed, and returns the events.
+async fn ended(
+    js: &async_nats::jetstream::Context,
+    pages: &[&str],
+) -> anyhow::Result<Vec<pagefeed_events::Event>> {
+    wait_for(PATIENCE, "the tasks to end", || async {
+        let events = stored_events(js).await?;
+        let done = pages
+            .iter()
+            .all(|p| crawled(&events, p).is_some() || failure_of(&events, p).is_some());
+        Ok(done.then_some(events))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_txt_decides_which_pages_are_fetched() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    let robots = "User-agent: pagefeed\nDisallow: /private/\n\n\
+                  User-agent: *\nDisallow: /\n";
+    let server = Server::with_robots(
+        "127.0.0.1",
+        move |_| Reply::Text(robots.to_owned()),
+        |path| Reply::Page(page(path, &["entry"])),
+    )
+    .await?;
+    let url = |path: &str| format!("url = \"{}/{path}/{{id}}\"", server.url());
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "[fetcher]\nmax_attempts = 3\nretry_backoff = \"100ms\"\n",
+        &[
+            site("open", &format!("{}\nids = {{ first = 1, last = 3 }}", url("open")), ""),
+            site("closed", &format!("{}\nids = {{ first = 1, last = 1 }}", url("private")), ""),
+            // Another agent falls in the `*` group, which allows nothing.
+            site(
+                "agent",
+                &format!("{}\nids = {{ first = 1, last = 1 }}", url("open")),
+                "headers = { \"User-Agent\" = \"OtherBot/2.0\" }",
+            ),
+            site(
+                "ignoring",
+                &format!("{}\nids = {{ first = 2, last = 2 }}", url("private")),
+                "robots = \"ignore\"",
+            ),
+        ],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let fetcher = spawn_fetcher(cfg);
+    let template = |path: &str| format!("{}/{path}/{{id}}", server.url());
+    publish_tasks(&js, "open", &template("open"), [1, 2, 3], 0).await?;
+    publish_tasks(&js, "closed", &template("private"), [1], 0).await?;
+    publish_tasks(&js, "agent", &template("open"), [1], 0).await?;
+    publish_tasks(&js, "ignoring", &template("private"), [2], 0).await?;
+    let events = ended(
+        &js,
+        &["open.1", "open.2", "open.3", "closed.1", "agent.1", "ignoring.2"],
+    )
+    .await?;
+    fetcher.stop().await?;
+
+    for open in ["open.1", "open.2", "open.3"] {
+        assert!(crawled(&events, open).is_some(), "{open}: {events:?}");
+    }
+    let closed = failure_of(&events, "closed.1").expect("closed.1 fails");
+    assert_eq!(closed.reason, "robots_disallowed", "{closed:?}");
+    assert_eq!(closed.attempts, 1, "a disallowed page is not retried");
+    assert!(
+        closed.detail.contains("/private/1") && closed.detail.contains("pagefeed"),
+        "{closed:?}"
+    );
+    let agent = failure_of(&events, "agent.1").expect("agent.1 fails");
+    assert_eq!(agent.reason, "robots_disallowed", "{agent:?}");
+    assert!(agent.detail.contains("OtherBot"), "{agent:?}");
+    assert!(
+        crawled(&events, "ignoring.2").is_some(),
+        "robots = \"ignore\" crawls a disallowed page"
+    );
+
+    // Pages never requested when disallowed; one robots.txt for them all.
+    assert!(server.seen_at("/private/1").is_empty(), "{:?}", server.hits());
+    assert_eq!(server.seen_at("/private/2").len(), 1);
+    assert_eq!(server.seen_at("/open/1").len(), 1, "{:?}", server.hits());
+    let asked = server.robots_requests();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_that_fails_decides_by_its_status() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    let missing = Server::with_robots(
+        "127.0.0.2",
+        |_| Reply::Status(404),
+        |_| Reply::Page(page("missing", &["a"])),
+    )
+    .await?;
+    let failing = Server::with_robots(
+        "127.0.0.3",
+        |_| Reply::Status(503),
+        |_| Reply::Page(page("failing", &["b"])),
+    )
+    .await?;
+    // A 503 first, then a file that allows everything.
+    let recovering = Server::with_robots(
+        "127.0.0.4",
+        |asked| match asked {
+            0 => Reply::Status(503),
+            _ => Reply::Text("User-agent: *\nAllow: /\n".to_owned()),
+        },
+        |_| Reply::Page(page("recovering", &["c"])),
+    )
+    .await?;
+    let sites = [
+        ("missing", missing.url()),
+        ("failing", failing.url()),
+        ("recovering", recovering.url()),
+    ];
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        // The 503 is kept for at most robots_ttl: a second, here.
+        "[fetcher]\nmax_attempts = 3\nretry_backoff = \"100ms\"\nrobots_ttl = \"1s\"\n",
+        &sites
+            .iter()
+            .map(|(name, url)| {
+                site(
+                    name,
+                    &format!("url = \"{url}/p/{{id}}\"\nids = {{ first = 1, last = 1 }}"),
+                    "",
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let fetcher = spawn_fetcher(cfg);
+    for (name, url) in &sites {
+        publish_tasks(&js, name, &format!("{url}/p/{{id}}"), [1], 0).await?;
+    }
+    let events = ended(&js, &["missing.1", "failing.1", "recovering.1"]).await?;
+    fetcher.stop().await?;
+
+    assert!(crawled(&events, "missing.1").is_some(), "a 404 allows all");
+    let failed = failure_of(&events, "failing.1").expect("a 503 disallows all");
+    assert_eq!(failed.reason, "robots_unavailable", "{failed:?}");
+    assert_eq!(failed.attempts, 3, "retried, as the host may answer later");
+    assert!(failed.detail.contains("503"), "{failed:?}");
+    assert!(failing.hits().is_empty(), "{:?}", failing.hits());
+    assert!(
+        failing.robots_requests().len() >= 2,
+        "asked again once its time was up"
+    );
+    assert!(
+        crawled(&events, "recovering.1").is_some(),
+        "the task went back and crawled once robots.txt answered: {events:?}"
+    );
+    assert!(failure_of(&events, "recovering.1").is_none());
+    assert_eq!(recovering.hits(), vec!["/p/1".to_owned()]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_delay_spaces_the_requests_to_a_host() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    let server = Server::with_robots(
+        "127.0.0.1",
+        |_| Reply::Text("User-agent: *\nCrawl-delay: 1\nDisallow: /private\n".to_owned()),
+        |path| Reply::Page(page(path, &["entry"])),
+    )
+    .await?;
+    let template = format!("{}/p/{{id}}", server.url());
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &[site(
+            "spaced",
+            &format!("url = \"{template}\"\nids = {{ first = 1, last = 3 }}"),
+            "",
+        )],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let fetcher = spawn_fetcher(cfg);
+    publish_tasks(&js, "spaced", &template, [1, 2, 3], 0).await?;
+    ended(&js, &["spaced.1", "spaced.2", "spaced.3"]).await?;
+    fetcher.stop().await?;
+
+    let mut starts: Vec<_> = server.seen().iter().map(|s| s.at).collect();
+    starts.sort();
+    assert_eq!(starts.len(), 3, "{:?}", server.hits());
+    // The fetcher starts requests at least a second apart; what the server
+    // sees may be late by a loopback round trip, never by 50 ms.
+    for pair in starts.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(950),
+            "two requests {gap:?} apart"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fetchers_share_one_robots_txt() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    // A slow answer, so that both fetchers want it at once.
+    let server = Server::with_robots(
+        "127.0.0.1",
+        |_| Reply::SlowText(Duration::from_millis(500), "User-agent: *\nAllow: /\n".to_owned()),
+        |path| Reply::Page(page(path, &["entry"])),
+    )
+    .await?;
+    let template = format!("{}/p/{{id}}", server.url());
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &[site(
+            "shared",
+            &format!("url = \"{template}\"\nids = {{ first = 1, last = 20 }}"),
+            "",
+        )],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let two = |cfg| {
+        Running::spawn(|token| {
+            pagefeed_fetcher::run(
+                pagefeed_fetcher::Options {
+                    cfg,
+                    concurrency: Some(3),
+                },
+                token,
+            )
+        })
+    };
+    let (first, second) = (two(cfg.clone()), two(cfg));
+    publish_tasks(&js, "shared", &template, 1..=20, 0).await?;
+    let pages: Vec<String> = (1..=20).map(|id| format!("shared.{id}")).collect();
+    let names: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let events = ended(&js, &names).await?;
+    first.stop().await?;
+    second.stop().await?;
+
+    for page in &names {
+        assert!(crawled(&events, page).is_some(), "{page}");
+    }
+    assert_eq!(server.count(), 20, "{:?}", server.hits());
+    assert_eq!(server.robots_requests().len(), 1, "one fetch for both");
+    // The bucket holds it, readable by an operator.
+    let bucket = js.get_key_value("pagefeed_robots").await?;
+    let key = format!("http.{}.127.0.0.1", server.port());
+    let value = bucket.get(&key).await?.expect("the host's key");
+    let value: serde_json::Value = serde_json::from_slice(&value)?;
+    assert_eq!(value["state"], "fetched", "{value}");
+    assert_eq!(value["verdict"]["kind"], "rules", "{value}");
+    Ok(())
+}
