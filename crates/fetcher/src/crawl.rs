@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
+use pagefeed_events::config::Robots as RobotsPolicy;
 use pagefeed_events::event::{EntryObserved, Event, FetchFailed, PageRecord};
 use pagefeed_events::redact::redact_url;
-use pagefeed_events::config::Robots as RobotsPolicy;
 use pagefeed_events::{Config, PageKey, Task};
 use tokio::sync::Semaphore;
 use tracing::info;

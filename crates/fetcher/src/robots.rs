@@ -141,7 +141,9 @@ impl Robots {
             }
             Verdict::AllowAll { .. } => Ok(Duration::ZERO),
             Verdict::DisallowAll { detail, .. } => {
-                let wait = (record.expires_at - Utc::now()).to_std().unwrap_or_default();
+                let wait = (record.expires_at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default();
                 Err(Failure {
                     retry_after: Some(wait),
                     ..Failure::new(
@@ -179,7 +181,9 @@ impl Robots {
             return Arc::clone(&known.file);
         }
         let record = self.load(origin, page, http, politeness).await;
-        let left = (record.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let left = (record.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or_default();
         let file = Arc::new(File {
             record,
             robots: Mutex::new(HashMap::new()),
@@ -263,11 +267,7 @@ impl Robots {
             // Expired, left behind, or unreadable: claimed anew.
             _ => {}
         }
-        match self
-            .bucket
-            .update(key, claim.into(), entry.revision)
-            .await
-        {
+        match self.bucket.update(key, claim.into(), entry.revision).await {
             Ok(_) => Ok(Claim::Ours),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(Claim::Theirs),
             Err(e) => Err(e.into()),
@@ -298,7 +298,9 @@ impl Robots {
         robots_url.set_query(None);
         robots_url.set_fragment(None);
         let outcome = {
-            let _permit = politeness.acquire(page.host_str().unwrap_or_default()).await;
+            let _permit = politeness
+                .acquire(page.host_str().unwrap_or_default())
+                .await;
             http.fetch_prefix(robots_url.as_str(), MAX_ROBOTS_REDIRECTS, MAX_ROBOTS_BYTES)
                 .await
         };
@@ -512,7 +514,10 @@ mod tests {
 
     #[test]
     fn the_product_token_is_the_agent_name() {
-        assert_eq!(product_token("pagefeed/0.1.0 (+https://x.invalid)"), "pagefeed");
+        assert_eq!(
+            product_token("pagefeed/0.1.0 (+https://x.invalid)"),
+            "pagefeed"
+        );
         assert_eq!(product_token("SiteAgent/1.0"), "SiteAgent");
         assert_eq!(product_token("Mozilla (compatible)"), "Mozilla");
         assert_eq!(product_token("  /1.0"), "*");
@@ -534,7 +539,8 @@ mod tests {
         assert_eq!(keys[3], "https.443.shop.example");
         for key in &keys {
             assert!(
-                key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=./".contains(&b))
+                key.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=./".contains(&b))
                     && !key.starts_with('.')
                     && !key.ends_with('.')
                     && !key.contains(".."),

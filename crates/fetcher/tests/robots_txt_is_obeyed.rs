@@ -50,8 +50,16 @@ async fn robots_txt_decides_which_pages_are_fetched() -> anyhow::Result<()> {
         "",
         "[fetcher]\nmax_attempts = 3\nretry_backoff = \"100ms\"\n",
         &[
-            site("open", &format!("{}\nids = {{ first = 1, last = 3 }}", url("open")), ""),
-            site("closed", &format!("{}\nids = {{ first = 1, last = 1 }}", url("private")), ""),
+            site(
+                "open",
+                &format!("{}\nids = {{ first = 1, last = 3 }}", url("open")),
+                "",
+            ),
+            site(
+                "closed",
+                &format!("{}\nids = {{ first = 1, last = 1 }}", url("private")),
+                "",
+            ),
             // Another agent falls in the `*` group, which allows nothing.
             site(
                 "agent",
@@ -75,7 +83,14 @@ async fn robots_txt_decides_which_pages_are_fetched() -> anyhow::Result<()> {
     publish_tasks(&js, "ignoring", &template("private"), [2], 0).await?;
     let events = ended(
         &js,
-        &["open.1", "open.2", "open.3", "closed.1", "agent.1", "ignoring.2"],
+        &[
+            "open.1",
+            "open.2",
+            "open.3",
+            "closed.1",
+            "agent.1",
+            "ignoring.2",
+        ],
     )
     .await?;
     fetcher.stop().await?;
@@ -99,7 +114,11 @@ async fn robots_txt_decides_which_pages_are_fetched() -> anyhow::Result<()> {
     );
 
     // Pages never requested when disallowed; one robots.txt for them all.
-    assert!(server.seen_at("/private/1").is_empty(), "{:?}", server.hits());
+    assert!(
+        server.seen_at("/private/1").is_empty(),
+        "{:?}",
+        server.hits()
+    );
     assert_eq!(server.seen_at("/private/2").len(), 1);
     assert_eq!(server.seen_at("/open/1").len(), 1, "{:?}", server.hits());
     let asked = server.robots_requests();
@@ -232,7 +251,12 @@ async fn two_fetchers_share_one_robots_txt() -> anyhow::Result<()> {
     // A slow answer, so that both fetchers want it at once.
     let server = Server::with_robots(
         "127.0.0.1",
-        |_| Reply::SlowText(Duration::from_millis(500), "User-agent: *\nAllow: /\n".to_owned()),
+        |_| {
+            Reply::SlowText(
+                Duration::from_millis(500),
+                "User-agent: *\nAllow: /\n".to_owned(),
+            )
+        },
         |path| Reply::Page(page(path, &["entry"])),
     )
     .await?;

@@ -731,9 +731,15 @@ fn a_debug_printed_config_shows_no_nats_secret() {
     let shown = format!("{:?}", parse(&text).unwrap().nats);
     assert!(!shown.contains("tk-s3cret"), "{shown}");
 
-    let text = GOOD.replace("nats://127.0.0.1:4222", "nats://pf:url-s3cret@127.0.0.1:4222");
+    let text = GOOD.replace(
+        "nats://127.0.0.1:4222",
+        "nats://pf:url-s3cret@127.0.0.1:4222",
+    );
     let cfg = parse(&text).unwrap();
-    assert!(cfg.nats.url.contains("url-s3cret"), "the URL keeps them to connect");
+    assert!(
+        cfg.nats.url.contains("url-s3cret"),
+        "the URL keeps them to connect"
+    );
     let shown = format!("{cfg:?}");
     assert!(!shown.contains("url-s3cret"), "{shown}");
 }
@@ -757,8 +763,16 @@ fn robots_are_obeyed_unless_a_site_says_ignore() {
         .unwrap()
         .fetcher;
     assert_eq!(f.robots_ttl, Duration::from_secs(3600));
-    for line in ["robots_ttl = \"25h\"", "robots_ttl = \"0s\"", "robots_ttl = \"daily\""] {
+    for line in [
+        "robots_ttl = \"25h\"",
+        "robots_ttl = \"0s\"",
+        "robots_ttl = \"daily\"",
+    ] {
         let e = parse(&format!("[fetcher]\n{line}\n{GOOD}")).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("fetcher.robots_ttl"), "{line}: {e}");
+        assert_eq!(
+            e.field.as_deref(),
+            Some("fetcher.robots_ttl"),
+            "{line}: {e}"
+        );
     }
 }

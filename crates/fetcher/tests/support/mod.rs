@@ -150,11 +150,13 @@ impl Server {
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
                         .into_response(),
                     Reply::Text(text) => {
-                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+                            .into_response()
                     }
                     Reply::SlowText(pause, text) => {
                         tokio::time::sleep(pause).await;
-                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+                            .into_response()
                     }
                 };
                 response
