@@ -143,7 +143,8 @@ impl Robots {
             Verdict::DisallowAll { detail, .. } => {
                 let wait = (record.expires_at - Utc::now())
                     .to_std()
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .min(SERVER_ERROR_HOLD);
                 Err(Failure {
                     retry_after: Some(wait),
                     ..Failure::new(
@@ -181,9 +182,12 @@ impl Robots {
             return Arc::clone(&known.file);
         }
         let record = self.load(origin, page, http, politeness).await;
+        // Never longer than this process's own `robots_ttl`, whatever the
+        // bucket says (a value may have been written by hand).
         let left = (record.expires_at - Utc::now())
             .to_std()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .min(self.ttl);
         let file = Arc::new(File {
             record,
             robots: Mutex::new(HashMap::new()),

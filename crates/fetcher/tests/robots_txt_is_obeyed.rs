@@ -306,3 +306,71 @@ async fn two_fetchers_share_one_robots_txt() -> anyhow::Result<()> {
     assert_eq!(value["verdict"]["kind"], "rules", "{value}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_written_bucket_values_are_read_within_bounds() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    let allowing = |_| Reply::Text("User-agent: *\nAllow: /\n".to_owned());
+    let kept = Server::with_robots("127.0.0.1", allowing, |p| Reply::Page(page(p, &["a"]))).await?;
+    let garbled =
+        Server::with_robots("127.0.0.2", allowing, |p| Reply::Page(page(p, &["b"]))).await?;
+    let sites = [("kept", kept.url()), ("garbled", garbled.url())];
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "",
+        &sites
+            .iter()
+            .map(|(name, url)| {
+                site(
+                    name,
+                    &format!("url = \"{url}/p/{{id}}\"\nids = {{ first = 1, last = 1 }}"),
+                    "",
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let bucket = pagefeed_events::streams::ensure_robots(&js, &cfg).await?;
+    // A value that claims to last until the year 9999, and one that is not JSON.
+    let forever = serde_json::json!({
+        "state": "fetched",
+        "origin": format!("http://127.0.0.1:{}", kept.port()),
+        "fetched_at": "2026-01-01T00:00:00Z",
+        "expires_at": "9999-12-31T23:59:59Z",
+        "verdict": { "kind": "allow_all", "status": 404, "detail": "404 Not Found" }
+    });
+    bucket
+        .put(
+            format!("http.{}.127.0.0.1", kept.port()),
+            serde_json::to_vec(&forever)?.into(),
+        )
+        .await?;
+    bucket
+        .put(
+            format!("http.{}.127.0.0.2", garbled.port()),
+            "not json {".into(),
+        )
+        .await?;
+    let fetcher = spawn_fetcher(cfg);
+    for (name, url) in &sites {
+        publish_tasks(&js, name, &format!("{url}/p/{{id}}"), [1], 0).await?;
+    }
+    let events = ended(&js, &["kept.1", "garbled.1"]).await?;
+    fetcher.stop().await?;
+
+    assert!(crawled(&events, "kept.1").is_some(), "{events:?}");
+    assert!(crawled(&events, "garbled.1").is_some(), "{events:?}");
+    assert!(
+        kept.robots_requests().is_empty(),
+        "the stored value was used"
+    );
+    assert_eq!(
+        garbled.robots_requests().len(),
+        1,
+        "the garbled one fetched anew"
+    );
+    Ok(())
+}
