@@ -1,9 +1,10 @@
 //! One task, start to end of its work: find the page's configured URL (a
-//! task's own URL is never fetched), fetch it (conditionally, politely, as
-//! its host's robots.txt allows, with the site's address policy), decode and extract off the async threads,
-//! compare with the page's last crawl, and say what is news: the events to
-//! publish, the `fetch_failed` that ends a task, and the fetch state recorded
-//! once the events are acked. Publishing and acking are `tasks.rs`'s.
+//! task's own URL is never fetched), fetch it (conditionally, politely, if
+//! its host's robots.txt allows, with the site's address policy), decode and
+//! extract off the async threads, compare with the page's last crawl, and
+//! say what is news: the events to publish, the `fetch_failed` that ends a
+//! task, and the fetch state recorded once the events are acked. Publishing
+//! and acking are `tasks.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Obeying robots.txt (RFC 9309). A host's file (one per scheme, host and
-//! port) is fetched for every fetcher at once and kept in the
+//! port) is fetched once for all the fetchers and kept in the
 //! `pagefeed_robots` bucket until it expires, with each process's own copy in
 //! front. One fetch of a host's file at a time: a process's tasks wait on one
 //! lock, and across processes the first to claim the host's key fetches while
