@@ -117,8 +117,8 @@ pub struct FetchFailed {
     /// robots.txt disallows the page for the fetcher's user agent; never
     /// retried); after every attempt, `robots_unavailable` (the host's
     /// robots.txt answered a server error or 429, which RFC 9309 takes as
-    /// "disallow everything"; each attempt waits until the host is asked
-    /// again); and, from the scheduler's task sweeper
+    /// "disallow everything" until the file is asked for again); and, from
+    /// the scheduler's task sweeper
     /// (`attempts` 0 unless known), `expired` (no fetcher took the task
     /// within `task_ttl`), `max_deliver` (delivered `max_deliver` times and
     /// never settled), `stranded` (left behind the fetchers' consumer, and

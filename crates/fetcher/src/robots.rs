@@ -32,7 +32,8 @@ pub const MAX_ROBOTS_REDIRECTS: usize = 5;
 /// The longest `Crawl-delay` honoured: a longer one is taken as this.
 pub const MAX_CRAWL_DELAY: Duration = Duration::from_secs(60);
 /// How long a robots.txt that answered a server error (or 429) is kept:
-/// the host's pages wait that long, then the file is asked for again.
+/// until then the host's pages fail at once, then the file is asked for
+/// again.
 pub const SERVER_ERROR_HOLD: Duration = Duration::from_secs(300);
 /// How long a robots.txt that could not be fetched at all (connection,
 /// DNS, timeout, address policy) is kept: only so that the tasks of a host
@@ -141,21 +142,21 @@ impl Robots {
             }
             Verdict::AllowAll { .. } => Ok(Duration::ZERO),
             Verdict::DisallowAll { detail, .. } => {
+                // Retried with the usual back-off, not held until the file is
+                // due: a task waiting minutes would pile up behind the next
+                // slots' tasks of its page in the shared consumer.
                 let wait = (record.expires_at - Utc::now())
                     .to_std()
                     .unwrap_or_default()
                     .min(SERVER_ERROR_HOLD);
-                Err(Failure {
-                    retry_after: Some(wait),
-                    ..Failure::new(
-                        FailureReason::RobotsUnavailable,
-                        format!(
-                            "{origin}/robots.txt answered {detail}: the host counts as \
-                             disallowed until it is asked again, in {} s",
-                            wait.as_secs()
-                        ),
-                    )
-                })
+                Err(Failure::new(
+                    FailureReason::RobotsUnavailable,
+                    format!(
+                        "{origin}/robots.txt answered {detail}: the host counts as \
+                         disallowed until it is asked again, in {} s",
+                        wait.as_secs()
+                    ),
+                ))
             }
             Verdict::Unreachable { reason, detail } => Err(Failure::new(
                 reason_of(reason),
