@@ -377,3 +377,69 @@ async fn hand_written_bucket_values_are_read_within_bounds() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_redirect_is_followed_within_the_address_policy() -> anyhow::Result<()> {
+    pagefeed_testkit::logs::init_logs();
+    let nats = NatsServer::start().await?;
+    // Another host on loopback, which the site's policy does not allow.
+    let inside = Server::start("127.0.0.2", |_| {
+        Reply::Text("User-agent: *\nAllow: /\n".to_owned())
+    })
+    .await?;
+    let inside_url = inside.url();
+    let moved = Server::with_robots(
+        "127.0.0.1",
+        |_| Reply::Redirect("/real-robots.txt".to_owned()),
+        |path| match path {
+            "/real-robots.txt" => Reply::Text("User-agent: *\nDisallow: /p/2\n".to_owned()),
+            _ => Reply::Page(page(path, &["a"])),
+        },
+    )
+    .await?;
+    let away = Server::with_robots(
+        "127.0.0.1",
+        move |_| Reply::Redirect(format!("{inside_url}/robots.txt")),
+        |path| Reply::Page(page(path, &["b"])),
+    )
+    .await?;
+    let (moved_t, away_t) = (
+        format!("{}/p/{{id}}", moved.url()),
+        format!("{}/p/{{id}}", away.url()),
+    );
+    let cfg = config_with(
+        &nats.url(),
+        "",
+        "[fetcher]\nmax_attempts = 1\n",
+        &[
+            site(
+                "moved",
+                &format!("url = \"{moved_t}\"\nids = {{ first = 1, last = 2 }}"),
+                "",
+            ),
+            site(
+                "away",
+                &format!("url = \"{away_t}\"\nids = {{ first = 1, last = 1 }}"),
+                "",
+            ),
+        ],
+    );
+    let js = jetstream_at(&nats.url()).await?;
+    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let fetcher = spawn_fetcher(cfg);
+    publish_tasks(&js, "moved", &moved_t, [1, 2], 0).await?;
+    publish_tasks(&js, "away", &away_t, [1], 0).await?;
+    let events = ended(&js, &["moved.1", "moved.2", "away.1"]).await?;
+    fetcher.stop().await?;
+
+    assert!(crawled(&events, "moved.1").is_some(), "{events:?}");
+    let refused = failure_of(&events, "moved.2").expect("the redirected file disallows it");
+    assert_eq!(refused.reason, "robots_disallowed", "{refused:?}");
+    assert!(moved.seen_at("/p/2").is_empty());
+    let blocked = failure_of(&events, "away.1").expect("away.1 fails");
+    assert_eq!(blocked.reason, "blocked_redirect", "{blocked:?}");
+    assert!(blocked.detail.contains("robots.txt"), "{blocked:?}");
+    assert_eq!(inside.count() + inside.robots_requests().len(), 0);
+    assert!(away.hits().is_empty(), "{:?}", away.hits());
+    Ok(())
+}
