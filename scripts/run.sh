@@ -87,8 +87,10 @@ pagefeed is running (config: $config)
   projector a   http://127.0.0.1:8781/api/status   (data/projector-a)    log data/logs/projector-a.log
   projector b   http://127.0.0.1:8782/api/status   (data/projector-b)    log data/logs/projector-b.log
 ${notifier_line:-  notifier      not started: the config names no [[notify]] destination}
+  web view      http://127.0.0.1:8781/   and   http://127.0.0.1:8782/   (each node's pages, entries and search)
 
 Look at it:
+  open http://127.0.0.1:8781/ in a browser           # the web view of node a
   curl -s http://127.0.0.1:8781/api/status
   curl -s 'http://127.0.0.1:8781/api/entries?q=%E6%B8%8B%E8%B0%B7&limit=5'   # search 渋谷
   tail -f data/logs/scheduler.log data/logs/fetcher-1.log

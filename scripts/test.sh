@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what is missing (nats-server, the
-# rustfmt and clippy components, libfaketime for the chaos), then checks formatting, lints with
+# rustfmt and clippy components, libfaketime for the chaos, Chromium and
+# chromedriver for the web view's browser tests), then checks formatting, lints with
 # warnings as errors, and runs the whole test suite against real nats-servers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,6 +18,20 @@ if ! ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 
             echo "test.sh: could not install faketime; the chaos will skip the clock skew" >&2
     else
         echo "test.sh: libfaketime missing (apt-get install faketime); the chaos will skip the clock skew" >&2
+    fi
+fi
+
+# Chromium and chromedriver: the web view's tests drive a real browser, and
+# fail (saying what is missing) without one. A Japanese font makes their
+# screenshots readable.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+    browser_packages="chromium chromium-driver fonts-ipafont-gothic"
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        # shellcheck disable=SC2086
+        { apt-get install -y -q $browser_packages || { apt-get update -q && apt-get install -y -q $browser_packages; }; } >/dev/null 2>&1 ||
+            echo "test.sh: could not install $browser_packages; the web view's browser tests will fail" >&2
+    else
+        echo "test.sh: Chromium missing (apt-get install $browser_packages); the web view's browser tests will fail" >&2
     fi
 fi
 

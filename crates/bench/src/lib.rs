@@ -9,3 +9,4 @@ pub mod procs;
 pub mod projector;
 mod publish;
 mod report;
+pub mod web;

@@ -4,7 +4,8 @@
 //! the release binaries next to it: `cargo build --release --bins` first.
 //! `pagefeed-bench extract` times the extraction of pages of nested entries,
 //! in-process. `pagefeed-bench chaos` injects faults into the whole system
-//! and checks its invariants (docs/RELIABILITY.md).
+//! and checks its invariants (docs/RELIABILITY.md). `pagefeed-bench web`
+//! times the web view's pages on a node holding many pages, in-process.
 
 use clap::{Parser, Subcommand};
 use pagefeed_bench::chaos;
@@ -12,6 +13,7 @@ use pagefeed_bench::extract;
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
+use pagefeed_bench::web;
 
 /// pagefeed's benchmarks.
 #[derive(Parser)]
@@ -34,6 +36,8 @@ enum Command {
     /// Faults injected at seeded random times into the whole system on a
     /// three-node cluster, then its invariants checked (exit 1 if one fails).
     Chaos(chaos::Options),
+    /// The web view's pages on a node holding many pages, in-process.
+    Web(web::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +51,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Apply(options) => return projector::apply_only(options),
         Command::Extract(options) => return extract::run(&options),
+        Command::Web(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(web::run(options, Machine::read()));
+        }
         Command::Chaos(options) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

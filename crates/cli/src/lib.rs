@@ -9,6 +9,7 @@ pub mod nats_args;
 use std::fmt::Display;
 use std::path::Path;
 
+use pagefeed_events::config::NatsConfig;
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -71,6 +72,17 @@ pub fn config_or_exit(path: &Path, nats: &NatsArgs) -> Config {
         Ok(cfg)
     });
     loaded.unwrap_or_else(|e| refuse(e))
+}
+
+/// The `[nats]` settings of a tool that needs only NATS: the config file's
+/// with the flags applied when `path` is given ([`config_or_exit`]), the
+/// flags' alone otherwise ([`NatsArgs::nats_only`]); exits with
+/// [`EXIT_BAD_CONFIG`] on any error.
+pub fn nats_config_or_exit(path: Option<&Path>, nats: &NatsArgs) -> NatsConfig {
+    match path {
+        Some(path) => config_or_exit(path, nats).nats,
+        None => nats.nats_only().unwrap_or_else(|e| refuse(e)),
+    }
 }
 
 /// Prints why the process will not start and exits with

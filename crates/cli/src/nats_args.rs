@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use pagefeed_events::connect::check_nats;
+use std::time::Duration;
+
+use pagefeed_events::config::NatsConfig;
+use pagefeed_events::connect::{check_nats, server_addrs, DEFAULT_URL};
 use pagefeed_events::{Config, ConfigError};
 
 /// NATS connection overrides shared by every binary.
@@ -93,6 +96,43 @@ impl NatsArgs {
         }
         check_nats(cfg)
     }
+
+    /// The `[nats]` settings of these flags alone, for a tool that needs
+    /// nothing but NATS and runs without a config file (`pagefeed-admin`):
+    /// the defaults of an empty `[nats]` table (`nats://127.0.0.1:4222`)
+    /// with the flags applied, checked as [`check_nats`] checks a config's.
+    pub fn nats_only(&self) -> Result<NatsConfig, String> {
+        match (&self.user, &self.password) {
+            (Some(_), None) => {
+                return Err("a NATS user needs a password (--nats-password or \
+                            PAGEFEED_NATS_PASSWORD)"
+                    .to_owned())
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "a NATS password needs a user (--nats-user or PAGEFEED_NATS_USER)".to_owned(),
+                )
+            }
+            _ => {}
+        }
+        let url = self.url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned());
+        // The message shows the URL as given: masked where it carries credentials.
+        server_addrs(&url)
+            .map_err(|e| format!("--nats-url: {}", pagefeed_events::redact::redact_urls(&e)))?;
+        Ok(NatsConfig {
+            url,
+            replicas: 1,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            creds: self.creds.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            task_ttl: Duration::from_secs(3600),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -134,5 +174,22 @@ mod tests {
             e.to_string().contains("\"not a url::\" is not a NATS URL"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn flags_alone_make_a_nats_config() {
+        let nats = NatsArgs::default().nats_only().unwrap();
+        assert_eq!(nats.url, DEFAULT_URL);
+        let half = NatsArgs {
+            user: Some("operator".into()),
+            ..NatsArgs::default()
+        };
+        assert!(half.nats_only().unwrap_err().contains("needs a password"));
+        let bad = NatsArgs {
+            url: Some("nats://u:s3cret@bad host".into()),
+            ..NatsArgs::default()
+        };
+        let e = bad.nats_only().unwrap_err();
+        assert!(e.starts_with("--nats-url") && !e.contains("s3cret"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ pub mod feeds;
 pub mod rebuild;
 pub mod replicate;
 pub mod store;
+mod web;
 pub mod zones;
 
 use std::net::SocketAddr;

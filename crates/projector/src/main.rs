@@ -314,7 +314,7 @@ mod tests {
         assert!(progress_line(0, 0, Duration::ZERO).contains("(100%)"));
         let fast = progress_line(767_061, 1_000_000, Duration::from_secs(10));
         assert!(fast.contains(" 76,706 events/s"), "{fast}");
-        assert_eq!(whole(76_706.1522), "76,706");
+        assert_eq!(whole(76_706.152_2), "76,706");
         assert_eq!(whole(999.6), "1,000");
         assert_eq!(whole(12.0), "12");
     }

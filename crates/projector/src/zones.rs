@@ -7,6 +7,11 @@ use chrono::{DateTime, FixedOffset, Offset as _, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use pagefeed_events::Config;
 
+/// The site of page `key` (`<site>.<id>`).
+pub fn site_of(key: &str) -> &str {
+    key.split_once('.').map_or(key, |(site, _)| site)
+}
+
 /// Site name → the site's `timezone`; UTC for a site the config does not
 /// name (one removed since its entries were stored). The default knows no
 /// site.

@@ -1,6 +1,7 @@
 //! A node given an API token answers only requests that carry it
 //! (`Authorization: Bearer <token>`): without it, or with another, every
-//! route is 401, and the token is never in an answer nor in the node's log.
+//! route (the web view's too) is 401, and the token is never in an answer
+//! nor in the node's log.
 
 mod common;
 mod node;
@@ -55,6 +56,11 @@ async fn every_route_needs_the_token() {
         ("/api/entries", StatusCode::OK),
         ("/api/entries?q=rust", StatusCode::OK),
         ("/metrics", StatusCode::OK),
+        ("/", StatusCode::OK),
+        ("/pages", StatusCode::OK),
+        ("/pages/sample.1", StatusCode::OK),
+        ("/search?q=rust", StatusCode::OK),
+        ("/pages/nothing", StatusCode::NOT_FOUND),
         ("/api/nothing", StatusCode::NOT_FOUND),
     ];
     for (route, answered) in routes {

@@ -323,3 +323,33 @@ async fn a_list_of_large_entries_stops_at_the_byte_budget_with_a_cursor() {
         assert_eq!(walked, want, "{path}");
     }
 }
+
+/// Pages are listed as people count them, across cursors: `sample.9`
+/// before `sample.10`, not after `sample.100`.
+#[tokio::test]
+async fn pages_are_listed_in_natural_order() {
+    let events: Vec<Event> = [
+        "sample.100",
+        "sample.10",
+        "sample.9",
+        "sample.2",
+        "sample.1",
+        "blogs.rust",
+    ]
+    .iter()
+    .map(|key| crawled(key, "日記", "2026-11-01T00:00:00Z"))
+    .collect();
+    let api = Api::start(&events, ApiOptions::default()).await;
+    let answers = api.walk("/api/pages?limit=2", |_| {}).await;
+    assert_eq!(
+        ids(&answers, "pages", "key"),
+        [
+            "blogs.rust",
+            "sample.1",
+            "sample.2",
+            "sample.9",
+            "sample.10",
+            "sample.100"
+        ]
+    );
+}

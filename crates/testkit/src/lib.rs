@@ -2,9 +2,11 @@
 //! three-node loopback cluster, each with its own temporary store), the
 //! services run as real processes under one handle, configs for tests,
 //! reading streams back, waiting with a deadline, a TCP proxy a test can cut
-//! to partition a client, a small filesystem to fill up, and the sample site that the demo, the tests and
-//! the benchmarks crawl.
+//! to partition a client, a small filesystem to fill up, a headless
+//! browser for the web view, and the sample site that the demo, the tests
+//! and the benchmarks crawl.
 
+pub mod browser;
 pub mod config;
 pub mod in_process;
 pub mod logs;

@@ -16,7 +16,7 @@ const MAX_CURSOR_CHARS: usize = 1024;
 /// tagged with the list it belongs to.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub(super) enum Cursor {
+pub(crate) enum Cursor {
     /// After this page key.
     Page(String),
     /// After this entry, newest first.
@@ -26,12 +26,12 @@ pub(super) enum Cursor {
 }
 
 impl Cursor {
-    pub(super) fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         // A cursor is plain strings and integers: it always serialises.
         BASE64URL_NOPAD.encode(&serde_json::to_vec(self).unwrap_or_default())
     }
 
-    pub(super) fn decode(raw: &str) -> Result<Cursor, ApiError> {
+    pub(crate) fn decode(raw: &str) -> Result<Cursor, ApiError> {
         let bad = || ApiError::bad_request("cursor is not one this node gave");
         if raw.len() > MAX_CURSOR_CHARS {
             return Err(bad());
@@ -42,6 +42,6 @@ impl Cursor {
 }
 
 /// The answer to a cursor of another list.
-pub(super) fn wrong_cursor() -> ApiError {
+pub(crate) fn wrong_cursor() -> ApiError {
     ApiError::bad_request("cursor belongs to another list")
 }

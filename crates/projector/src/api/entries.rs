@@ -16,13 +16,13 @@ use super::search::search;
 use super::state::{read, ApiState};
 
 #[derive(Serialize)]
-pub(super) struct EntriesBody {
-    entries: Vec<EntryView>,
+pub(crate) struct EntriesBody {
+    pub(crate) entries: Vec<EntryView>,
     /// The cursor of the next window; `null` at the end.
-    next: Option<String>,
+    pub(crate) next: Option<String>,
     /// The answer stopped short of its limit (its byte budget, or a
     /// search's work budget, ran out): `next` goes on from there.
-    partial: bool,
+    pub(crate) partial: bool,
 }
 
 impl EntriesBody {
@@ -46,23 +46,31 @@ pub(super) async fn page_entries(
     let Path(key) = key?;
     let Query(query) = query?;
     let window = query.window(DEFAULT_LIMIT, &state)?;
+    match of_page(&state, key.clone(), &query, window).await? {
+        Some(body) => Ok(Json(body)),
+        None => Err(ApiError::not_found(format!("no page {key:?}"))),
+    }
+}
+
+/// The entries of page `key` within `window`, after `query`'s cursor
+/// (which must be one of this page's); `None` if there is no such page.
+pub(crate) async fn of_page(
+    state: &ApiState,
+    key: String,
+    query: &ListQuery,
+    window: crate::store::Window,
+) -> Result<Option<EntriesBody>, ApiError> {
     let after = match query.cursor()? {
         None => None,
         Some(Cursor::Entry(at)) if at.page == key => Some(at),
         Some(_) => return Err(wrong_cursor()),
     };
-    let lookup = key.clone();
-    let found = read(&state, move |s| match s.page(&lookup)? {
-        Some(_) => s
-            .page_entries_after(&lookup, after.as_ref(), window)
-            .map(Some),
+    let found = read(state, move |s| match s.page(&key)? {
+        Some(_) => s.page_entries_after(&key, after.as_ref(), window).map(Some),
         None => Ok(None),
     })
     .await?;
-    match found {
-        Some(listed) => Ok(Json(EntriesBody::new(listed, Cursor::Entry))),
-        None => Err(ApiError::not_found(format!("no page {key:?}"))),
-    }
+    Ok(found.map(|listed| EntriesBody::new(listed, Cursor::Entry)))
 }
 
 /// The newest entries overall or, with `q`, a search.

@@ -3,20 +3,20 @@
 //! [`router()`] puts them together under the limits that bound their cost.
 
 mod auth;
-mod cursor;
-mod entries;
+pub(crate) mod cursor;
+pub(crate) mod entries;
 pub(crate) mod error;
 mod live;
 mod metrics;
 mod options;
 mod pages;
-mod query;
+pub(crate) mod query;
 mod reads;
 mod router;
 pub(crate) mod search;
 mod shedding;
 pub(crate) mod state;
-mod status;
+pub(crate) mod status;
 
 pub use auth::ApiToken;
 pub use live::Live;

@@ -10,17 +10,17 @@ use super::error::ApiError;
 use super::state::ApiState;
 
 /// Default number of entries an entries or search request returns.
-pub(super) const DEFAULT_LIMIT: usize = 20;
+pub(crate) const DEFAULT_LIMIT: usize = 20;
 /// Default number of pages `/api/pages` returns.
-pub(super) const DEFAULT_PAGES_LIMIT: usize = 100;
+pub(crate) const DEFAULT_PAGES_LIMIT: usize = 100;
 /// The largest `limit` a request may ask for.
 const MAX_LIMIT: usize = 1000;
 
 #[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
-    pub(super) q: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+pub(crate) struct ListQuery {
+    pub(crate) q: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl ListQuery {
@@ -36,13 +36,13 @@ impl ListQuery {
         }
     }
 
-    pub(super) fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+    pub(crate) fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
         self.cursor.as_deref().map(Cursor::decode).transpose()
     }
 
     /// The window to read: the limit asked (or `default`), and the node's
     /// byte budget of an answer.
-    pub(super) fn window(&self, default: usize, state: &ApiState) -> Result<Window, ApiError> {
+    pub(crate) fn window(&self, default: usize, state: &ApiState) -> Result<Window, ApiError> {
         Ok(Window {
             limit: self.limit(default)?,
             max_bytes: state.options.max_bytes,

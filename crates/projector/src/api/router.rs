@@ -1,5 +1,6 @@
-//! The whole API put together ([`router`]): every route, its limits, the
-//! token check and the fallbacks; and [`serve`], which runs it.
+//! The whole API put together ([`router`]): every route (the web view's
+//! too), its limits, the token check and the fallbacks; and [`serve`],
+//! which runs it.
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -19,9 +20,9 @@ use super::state::ApiState;
 use super::status::{metrics, status};
 
 /// The whole API, routes and fallbacks: status and metrics, and the reads
-/// of pages and entries and their feeds, each group under its own
-/// concurrency limit (load shedding past it), every request under a
-/// timeout and, with a token, authenticated first.
+/// of pages and entries, their feeds and the web view's pages, each group
+/// under its own concurrency limit (load shedding past it), every request
+/// under a timeout and, with a token, authenticated first.
 pub fn router(state: ApiState) -> Router {
     let options = state.options.clone();
     let light = Router::new()
@@ -34,7 +35,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/entries", get(entries))
         .route("/feeds/pages/{key}/{format}", get(page_feed))
         .route("/feeds/sites/{site}/{format}", get(site_feed))
-        .route("/feeds/search/{format}", get(search_feed));
+        .route("/feeds/search/{format}", get(search_feed))
+        .merge(crate::web::routes());
     let light = limited(light, options.light_requests, options.timeout);
     let heavy = limited(heavy, options.heavy_requests, options.timeout);
     let router = light

@@ -13,7 +13,7 @@ use super::state::{read, ApiState};
 const MAX_QUERY_CHARS: usize = 256;
 
 /// Searches for `q`, after `cursor` (which must be a search's).
-pub(super) async fn search(
+pub(crate) async fn search(
     state: &ApiState,
     q: String,
     cursor: Option<Cursor>,

@@ -18,8 +18,8 @@ use super::options::ApiOptions;
 /// What every handler shares; cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
-    pub(super) store: Arc<Store>,
-    pub(super) live: Arc<Live>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) live: Arc<Live>,
     reads: ReadPool,
     pub(crate) options: Arc<ApiOptions>,
     /// Each site's time zone, for what is shown to people (the web view,

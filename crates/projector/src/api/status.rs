@@ -12,44 +12,51 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::state::ApiState;
 
+/// The node's figures, as `/api/status` and the web view show them.
 #[derive(Serialize)]
-pub(super) struct StatusBody {
-    node: String,
-    applied_seq: u64,
-    stream_last_seq: u64,
-    lag: u64,
-    digest: String,
-    pages: u64,
-    entries: u64,
-    rejected: u64,
+pub(crate) struct StatusBody {
+    pub(crate) node: String,
+    pub(crate) applied_seq: u64,
+    pub(crate) stream_last_seq: u64,
+    pub(crate) lag: u64,
+    pub(crate) digest: String,
+    pub(crate) pages: u64,
+    pub(crate) entries: u64,
+    pub(crate) rejected: u64,
     /// `"ok"`, or `"stalled"` while commits fail (a full disk): reads are
     /// still served, and applying resumes by itself.
-    applying: &'static str,
+    pub(crate) applying: &'static str,
     /// Why applying is stalled; `null` while it goes on.
-    apply_error: Option<String>,
+    pub(crate) apply_error: Option<String>,
 }
 
-/// From what the replication loop published: never waits for a read.
+impl StatusBody {
+    /// From what the replication loop published: never waits for a read.
+    pub(crate) fn of(state: &ApiState) -> StatusBody {
+        let replica = state.live.replica();
+        let stream_last_seq = state.live.stream_last_seq.load(Ordering::Relaxed);
+        let apply_error = state.live.stalled();
+        StatusBody {
+            node: state.live.node.clone(),
+            applied_seq: replica.applied_seq,
+            stream_last_seq,
+            lag: stream_last_seq.saturating_sub(replica.applied_seq),
+            digest: replica.digest,
+            pages: replica.pages,
+            entries: replica.entries,
+            rejected: replica.rejected,
+            applying: if apply_error.is_some() {
+                "stalled"
+            } else {
+                "ok"
+            },
+            apply_error,
+        }
+    }
+}
+
 pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusBody> {
-    let replica = state.live.replica();
-    let stream_last_seq = state.live.stream_last_seq.load(Ordering::Relaxed);
-    let apply_error = state.live.stalled();
-    Json(StatusBody {
-        node: state.live.node.clone(),
-        applied_seq: replica.applied_seq,
-        stream_last_seq,
-        lag: stream_last_seq.saturating_sub(replica.applied_seq),
-        digest: replica.digest,
-        pages: replica.pages,
-        entries: replica.entries,
-        rejected: replica.rejected,
-        applying: if apply_error.is_some() {
-            "stalled"
-        } else {
-            "ok"
-        },
-        apply_error,
-    })
+    Json(StatusBody::of(&state))
 }
 
 /// From what the replication loop published, like the status.

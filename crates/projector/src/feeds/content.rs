@@ -8,11 +8,11 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use crate::store::{EntryView, SearchBudget, Store, StoreError, Window};
-use crate::zones::Zones;
+use crate::zones::{site_of, Zones};
 
 use super::clean;
 use super::ids::{entry_id, feed_id};
-use super::target::{site_of, FeedTarget};
+use super::target::FeedTarget;
 
 /// The most entries a feed holds: its newest, and nothing paginated.
 pub(super) const MAX_ENTRIES: usize = 50;

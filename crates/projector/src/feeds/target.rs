@@ -5,6 +5,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::format::FeedFormat;
+use crate::zones::site_of;
 
 /// What a feed holds the newest entries of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,11 +77,6 @@ impl FeedTarget {
 /// `s` percent-encoded but for the unreserved characters.
 pub(super) fn encode(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
-}
-
-/// The site of a page key (`site.id`).
-pub(super) fn site_of(page: &str) -> &str {
-    page.split_once('.').map_or(page, |(site, _)| site)
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl Store {
 /// [`Tables::finish_index`] (`search/mod.rs`) write it.
 pub(super) struct Tables<'t> {
     pub(super) meta: Table<'t, &'static str, u64>,
-    pub(super) pages: Table<'t, &'static str, &'static str>,
+    pub(super) pages: Table<'t, PageKeyOrder, &'static str>,
     pub(super) entries: Table<'t, (&'static str, &'static str), &'static [u8]>,
     pub(super) page_newest: Table<'t, (&'static str, u64, &'static str), u64>,
     pub(super) page_heads: Table<'t, (u64, &'static str), ()>,

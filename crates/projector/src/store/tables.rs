@@ -1,19 +1,20 @@
 //! Every redb table of the store, its keys, and the schema version: the
 //! layout is described in `docs/projector-store.md`.
 
+use std::cmp::Ordering;
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, Key, ReadableTable, TableDefinition, TypeName, Value};
 
 use super::StoreError;
 
 /// Version of the table layout; `open` refuses a file written by a newer one.
 /// 11: times bounded by the message's (an older file may hold later ones,
-/// so it is rebuilt).
-pub const SCHEMA_VERSION: u64 = 11;
+/// so it is rebuilt). 12: pages in natural order ([`PageKeyOrder`]).
+pub const SCHEMA_VERSION: u64 = 12;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub(super) const PAGES: TableDefinition<&str, &str> = TableDefinition::new("pages");
+pub(super) const PAGES: TableDefinition<PageKeyOrder, &str> = TableDefinition::new("pages");
 pub(super) const ENTRIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("entries");
 pub(super) const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> =
     TableDefinition::new("page_newest");
@@ -81,6 +82,76 @@ pub(super) fn create(path: &Path) -> Result<Database, StoreError> {
     Ok(db)
 }
 
+/// A page key (`site.id`), stored as its UTF-8 text and ordered as people
+/// count: by site, then numeric ids by number (`sample.2` before
+/// `sample.10`), before other ids, which go by their bytes.
+#[derive(Debug)]
+pub(super) struct PageKeyOrder;
+
+impl Value for PageKeyOrder {
+    type SelfType<'a> = &'a str;
+    type AsBytes<'a> = &'a str;
+
+    fn fixed_width() -> Option<usize> {
+        None
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> &'a str
+    where
+        Self: 'a,
+    {
+        // Only this store writes the keys, as text; a damaged one reads
+        // as the empty key rather than stopping the node.
+        std::str::from_utf8(data).unwrap_or_default()
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a &'b str) -> &'a str
+    where
+        Self: 'b,
+    {
+        value
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("pagefeed::PageKeyOrder")
+    }
+}
+
+impl Key for PageKeyOrder {
+    fn compare(a: &[u8], b: &[u8]) -> Ordering {
+        natural_order(a, b)
+    }
+}
+
+/// The order of [`PageKeyOrder`].
+pub(super) fn natural_order(a: &[u8], b: &[u8]) -> Ordering {
+    fn split(key: &[u8]) -> (&[u8], &[u8]) {
+        match key.iter().position(|&c| c == b'.') {
+            Some(dot) => (&key[..dot], &key[dot + 1..]),
+            None => (key, &[]),
+        }
+    }
+    fn number(id: &[u8]) -> Option<&[u8]> {
+        let digits = !id.is_empty() && id.iter().all(u8::is_ascii_digit);
+        digits.then(|| {
+            let start = id.iter().position(|&c| c != b'0').unwrap_or(id.len());
+            &id[start..]
+        })
+    }
+    let ((site_a, id_a), (site_b, id_b)) = (split(a), split(b));
+    site_a
+        .cmp(site_b)
+        .then_with(|| match (number(id_a), number(id_b)) {
+            (Some(x), Some(y)) => x.len().cmp(&y.len()).then(x.cmp(y)).then(id_a.cmp(id_b)),
+            (Some(_), None) if !id_b.is_empty() => Ordering::Less,
+            (None, Some(_)) if !id_a.is_empty() => Ordering::Greater,
+            _ => id_a.cmp(id_b),
+        })
+        // Two keys are one only when their bytes are (`sample` and `sample.`
+        // are two).
+        .then_with(|| a.cmp(b))
+}
+
 /// The applied sequence as `txn` sees it (0 when fresh).
 pub(super) fn applied_in(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
     let meta = txn.open_table(META)?;
@@ -91,6 +162,40 @@ pub(super) fn applied_in(txn: &redb::ReadTransaction) -> Result<u64, StoreError>
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    #[test]
+    fn page_keys_go_in_natural_order() {
+        let mut keys = vec![
+            "sample.100",
+            "sample.10",
+            "sample.2",
+            "sample.1",
+            "sample.rust",
+            "sample.010",
+            "blogs.nats",
+            "sample.",
+            "sample2.1",
+            "sample",
+            "sample.9a",
+        ];
+        keys.sort_by(|a, b| natural_order(a.as_bytes(), b.as_bytes()));
+        assert_eq!(
+            keys,
+            [
+                "blogs.nats",
+                "sample",
+                "sample.",
+                "sample.1",
+                "sample.2",
+                "sample.010",
+                "sample.10",
+                "sample.100",
+                "sample.9a",
+                "sample.rust",
+                "sample2.1",
+            ]
+        );
+    }
 
     #[test]
     fn newer_schema_is_refused() {
