@@ -66,7 +66,7 @@ pub struct EntryObserved {
 
 /// Every `fetch_failed` reason the services write, for counting by reason
 /// with a bounded set of labels: any other counts as the last, `other`.
-pub const FETCH_FAILURE_REASONS: [&str; 20] = [
+pub const FETCH_FAILURE_REASONS: [&str; 22] = [
     "timeout",
     "dns",
     "connect",
@@ -83,6 +83,8 @@ pub const FETCH_FAILURE_REASONS: [&str; 20] = [
     "unknown_site",
     "unknown_page",
     "state",
+    "robots_disallowed",
+    "robots_unavailable",
     "expired",
     "max_deliver",
     "stranded",
@@ -111,7 +113,12 @@ pub struct FetchFailed {
     /// `blocked_address` (a host resolving only to such addresses),
     /// `bad_task` (a task whose subject and page disagree, or that does not
     /// decode), `unknown_site` and `unknown_page` (a task naming what the
-    /// configuration does not have); and, from the scheduler's task sweeper
+    /// configuration does not have), `robots_disallowed` (the host's
+    /// robots.txt disallows the page for the fetcher's user agent; never
+    /// retried); after every attempt, `robots_unavailable` (the host's
+    /// robots.txt answered a server error or 429, which RFC 9309 takes as
+    /// "disallow everything" until the file is asked for again); and, from
+    /// the scheduler's task sweeper
     /// (`attempts` 0 unless known), `expired` (no fetcher took the task
     /// within `task_ttl`), `max_deliver` (delivered `max_deliver` times and
     /// never settled), `stranded` (left behind the fetchers' consumer, and

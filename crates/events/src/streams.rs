@@ -88,6 +88,9 @@ pub const FETCHERS_CONSUMER: &str = "fetchers";
 /// Key-value bucket of what each page looked like at its last crawl
 /// (validators for conditional GET, entry ids, title), keyed by page key.
 pub const FETCH_STATE_BUCKET: &str = "pagefeed_fetch_state";
+/// Key-value bucket of each host's robots.txt, as the fetchers fetched it,
+/// keyed by scheme, port and host (crates/fetcher/src/robots.rs).
+pub const ROBOTS_BUCKET: &str = "pagefeed_robots";
 
 /// The `fetchers` consumer: explicit acks; a task not acked within
 /// `fetcher.ack_wait` goes to another fetcher. `max_deliver` is a safety net
@@ -286,18 +289,44 @@ pub fn fetch_state_bucket(cfg: &Config) -> kv::Config {
 
 /// Finds the fetch-state bucket, creating it if missing.
 pub async fn ensure_fetch_state(js: &Context, cfg: &Config) -> Result<kv::Store, ProvisionError> {
+    ensure_bucket(js, fetch_state_bucket(cfg)).await
+}
+
+/// The robots bucket: one value per host (scheme, host and port), the last
+/// fetch's only. A value carries its own expiry; `max_age` (`robots_ttl`
+/// when the bucket is created) clears out the hosts no fetcher asks for.
+pub fn robots_bucket(cfg: &Config) -> kv::Config {
+    kv::Config {
+        bucket: ROBOTS_BUCKET.to_owned(),
+        description: "pagefeed: each host's robots.txt, as the fetchers last fetched it".to_owned(),
+        history: 1,
+        max_age: cfg.fetcher.robots_ttl,
+        storage: StorageType::File,
+        num_replicas: cfg.nats.replicas,
+        ..Default::default()
+    }
+}
+
+/// Finds the robots bucket, creating it if missing.
+pub async fn ensure_robots(js: &Context, cfg: &Config) -> Result<kv::Store, ProvisionError> {
+    ensure_bucket(js, robots_bucket(cfg)).await
+}
+
+/// Finds the bucket `config` describes, creating it if missing.
+async fn ensure_bucket(js: &Context, config: kv::Config) -> Result<kv::Store, ProvisionError> {
+    let name = config.bucket.clone();
     let unavailable = |reason: String| ProvisionError::Unavailable {
-        stream: format!("KV_{FETCH_STATE_BUCKET}"),
+        stream: format!("KV_{name}"),
         reason,
     };
-    if let Ok(store) = js.get_key_value(FETCH_STATE_BUCKET).await {
+    if let Ok(store) = js.get_key_value(&name).await {
         return Ok(store);
     }
-    match js.create_key_value(fetch_state_bucket(cfg)).await {
+    match js.create_key_value(config).await {
         Ok(store) => Ok(store),
         // Another fetcher created it in the meantime.
         Err(create_error) => js
-            .get_key_value(FETCH_STATE_BUCKET)
+            .get_key_value(&name)
             .await
             .map_err(|_| unavailable(create_error.to_string())),
     }

@@ -1,16 +1,18 @@
 //! One task, start to end of its work: find the page's configured URL (a
-//! task's own URL is never fetched), fetch it (conditionally, politely, with
-//! the site's address policy), decode and extract off the async threads,
-//! compare with the page's last crawl, and say what is news: the events to
-//! publish, the `fetch_failed` that ends a task, and the fetch state recorded
-//! once the events are acked. Publishing and acking are `tasks.rs`'s.
+//! task's own URL is never fetched), fetch it (conditionally, politely, if
+//! its host's robots.txt allows, with the site's address policy), decode and
+//! extract off the async threads, compare with the page's last crawl, and
+//! say what is news: the events to publish, the `fetch_failed` that ends a
+//! task, and the fetch state recorded once the events are acked. Publishing
+//! and acking are `tasks.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
 use chrono::{DateTime, Utc};
+use pagefeed_events::config::Robots as RobotsPolicy;
 use pagefeed_events::event::{EntryObserved, Event, FetchFailed, PageRecord};
 use pagefeed_events::redact::redact_url;
 use pagefeed_events::{Config, PageKey, Task};
@@ -25,6 +27,7 @@ use crate::http::{FetchError, FetchSettings, HttpClient, Outcome, Validators};
 use crate::metrics::Metrics;
 use crate::policy::AddressPolicy;
 use crate::politeness::Politeness;
+use crate::robots::{product_token, Robots};
 
 /// What a successful crawl produced: the events to publish, then the state
 /// that [`Crawler::record`] keeps once they are acked.
@@ -40,6 +43,7 @@ pub struct Crawled {
 pub struct Crawler {
     sites: HashMap<String, SiteCrawler>,
     politeness: Politeness,
+    robots: Robots,
     state: FetchState,
     /// Parses at once: one per core. More would only time-share the cores
     /// with the async worker, delaying every NATS round trip behind them.
@@ -54,27 +58,45 @@ struct SiteCrawler {
     site: pagefeed_events::Site,
     http: HttpClient,
     extractor: Arc<Extractor>,
+    /// The product token the site's robots.txt is read for (from its
+    /// `User-Agent` header, or the fetcher's); `None` for a site that
+    /// ignores robots.txt.
+    robots_agent: Option<String>,
 }
 
 impl Crawler {
-    /// The crawler of `cfg`'s sites, keeping its figures in `metrics`.
-    pub fn new(cfg: &Config, state: FetchState, metrics: Arc<Metrics>) -> anyhow::Result<Crawler> {
+    /// The crawler of `cfg`'s sites, asking `robots` what they allow and
+    /// keeping its figures in `metrics`.
+    pub fn new(
+        cfg: &Config,
+        state: FetchState,
+        robots: Robots,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Crawler> {
         let f = &cfg.fetcher;
         let sites = cfg
             .sites
             .iter()
             .map(|site| {
+                let settings = FetchSettings::for_site(f, site);
+                let robots_agent = (site.robots == RobotsPolicy::Obey).then(|| {
+                    let user_agent = site
+                        .request
+                        .headers
+                        .get(reqwest::header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(&settings.user_agent);
+                    product_token(user_agent)
+                });
                 let crawler = SiteCrawler {
                     site: site.clone(),
-                    http: HttpClient::new(
-                        FetchSettings::for_site(f, site),
-                        AddressPolicy::for_site(site),
-                    )?,
+                    http: HttpClient::new(settings, AddressPolicy::for_site(site))?,
                     extractor: Arc::new(Extractor::new(
                         &site.extract,
                         site.timezone,
                         Limits::from(f),
                     )?),
+                    robots_agent,
                 };
                 Ok((site.name.clone(), crawler))
             })
@@ -82,6 +104,7 @@ impl Crawler {
         Ok(Crawler {
             sites,
             politeness: Politeness::new(f.per_host_concurrency, f.per_host_delay),
+            robots,
             state,
             parsers: Arc::new(Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -175,13 +198,23 @@ impl Crawler {
             .map(PageState::validators)
             .unwrap_or_default();
 
-        let host = url::Url::parse(&url)
-            .ok()
+        let parsed = url::Url::parse(&url).ok();
+        let host = parsed
+            .as_ref()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
+        // The host's Crawl-delay, when its robots.txt allows the page.
+        let spacing = match (&site.robots_agent, &parsed) {
+            (Some(agent), Some(page)) => {
+                self.robots
+                    .check(page, agent, &site.http, &self.politeness)
+                    .await?
+            }
+            _ => Duration::ZERO,
+        };
         let outcome = {
             let asked = Instant::now();
-            let _permit = self.politeness.acquire(&host).await;
+            let _permit = self.politeness.acquire_spaced(&host, spacing).await;
             self.metrics.politeness_wait(asked.elapsed());
             let started = Instant::now();
             let outcome = site.http.fetch(&url, &validators).await;

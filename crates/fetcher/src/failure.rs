@@ -45,6 +45,11 @@ pub enum FailureReason {
     UnknownPage,
     /// The fetch state could not be read.
     State,
+    /// The host's robots.txt disallows the page for the fetcher's agent.
+    RobotsDisallowed,
+    /// The host's robots.txt answered a server error (or 429): RFC 9309
+    /// says to take everything as disallowed until it answers.
+    RobotsUnavailable,
     Other,
 }
 
@@ -68,6 +73,8 @@ impl FailureReason {
             FailureReason::UnknownSite => "unknown_site",
             FailureReason::UnknownPage => "unknown_page",
             FailureReason::State => "state",
+            FailureReason::RobotsDisallowed => "robots_disallowed",
+            FailureReason::RobotsUnavailable => "robots_unavailable",
             FailureReason::Other => "other",
         }
     }
@@ -75,8 +82,9 @@ impl FailureReason {
     /// Whether another attempt would fail the same way, so the task ends
     /// after this one: a client error status (4xx but 408 and 429), the
     /// page or the task itself, the address policy, the parse deadline (the
-    /// same page takes as long again). Timeouts, DNS, connections, 408, 429,
-    /// 5xx, the fetch state and anything unforeseen are transient.
+    /// same page takes as long again), a robots.txt that disallows the page.
+    /// Timeouts, DNS, connections, 408, 429, 5xx, a robots.txt that answers
+    /// a server error, the fetch state and anything unforeseen are transient.
     fn is_permanent(&self) -> bool {
         match self {
             FailureReason::HttpStatus(status) => {
@@ -92,11 +100,13 @@ impl FailureReason {
             | FailureReason::ParseTimeout
             | FailureReason::BadTask
             | FailureReason::UnknownSite
-            | FailureReason::UnknownPage => true,
+            | FailureReason::UnknownPage
+            | FailureReason::RobotsDisallowed => true,
             FailureReason::Timeout
             | FailureReason::Dns
             | FailureReason::Connect
             | FailureReason::State
+            | FailureReason::RobotsUnavailable
             | FailureReason::Other => false,
         }
     }
@@ -208,6 +218,7 @@ mod tests {
             (R::BadTask, "bad_task"),
             (R::UnknownSite, "unknown_site"),
             (R::UnknownPage, "unknown_page"),
+            (R::RobotsDisallowed, "robots_disallowed"),
         ];
         let transient = [
             (R::HttpStatus(408), "http_status"),
@@ -220,6 +231,7 @@ mod tests {
             (R::Dns, "dns"),
             (R::Connect, "connect"),
             (R::State, "state"),
+            (R::RobotsUnavailable, "robots_unavailable"),
             (R::Other, "other"),
         ];
         for (reason, wire) in permanent {
@@ -229,6 +241,14 @@ mod tests {
         for (reason, wire) in transient {
             assert_eq!(reason.as_str(), wire);
             assert!(reason.is_transient(), "{reason:?}");
+        }
+        // Every reason has its own slot in the projector's counts.
+        for (reason, _) in permanent.iter().chain(&transient) {
+            let slot = pagefeed_events::event::fetch_failure_slot(reason.as_str());
+            assert_eq!(
+                pagefeed_events::event::FETCH_FAILURE_REASONS[slot],
+                reason.as_str()
+            );
         }
     }
 

@@ -15,13 +15,16 @@ pub mod metrics;
 pub mod parse;
 pub mod policy;
 pub mod politeness;
+pub mod robots;
 pub mod tasks;
 
 use std::sync::Arc;
 
 use async_nats::jetstream;
 use pagefeed_cli::Readiness;
-use pagefeed_events::streams::{ensure_fetch_state, ensure_streams, until_provisioned};
+use pagefeed_events::streams::{
+    ensure_fetch_state, ensure_robots, ensure_streams, until_provisioned,
+};
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::Config;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,7 @@ use tracing::info;
 use crate::crawl::Crawler;
 use crate::fetch_state::FetchState;
 use crate::metrics::Metrics;
+use crate::robots::Robots;
 use crate::tasks::{pull_loop, Worker};
 
 /// What a fetcher runs with.
@@ -72,10 +76,14 @@ pub async fn run_observed(
     let Some(kv) = until_provisioned(&shutdown, || ensure_fetch_state(&js, &cfg)).await? else {
         return Ok(());
     };
+    let Some(robots) = until_provisioned(&shutdown, || ensure_robots(&js, &cfg)).await? else {
+        return Ok(());
+    };
+    let robots = Robots::new(robots, cfg.fetcher.robots_ttl);
     observe
         .readiness
         .watch(&client, &[TASKS_STREAM, EVENTS_STREAM]);
-    let crawler = Crawler::new(&cfg, FetchState::new(kv), observe.metrics)?;
+    let crawler = Crawler::new(&cfg, FetchState::new(kv), robots, observe.metrics)?;
     info!(concurrency, sites = cfg.sites.len(), "fetcher started");
     let worker = Arc::new(Worker {
         js,

@@ -61,6 +61,12 @@ impl Politeness {
     /// Waits for a free slot for `host` and for its turn after the previous
     /// start, and returns the permit to hold while the request runs.
     pub async fn acquire(&self, host: &str) -> HostPermit {
+        self.acquire_spaced(host, Duration::ZERO).await
+    }
+
+    /// [`Politeness::acquire`], keeping the next start to `host` at least
+    /// `delay` after this one when that is longer than the minimum delay.
+    pub async fn acquire_spaced(&self, host: &str, delay: Duration) -> HostPermit {
         let state = {
             let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
             match hosts.map.get(host) {
@@ -90,7 +96,7 @@ impl Politeness {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let start = (*next).max(Instant::now());
-            *next = start + self.min_delay;
+            *next = start + self.min_delay.max(delay);
             start
         };
         tokio::time::sleep_until(start).await;
@@ -175,6 +181,22 @@ mod tests {
         for (k, start) in starts.iter().enumerate() {
             assert!(*start - begin >= Duration::from_millis(50) * k as u32);
         }
+    }
+
+    #[tokio::test]
+    async fn a_longer_delay_of_a_host_wins() {
+        let polite = Politeness::new(10, Duration::from_millis(10));
+        let begin = Instant::now();
+        let _first = polite
+            .acquire_spaced("a.example", Duration::from_millis(200))
+            .await;
+        let _second = polite.acquire("a.example").await;
+        assert!(begin.elapsed() >= Duration::from_millis(200));
+        // A shorter one than the minimum changes nothing.
+        let mark = Instant::now();
+        let _third = polite.acquire_spaced("b.example", Duration::ZERO).await;
+        let _fourth = polite.acquire("b.example").await;
+        assert!(mark.elapsed() >= Duration::from_millis(10));
     }
 
     #[tokio::test]

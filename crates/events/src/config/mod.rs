@@ -202,6 +202,9 @@ pub struct FetcherConfig {
     /// The most one page's decoding, parsing and extraction may take; past
     /// it the attempt fails as `parse_timeout`.
     pub parse_deadline: Duration,
+    /// How long a host's robots.txt is kept (in the `pagefeed_robots`
+    /// bucket and in each process) before it is fetched again.
+    pub robots_ttl: Duration,
 }
 
 /// The most `[fetcher] max_entries` may be: a page's fetch state keeps the
@@ -211,6 +214,10 @@ pub const MAX_ENTRIES_LIMIT: usize = 20_000;
 
 /// The most `[fetcher] parse_deadline` may be.
 pub const MAX_PARSE_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The most `[fetcher] robots_ttl` may be: RFC 9309 §2.4 says a cached
+/// robots.txt should not be used for more than 24 hours.
+pub const MAX_ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for FetcherConfig {
     fn default() -> FetcherConfig {
@@ -233,6 +240,7 @@ impl Default for FetcherConfig {
             max_entry_text_bytes: limits::MAX_TEXT_BYTES,
             max_title_bytes: limits::MAX_TITLE_BYTES,
             parse_deadline: Duration::from_secs(10),
+            robots_ttl: MAX_ROBOTS_TTL,
         }
     }
 }
@@ -260,6 +268,17 @@ pub struct Site {
     /// The encoding the site's pages are decoded in, whatever they declare
     /// (`charset = "shift_jis"`); when absent, the page's own word or a guess.
     pub charset: Option<&'static Encoding>,
+    /// Whether the fetchers obey the site's robots.txt (`robots`).
+    pub robots: Robots,
+}
+
+/// A site's `robots`: `"obey"` (the default) or `"ignore"`, for a site whose
+/// operator allows pagefeed whatever its robots.txt says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Robots {
+    #[default]
+    Obey,
+    Ignore,
 }
 
 /// A site's own request settings (`headers`, `cookies`, `timeout`,

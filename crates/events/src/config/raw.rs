@@ -63,6 +63,7 @@ pub(super) struct RawFetcher {
     pub(super) max_entry_text_bytes: Option<usize>,
     pub(super) max_title_bytes: Option<usize>,
     pub(super) parse_deadline: Option<HumanDuration>,
+    pub(super) robots_ttl: Option<HumanDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -108,6 +109,7 @@ pub(super) struct RawSite {
     pub(super) timeout: Option<HumanDuration>,
     pub(super) connect_timeout: Option<HumanDuration>,
     pub(super) charset: Option<String>,
+    pub(super) robots: Option<String>,
 }
 
 #[derive(Deserialize)]

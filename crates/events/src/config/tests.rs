@@ -743,3 +743,36 @@ fn a_debug_printed_config_shows_no_nats_secret() {
     let shown = format!("{cfg:?}");
     assert!(!shown.contains("url-s3cret"), "{shown}");
 }
+
+#[test]
+fn robots_are_obeyed_unless_a_site_says_ignore() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.sites[0].robots, super::Robots::Obey);
+    assert_eq!(cfg.fetcher.robots_ttl, Duration::from_secs(24 * 3600));
+    let cfg = parse(&with_sample("robots = \"ignore\"")).unwrap();
+    assert_eq!(cfg.sites[0].robots, super::Robots::Ignore);
+    let cfg = parse(&with_sample("robots = \"obey\"")).unwrap();
+    assert_eq!(cfg.sites[0].robots, super::Robots::Obey);
+    for bad in ["robots = \"Ignore\"", "robots = \"no\"", "robots = false"] {
+        let e = parse(&with_sample(bad)).unwrap_err();
+        assert_eq!(e.site.as_deref(), Some("sample"), "{bad}: {e}");
+        assert_eq!(e.field.as_deref(), Some("robots"), "{bad}: {e}");
+    }
+
+    let f = parse(&format!("[fetcher]\nrobots_ttl = \"1h\"\n{GOOD}"))
+        .unwrap()
+        .fetcher;
+    assert_eq!(f.robots_ttl, Duration::from_secs(3600));
+    for line in [
+        "robots_ttl = \"25h\"",
+        "robots_ttl = \"0s\"",
+        "robots_ttl = \"daily\"",
+    ] {
+        let e = parse(&format!("[fetcher]\n{line}\n{GOOD}")).unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("fetcher.robots_ttl"),
+            "{line}: {e}"
+        );
+    }
+}

@@ -17,7 +17,8 @@ use super::raw::{
 };
 use super::{
     origin_of, Config, ConfigError, Extract, FetcherConfig, NatsConfig, NotifierConfig, Notify,
-    NotifyTarget, Pages, SchedulerConfig, Site, SiteRequest, MAX_ENTRIES_LIMIT, MAX_PARSE_DEADLINE,
+    NotifyTarget, Pages, Robots, SchedulerConfig, Site, SiteRequest, MAX_ENTRIES_LIMIT,
+    MAX_PARSE_DEADLINE, MAX_ROBOTS_TTL,
 };
 use crate::limits::{self, MAX_URL_BYTES};
 use crate::redact::{redact_url, Secret};
@@ -359,6 +360,16 @@ fn site(
         Some(label) => Some(charset(label).map_err(|m| at.err("charset", m))?),
         None => None,
     };
+    let robots = match s.robots.as_deref() {
+        None | Some("obey") => Robots::Obey,
+        Some("ignore") => Robots::Ignore,
+        Some(other) => {
+            return Err(at.err(
+                "robots",
+                format!("\"{other}\" is neither \"obey\" nor \"ignore\""),
+            ))
+        }
+    };
     Ok(Site {
         name: s.name,
         pages,
@@ -370,6 +381,7 @@ fn site(
         timezone,
         request,
         charset,
+        robots,
     })
 }
 
@@ -704,6 +716,16 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
             ),
         ));
     }
+    let robots_ttl = raw.robots_ttl.map_or(d.robots_ttl, |t| t.0);
+    if robots_ttl > MAX_ROBOTS_TTL {
+        return Err((
+            "fetcher.robots_ttl",
+            format!(
+                "must be at most {}: RFC 9309 keeps a robots.txt no longer",
+                humantime::format_duration(MAX_ROBOTS_TTL)
+            ),
+        ));
+    }
     Ok(FetcherConfig {
         concurrency: at_least_one("fetcher.concurrency", raw.concurrency, d.concurrency)?,
         user_agent,
@@ -728,6 +750,7 @@ fn fetcher_config(raw: Option<RawFetcher>) -> Result<FetcherConfig, (&'static st
         max_entry_text_bytes,
         max_title_bytes,
         parse_deadline,
+        robots_ttl,
     })
 }
 

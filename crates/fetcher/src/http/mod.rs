@@ -176,11 +176,42 @@ impl HttpClient {
         })
     }
 
+    pub fn settings(&self) -> &FetchSettings {
+        &self.settings
+    }
+
     /// GETs `url`, conditionally when `validators` hold anything, following
     /// redirects. Only a 2xx is a page; a 304 is [`Outcome::NotModified`];
     /// anything else is an error. The timeout covers the whole fetch,
     /// redirects and body included.
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Outcome, FetchError> {
+        let body = BodyLimit::Refuse(self.settings.max_body);
+        self.get(url, validators, self.settings.max_redirects, body)
+            .await
+    }
+
+    /// GETs `url` as [`HttpClient::fetch`] does (same client, same address
+    /// policy, same headers), following up to `max_redirects` redirects and
+    /// keeping the first `limit` bytes of a longer body rather than refusing
+    /// it: for a robots.txt, of which RFC 9309 parses the first 500 KiB.
+    pub async fn fetch_prefix(
+        &self,
+        url: &str,
+        max_redirects: usize,
+        limit: usize,
+    ) -> Result<Outcome, FetchError> {
+        let body = BodyLimit::Truncate(limit);
+        self.get(url, &Validators::default(), max_redirects, body)
+            .await
+    }
+
+    async fn get(
+        &self,
+        url: &str,
+        validators: &Validators,
+        max_redirects: usize,
+        body_limit: BodyLimit,
+    ) -> Result<Outcome, FetchError> {
         let first = check_url(url)?;
         self.policy.check_first(&first)?;
         let mut target = first.clone();
@@ -198,9 +229,9 @@ impl HttpClient {
                 break response;
             };
             redirects += 1;
-            if redirects > self.settings.max_redirects {
+            if redirects > max_redirects {
                 return Err(FetchError::TooManyRedirects {
-                    limit: self.settings.max_redirects,
+                    limit: max_redirects,
                     detail: format!("the last one to {}", redact_url(next.as_str())),
                 });
             }
@@ -251,20 +282,27 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let new_validators = Validators::from_headers(response.headers());
-        let limit = self.settings.max_body;
+        let (limit, refuse) = match body_limit {
+            BodyLimit::Refuse(limit) => (limit, true),
+            BodyLimit::Truncate(limit) => (limit, false),
+        };
         // A declared length over the cap fails before any byte is read
         // (reqwest drops Content-Length when it decompresses, so the chunk
         // loop below is what enforces the cap on compressed bodies).
         let declared = response.content_length();
-        if declared.is_some_and(|len| len > limit as u64) {
+        if refuse && declared.is_some_and(|len| len > limit as u64) {
             return Err(FetchError::TooLarge { limit });
         }
         let capacity = declared.map_or(64 * 1024, |len| len as usize).min(limit);
         let mut body = BytesMut::with_capacity(capacity);
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
             if body.len() + chunk.len() > limit {
-                // Dropping the response closes the connection mid-body.
-                return Err(FetchError::TooLarge { limit });
+                if refuse {
+                    // Dropping the response closes the connection mid-body.
+                    return Err(FetchError::TooLarge { limit });
+                }
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
             }
             body.extend_from_slice(&chunk);
         }
@@ -276,6 +314,15 @@ impl HttpClient {
             validators: new_validators,
         }))
     }
+}
+
+/// What to do with a body longer than a limit.
+#[derive(Debug, Clone, Copy)]
+enum BodyLimit {
+    /// Fail with [`FetchError::TooLarge`].
+    Refuse(usize),
+    /// Keep its first bytes.
+    Truncate(usize),
 }
 
 /// The validators of a conditional GET, as headers. A validator that is not

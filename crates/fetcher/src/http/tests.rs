@@ -230,3 +230,35 @@ async fn url_credentials_follow_a_redirect_on_their_host_only() {
         elsewhere[0]
     );
 }
+
+#[tokio::test]
+async fn a_prefix_fetch_keeps_the_first_bytes_of_a_long_body() {
+    const LONG: usize = 600 * 1024;
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {LONG}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes();
+    answer.extend(std::iter::repeat_n(b'a', LONG));
+    let port = answering(Box::leak(answer.into_boxed_slice())).await;
+    let url = format!("http://127.0.0.1:{port}/robots.txt");
+    let Outcome::Fetched(fetched) = client().fetch_prefix(&url, 5, 500 * 1024).await.unwrap()
+    else {
+        panic!("a 200 is fetched");
+    };
+    assert_eq!(fetched.body.len(), 500 * 1024);
+    // The same body is refused by a page fetch capped at that size.
+    let capped = HttpClient::new(
+        FetchSettings {
+            max_body: 500 * 1024,
+            ..FetchSettings::default()
+        },
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap();
+    let err = capped
+        .fetch(&url, &Validators::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "too_large", "{err}");
+}

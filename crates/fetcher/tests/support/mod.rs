@@ -1,13 +1,14 @@
 //! What the trust-boundary scenarios share: tiny HTTP servers on loopback
 //! addresses (127.0.0.2, 127.0.0.3 ... play other hosts) that record the
-//! requests they get (path and headers), a page with entries, and a
-//! `[[site]]` block.
+//! requests they get (path, headers, time), a page with entries, and a
+//! `[[site]]` block. A server answers `/robots.txt` on its own (404 unless
+//! told otherwise) and keeps those requests apart from the pages'.
 
 #![allow(dead_code)] // each scenario uses its own part
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -34,6 +35,12 @@ pub enum Reply {
     },
     /// Nothing, for ten minutes.
     Hang,
+    /// An empty body with this status.
+    Status(u16),
+    /// Plain text.
+    Text(String),
+    /// Plain text, after a pause.
+    SlowText(Duration, String),
 }
 
 /// A request as the server saw it.
@@ -42,6 +49,8 @@ pub struct Seen {
     /// Path and query.
     pub path: String,
     pub headers: HeaderMap,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Seen {
@@ -55,6 +64,7 @@ impl Seen {
 pub struct Server {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    robots_seen: Arc<Mutex<Vec<Seen>>>,
     stop: CancellationToken,
 }
 
@@ -64,13 +74,27 @@ impl Server {
         ip: &str,
         reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
     ) -> anyhow::Result<Server> {
+        Server::with_robots(ip, |_| Reply::Status(404), reply).await
+    }
+
+    /// [`Server::start`], answering `/robots.txt` with `robots`, which is
+    /// given how many times it was asked before.
+    pub async fn with_robots(
+        ip: &str,
+        robots: impl Fn(usize) -> Reply + Send + Sync + 'static,
+        reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
+    ) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let robots_seen = Arc::new(Mutex::new(Vec::new()));
         let reply = Arc::new(reply);
+        let robots = Arc::new(robots);
         let recorded = seen.clone();
+        let robots_recorded = robots_seen.clone();
         let app = Router::new().fallback(move |req: Request| {
             let (seen, reply) = (recorded.clone(), reply.clone());
+            let (robots_seen, robots) = (robots_recorded.clone(), robots.clone());
             async move {
                 let path = req
                     .uri()
@@ -78,11 +102,20 @@ impl Server {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 let headers = req.headers().clone();
-                seen.lock().unwrap().push(Seen {
+                let request = Seen {
                     path: path.clone(),
                     headers: headers.clone(),
-                });
-                let response: Response = match reply(&path) {
+                    at: Instant::now(),
+                };
+                let answer = if path == "/robots.txt" {
+                    let mut robots_seen = robots_seen.lock().unwrap();
+                    robots_seen.push(request);
+                    robots(robots_seen.len() - 1)
+                } else {
+                    seen.lock().unwrap().push(request);
+                    reply(&path)
+                };
+                let response: Response = match answer {
                     Reply::Page(html) => {
                         ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
                     }
@@ -113,6 +146,18 @@ impl Server {
                         tokio::time::sleep(Duration::from_secs(600)).await;
                         StatusCode::GATEWAY_TIMEOUT.into_response()
                     }
+                    Reply::Status(status) => StatusCode::from_u16(status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                        .into_response(),
+                    Reply::Text(text) => {
+                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+                            .into_response()
+                    }
+                    Reply::SlowText(pause, text) => {
+                        tokio::time::sleep(pause).await;
+                        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+                            .into_response()
+                    }
                 };
                 response
             }
@@ -124,7 +169,12 @@ impl Server {
                 .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await
         });
-        Ok(Server { addr, seen, stop })
+        Ok(Server {
+            addr,
+            seen,
+            robots_seen,
+            stop,
+        })
     }
 
     /// `http://ip:port`
@@ -136,12 +186,17 @@ impl Server {
         self.addr.port()
     }
 
-    /// Every request so far, by path.
+    /// The requests for `/robots.txt` so far.
+    pub fn robots_requests(&self) -> Vec<Seen> {
+        self.robots_seen.lock().unwrap().clone()
+    }
+
+    /// Every request so far but those for `/robots.txt`, by path.
     pub fn hits(&self) -> Vec<String> {
         self.seen().into_iter().map(|s| s.path).collect()
     }
 
-    /// Every request so far.
+    /// Every request so far but those for `/robots.txt`.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }

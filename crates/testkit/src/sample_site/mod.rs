@@ -5,8 +5,9 @@
 //!
 //! Routes: `GET /recent_page_feed?page_id=N` (the page; a missing or
 //! non-numeric `page_id` is a 400), `GET /view_entry?page_id=N&entry=K` (the
-//! page an entry links to), `GET /stats` (request counters as JSON) and `GET /`
-//! (an index explaining the ids).
+//! page an entry links to), `GET /stats` (request counters as JSON), `GET /`
+//! (an index explaining the ids) and `GET /robots.txt` (every page allowed to
+//! every crawler; not counted in the stats, which count pages).
 //!
 //! What a page does depends on `id % 100` (see [`page_kind`]):
 //!

@@ -177,6 +177,11 @@ pub(super) async fn stats_json(State(site): State<Arc<Site>>) -> Json<Snapshot> 
     Json(site.stats.snapshot())
 }
 
+/// Every crawler may fetch everything.
+pub(super) async fn robots_txt() -> Response {
+    plain(StatusCode::OK, "User-agent: *\nAllow: /\n")
+}
+
 pub(super) async fn index() -> Response {
     let mut html = String::with_capacity(4096);
     html.push_str(

@@ -132,6 +132,7 @@ pub(super) fn build_router(
         .route("/recent_page_feed", get(recent_page_feed))
         .route("/view_entry", get(view_entry))
         .route("/stats", get(stats_json))
+        .route("/robots.txt", get(robots_txt))
         .with_state(site)
         .layer(
             // The fastest level: compressing at the default level would make
