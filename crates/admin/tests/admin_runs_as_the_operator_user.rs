@@ -5,38 +5,15 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use pagefeed_events::streams::{ensure_streams, projector_consumer};
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_testkit::config::{config_with, id_site};
+use pagefeed_testkit::permissions::{password, server_config};
 use pagefeed_testkit::services::Services;
 use support::admin_with_env;
-
-const USERS: [&str; 5] = ["scheduler", "fetcher", "projector", "notifier", "operator"];
-
-fn password(user: &str) -> String {
-    format!("{user}-pw-7Qx")
-}
-
-/// The shipped permissions, with the passwords defined in front of them.
-fn server_config() -> String {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/permissions.conf"),
-    )
-    .expect("deploy/nats/permissions.conf");
-    let mut text = String::new();
-    for user in USERS {
-        text.push_str(&format!(
-            "PAGEFEED_{}_PASSWORD: \"{}\"\n",
-            user.to_uppercase(),
-            password(user)
-        ));
-    }
-    text + &shipped
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sees_everything_as_the_operator() -> anyhow::Result<()> {

@@ -240,6 +240,21 @@ pub fn serve(
     })
 }
 
+/// [`serve`] on `listener` when there is one (`--metrics off` gives none),
+/// with the figures `register` puts in a fresh registry.
+pub fn serve_metrics(
+    listener: Option<TcpListener>,
+    register: impl FnOnce(&mut Registry),
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) {
+    if let Some(listener) = listener {
+        let mut registry = Registry::default();
+        register(&mut registry);
+        serve(listener, registry, readiness, shutdown);
+    }
+}
+
 /// Calls `line` every `every` (never for zero) with the time since the
 /// last call, until `shutdown`: for a service's periodic summary.
 pub fn summarize_every(

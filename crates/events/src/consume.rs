@@ -4,6 +4,7 @@
 //! replication and its rebuild all read through it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::BatchConfig;
@@ -11,6 +12,7 @@ use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{AckKind, Message};
 use async_nats::{Client, StatusCode, Subscriber};
 use futures::StreamExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -164,6 +166,39 @@ impl Messages {
         if let Feed::OnDemand(feed) = self.feed {
             feed.close(self.what).await;
         }
+    }
+}
+
+/// A [`Source::read`] for readers that work on each message apart, at most
+/// as many at once as `slots` has: a free slot first, then a message, so
+/// that none is held that cannot start (asking, on demand, for no more than
+/// the free slots); each goes to `start` with the slot it keeps until it
+/// ends. Until `shutdown` ([`Flow::Stop`]), which comes first: once
+/// stopping, nothing more is asked for; or until the messages end
+/// ([`Flow::Recreate`]).
+pub async fn read_in_slots(
+    messages: &mut Messages,
+    slots: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+    mut start: impl FnMut(Message, OwnedSemaphorePermit),
+) -> anyhow::Result<Flow> {
+    loop {
+        let slot = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(Flow::Stop),
+            slot = slots.clone().acquire_owned() => slot?,
+        };
+        // This slot and every other free one.
+        let room = 1 + slots.available_permits();
+        let next = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(Flow::Stop),
+            next = messages.next_for(room) => next,
+        };
+        let Some(msg) = next else {
+            return Ok(Flow::Recreate);
+        };
+        start(msg, slot);
     }
 }
 

@@ -10,13 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pagefeed_cli::observe::{listen_or_exit, serve, summarize_every};
+use pagefeed_cli::observe::{listen_or_exit, serve_metrics, summarize_every};
 use pagefeed_cli::{
     config_or_exit, exit_with, init_tracing, refuse, shutdown_on_signals, Listen, LogArgs, NatsArgs,
 };
 use pagefeed_fetcher::extract_command::{inspect, Source, UnknownSite};
 use pagefeed_fetcher::{Observe, Options};
-use prometheus_client::registry::Registry;
 
 /// Fetches pagefeed's pages and extracts their entries.
 #[derive(Parser)]
@@ -106,16 +105,12 @@ async fn main() {
             init_tracing(args.log.log_format);
             let shutdown = shutdown_on_signals();
             let observe = Observe::default();
-            if let Some(listener) = listener {
-                let mut registry = Registry::default();
-                observe.metrics.register(&mut registry);
-                serve(
-                    listener,
-                    registry,
-                    observe.readiness.clone(),
-                    shutdown.child_token(),
-                );
-            }
+            serve_metrics(
+                listener,
+                |registry| observe.metrics.register(registry),
+                observe.readiness.clone(),
+                shutdown.child_token(),
+            );
             summarize_every(
                 args.log.summary_every,
                 shutdown.child_token(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind};
 use pagefeed_events::backoff::Backoff;
-use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
+use pagefeed_events::consume::{consume, read_in_slots, Flow, Messages, Pull, Source};
 use pagefeed_events::limits::MAX_EVENT_BYTES;
 use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::ensure_fetchers_consumer;
@@ -86,32 +86,16 @@ impl Source for Tasks {
     }
 
     async fn read(&mut self, messages: &mut Messages) -> anyhow::Result<Flow> {
-        let shutdown = &self.worker.shutdown;
         info!(concurrency = self.concurrency, "pulling tasks");
-        loop {
-            // A free slot first, then a task: never hold a task we cannot
-            // start. Shutdown first: once stopping, ask for nothing more.
-            let slot = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return Ok(Flow::Stop),
-                slot = self.slots.clone().acquire_owned() => slot?,
-            };
-            // This slot and every other free one.
-            let room = 1 + self.slots.available_permits();
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return Ok(Flow::Stop),
-                next = messages.next_for(room) => next,
-            };
-            let Some(msg) = next else {
-                return Ok(Flow::Recreate);
-            };
-            let worker = self.worker.clone();
-            self.tracker.spawn(async move {
+        let (worker, tracker) = (&self.worker, &self.tracker);
+        read_in_slots(messages, &self.slots, &worker.shutdown, |msg, slot| {
+            let worker = worker.clone();
+            tracker.spawn(async move {
                 worker.handle(msg).await;
                 drop(slot);
             });
-        }
+        })
+        .await
     }
 }
 

@@ -11,7 +11,7 @@ use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind};
 use pagefeed_events::backoff::{sleep, Backoff};
 use pagefeed_events::config::Notify;
-use pagefeed_events::consume::{consume, Flow, Messages, Pull, Source};
+use pagefeed_events::consume::{consume, read_in_slots, Flow, Messages, Pull, Source};
 use pagefeed_events::event::Event;
 use pagefeed_events::redact::redact_url;
 use pagefeed_events::streams::{ensure_notify_consumer, notify_consumer};
@@ -41,11 +41,16 @@ pub struct Destination {
     pub stats: Arc<DestinationStats>,
     /// Where a consumer created now starts (`None`: with what comes next).
     pub start_seq: Option<u64>,
+    /// Stops the following.
     pub shutdown: CancellationToken,
+    /// Stops the deliveries in flight, which are handed back: cancelled
+    /// only once the following has stopped (see [`follow`]).
+    pub hand_back: CancellationToken,
 }
 
-/// Follows the destination until `shutdown`; then lets in-flight
-/// deliveries end (each one either is taken or handed back).
+/// Follows the destination until `shutdown`; then hands the deliveries in
+/// flight back, once no pull request of this client is left open (as the
+/// fetchers hand back their tasks: crates/fetcher/src/tasks.rs).
 pub async fn follow(destination: Destination) -> anyhow::Result<()> {
     let shutdown = destination.shutdown.clone();
     let concurrency = destination.cfg.notifier.concurrency;
@@ -56,6 +61,7 @@ pub async fn follow(destination: Destination) -> anyhow::Result<()> {
         concurrency,
     };
     let outcome = consume(&mut source, &shutdown).await;
+    source.destination.hand_back.cancel();
     source.destination.stats.following(false);
     source.tracker.close();
     source.tracker.wait().await;
@@ -96,26 +102,19 @@ impl Source for Follow {
         let d = &self.destination;
         d.stats.following(true);
         info!(destination = %d.notify.name, "following new entries");
-        loop {
-            let slot = tokio::select! {
-                slot = self.slots.clone().acquire_owned() => slot?,
-                () = d.shutdown.cancelled() => return Ok(Flow::Stop),
-            };
-            let room = 1 + self.slots.available_permits();
-            let next = tokio::select! {
-                next = messages.next_for(room) => next,
-                () = d.shutdown.cancelled() => return Ok(Flow::Stop),
-            };
-            let Some(msg) = next else {
-                d.stats.following(false);
-                return Ok(Flow::Recreate);
-            };
+        let tracker = &self.tracker;
+        let flow = read_in_slots(messages, &self.slots, &d.shutdown, |msg, slot| {
             let d = d.clone();
-            self.tracker.spawn(async move {
+            tracker.spawn(async move {
                 d.handle(msg).await;
                 drop(slot);
             });
+        })
+        .await?;
+        if flow == Flow::Recreate {
+            d.stats.following(false);
         }
+        Ok(flow)
     }
 }
 
@@ -184,7 +183,7 @@ impl Destination {
     }
 
     /// Sends until the destination takes it (`true`), retrying with the
-    /// back-off; `false` on shutdown.
+    /// back-off; `false` once handed back (on shutdown).
     async fn deliver(&self, n: &Notification) -> bool {
         let name = &self.notify.name;
         let mut backoff = Backoff::new(FIRST_RETRY, self.cfg.notifier.retry_max);
@@ -194,7 +193,7 @@ impl Destination {
             attempt += 1;
             let sent = tokio::select! {
                 sent = self.sender.send(name, &self.notify.target, n) => sent,
-                () = self.shutdown.cancelled() => break false,
+                () = self.hand_back.cancelled() => break false,
             };
             match sent {
                 Ok(()) => {
@@ -223,7 +222,7 @@ impl Destination {
                     let delay = backoff
                         .next_delay()
                         .max(e.retry_after().unwrap_or_default().min(retry_max));
-                    if !sleep(delay, &self.shutdown).await {
+                    if !sleep(delay, &self.hand_back).await {
                         break false;
                     }
                 }

@@ -100,6 +100,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> anyhow::Resul
                 stats: stats.clone(),
                 start_seq: from_seq,
                 shutdown: shutdown.clone(),
+                hand_back: CancellationToken::new(),
             };
             let name = notify.name.clone();
             followers.push(tokio::spawn(async move {

@@ -4,39 +4,16 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use pagefeed_events::streams::ensure_streams;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
+use pagefeed_testkit::permissions::{password, server_config};
 use pagefeed_testkit::services::Services;
 use pagefeed_testkit::streams::publish_events;
 
 use support::*;
-
-const USERS: [&str; 5] = ["scheduler", "fetcher", "projector", "notifier", "operator"];
-
-fn password(user: &str) -> String {
-    format!("{user}-pw-9Zk")
-}
-
-/// The shipped permissions, with the passwords defined in front of them.
-fn server_config() -> String {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/permissions.conf"),
-    )
-    .expect("deploy/nats/permissions.conf");
-    let mut text = String::new();
-    for user in USERS {
-        text.push_str(&format!(
-            "PAGEFEED_{}_PASSWORD: \"{}\"\n",
-            user.to_uppercase(),
-            password(user)
-        ));
-    }
-    text + &shipped
-}
 
 async fn jetstream_as(url: &str, user: &str) -> anyhow::Result<jetstream::Context> {
     let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user))

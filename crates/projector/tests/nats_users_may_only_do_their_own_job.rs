@@ -4,7 +4,6 @@
 //! credentials cannot publish tasks or retention events, a projector's
 //! cannot publish anything, and neither can delete the log.
 
-use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -14,35 +13,12 @@ use pagefeed_events::Config;
 use pagefeed_testkit::config::{config_with, id_site};
 use pagefeed_testkit::in_process::Running;
 use pagefeed_testkit::nats::NatsServer;
+use pagefeed_testkit::permissions::{password, server_config};
 use pagefeed_testkit::sample_site::{SampleSite, SampleSiteOptions};
 use pagefeed_testkit::wait::wait_for;
 use tokio_util::sync::CancellationToken;
 
 mod node;
-
-const USERS: [&str; 5] = ["scheduler", "fetcher", "projector", "notifier", "operator"];
-
-fn password(user: &str) -> String {
-    format!("{user}-pw-7Qx")
-}
-
-/// The shipped permissions, with the passwords the server would take from
-/// its environment defined in front of them.
-fn server_config() -> String {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats/permissions.conf"),
-    )
-    .expect("deploy/nats/permissions.conf");
-    let mut text = String::new();
-    for user in USERS {
-        text.push_str(&format!(
-            "PAGEFEED_{}_PASSWORD: \"{}\"\n",
-            user.to_uppercase(),
-            password(user)
-        ));
-    }
-    text + &shipped
-}
 
 fn config_as(url: &str, user: &str, site: &str) -> Config {
     config_with(

@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use pagefeed_cli::observe::{listen_or_exit, serve, summarize_every};
+use pagefeed_cli::observe::{listen_or_exit, serve_metrics, summarize_every};
 use pagefeed_cli::{
     config_or_exit, exit_with, init_tracing, shutdown_on_signals, Listen, LogArgs, NatsArgs,
 };
 use pagefeed_scheduler::{Observe, Options};
-use prometheus_client::registry::Registry;
 
 /// Publishes pagefeed's crawl tasks every interval and retention events on a fixed period.
 #[derive(Parser)]
@@ -50,16 +49,12 @@ async fn main() {
     init_tracing(args.log.log_format);
     let shutdown = shutdown_on_signals();
     let observe = Observe::default();
-    if let Some(listener) = listener {
-        let mut registry = Registry::default();
-        observe.metrics.register(&mut registry);
-        serve(
-            listener,
-            registry,
-            observe.readiness.clone(),
-            shutdown.child_token(),
-        );
-    }
+    serve_metrics(
+        listener,
+        |registry| observe.metrics.register(registry),
+        observe.readiness.clone(),
+        shutdown.child_token(),
+    );
     summarize_every(
         args.log.summary_every,
         shutdown.child_token(),

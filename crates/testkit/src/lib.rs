@@ -12,6 +12,7 @@ pub mod in_process;
 pub mod logs;
 pub mod nats;
 pub mod nested_pages;
+pub mod permissions;
 pub mod process;
 pub mod projector_api;
 pub mod proxy;
