@@ -9,7 +9,7 @@ use pagefeed_events::streams::FETCH_STATE_BUCKET;
 use pagefeed_events::{jetstream_time, PageKey};
 use serde::Serialize;
 
-use crate::streams::{self, fetch_state_stream};
+use crate::streams::{self, bucket_stream};
 
 /// The entry, as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -26,7 +26,7 @@ pub struct FetchStateEntry {
 /// `page`'s fetch state; an error when the bucket or the page has none.
 pub async fn fetch_state(js: &Context, page: &PageKey) -> anyhow::Result<FetchStateEntry> {
     // Looked up as a stream first, for a clear error when it is missing.
-    streams::stream(js, &fetch_state_stream()).await?;
+    streams::stream(js, &bucket_stream(FETCH_STATE_BUCKET)).await?;
     let kv = js
         .get_key_value(FETCH_STATE_BUCKET)
         .await

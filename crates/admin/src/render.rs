@@ -118,14 +118,18 @@ pub fn status(status: &Status, now: DateTime<Utc>) -> String {
     }
     out.push_str(&format!("{}\n\n", notifiers.trim_fmt()));
 
-    let kv = &status.fetch_state;
-    if kv.exists {
-        out.push_str(&format!(
-            "fetch state: bucket {}, {} keys, {} bytes\n",
-            kv.bucket, kv.keys, kv.bytes
-        ));
-    } else {
-        out.push_str(&format!("fetch state: bucket {} (missing)\n", kv.bucket));
+    for (what, kv) in [
+        ("fetch state", &status.fetch_state),
+        ("robots.txt", &status.robots),
+    ] {
+        if kv.exists {
+            out.push_str(&format!(
+                "{what}: bucket {}, {} keys, {} bytes\n",
+                kv.bucket, kv.keys, kv.bytes
+            ));
+        } else {
+            out.push_str(&format!("{what}: bucket {} (missing)\n", kv.bucket));
+        }
     }
     if !status.other_consumers.is_empty() {
         out.push_str(&format!(

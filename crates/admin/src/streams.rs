@@ -7,13 +7,12 @@ use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{Context, ErrorCode};
 use chrono::{DateTime, Utc};
 use pagefeed_events::jetstream_time;
-use pagefeed_events::streams::FETCH_STATE_BUCKET;
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use serde::Serialize;
 
-/// The stream behind the fetch-state bucket.
-pub fn fetch_state_stream() -> String {
-    format!("KV_{FETCH_STATE_BUCKET}")
+/// The stream behind key-value bucket `bucket`.
+pub fn bucket_stream(bucket: &str) -> String {
+    format!("KV_{bucket}")
 }
 
 /// Which service creates `stream`, for the message saying it is missing.

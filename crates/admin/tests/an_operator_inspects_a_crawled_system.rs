@@ -111,6 +111,9 @@ async fn admin_reports_what_the_system_did() -> anyhow::Result<()> {
         status["fetch_state"]["keys"], 3,
         "one key per page: {status}"
     );
+    // The sample site is one host: one robots.txt cached.
+    assert_eq!(status["robots"]["keys"], 1, "one key per host: {status}");
+    assert!(named(&status["streams"], "name", "KV_pagefeed_robots").is_some());
     assert!(named(&status["nodes"], "node", "a").is_some(), "{status}");
     assert!(named(&status["nodes"], "node", "b").is_some(), "{status}");
     let notifier = named(&status["notifiers"], "name", "notify-hook").expect("notify-hook");

@@ -212,6 +212,59 @@ async fn a_closed_port_is_a_connect_error() {
     assert!(e.is_transient());
 }
 
+/// A site's `connect_timeout` replaces the fetcher's: a host that never
+/// completes the TCP handshake (a listener whose backlog is full, so the
+/// kernel drops further SYNs) fails the site's fetch as a timeout long
+/// before the fetcher's own 60 s connect and total timeouts.
+#[tokio::test]
+async fn a_site_connect_timeout_ends_a_connect_that_hangs() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Never accepted: these fill the accept queue.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(300), socket.connect(address)).await
+        {
+            held.push(stream);
+        }
+    }
+
+    let url = format!("http://{address}/{{id}}");
+    let cfg = pagefeed_testkit::config::config(
+        "nats://127.0.0.1:4222",
+        1,
+        &[
+            pagefeed_testkit::config::id_site("slow", &url, 1, 1, 1, "1m").replacen(
+                "[[site]]\n",
+                "[[site]]\nconnect_timeout = \"300ms\"\n",
+                1,
+            ),
+        ],
+    );
+    let fetcher = pagefeed_events::config::FetcherConfig {
+        connect_timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(60),
+        ..cfg.fetcher.clone()
+    };
+    let settings = FetchSettings::for_site(&fetcher, &cfg.sites[0]);
+    assert_eq!(settings.connect_timeout, Duration::from_millis(300));
+    let client = HttpClient::new(
+        settings,
+        AddressPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
+    )
+    .unwrap();
+    let page = url.replace("{id}", "1");
+    let e = tokio::time::timeout(Duration::from_secs(20), fetch_err(&client, &page))
+        .await
+        .expect("the site's connect timeout ends the fetch, not the fetcher's 60 s");
+    assert_eq!(e.reason(), "timeout", "{}", e.detail());
+    drop(held);
+}
+
 #[tokio::test]
 async fn other_schemes_are_refused_without_a_request() {
     let site = start().await;

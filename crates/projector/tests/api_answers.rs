@@ -222,6 +222,62 @@ async fn bad_requests_are_refused_with_json() {
     api.stop().await;
 }
 
+/// hyper alone would answer a request line over 65,534 bytes with an
+/// empty 414; the API answers it in JSON like any other bad request, and
+/// the connection goes on.
+#[tokio::test]
+async fn an_over_long_query_is_refused_with_json_too() {
+    let api = Api::start().await;
+    // Over 16 KiB, and under it (a `q` over 256 characters all the same).
+    // reqwest builds no request line over 64 KiB: the raw ones below do.
+    for q in ["渋".repeat(1_900), "a".repeat(10_000), "渋".repeat(1_500)] {
+        let (status, body) = api.get(&format!("/api/entries?q={q}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("256 characters"), "{error}");
+        // The same client, on the same connection: answered as usual.
+        assert_eq!(api.entry_ids("/api/entries?q=渋谷").await.len(), 3);
+    }
+
+    // 10,000 characters percent-encoded (90,000 bytes: hyper alone would
+    // refuse them with an empty 414), then another request, in one write:
+    // the long one refused in JSON, the next answered.
+    let address = api.base.trim_start_matches("http://");
+    let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
+    let requests = format!(
+        "GET /search?q={} HTTP/1.1\r\nHost: a\r\n\r\n\
+         GET /api/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "%E6%B8%8B".repeat(10_000)
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut connection, requests.as_bytes())
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut connection, &mut answers),
+    )
+    .await
+    .expect("both answered, then the connection closed")
+    .unwrap();
+    let answers = String::from_utf8_lossy(&answers);
+    // Each status line, wherever it starts (a body has no line end).
+    let statuses: Vec<&str> = answers
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| answers[at..].split("\r\n").next())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["HTTP/1.1 400 Bad Request", "HTTP/1.1 200 OK"],
+        "{answers}"
+    );
+    assert!(
+        answers.contains(r#"{"error":"the request line is longer than"#),
+        "{answers}"
+    );
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn metrics_are_prometheus_text() {
     let api = Api::start().await;

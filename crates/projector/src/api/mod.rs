@@ -12,6 +12,7 @@ mod options;
 mod pages;
 pub(crate) mod query;
 mod reads;
+pub mod request_line;
 mod router;
 pub(crate) mod search;
 mod shedding;

@@ -3,7 +3,7 @@
 //! which runs it.
 
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use super::auth::Bearer;
 use super::entries::{entries, page_entries};
 use super::error::ApiError;
 use super::pages::{page, pages};
+use super::request_line::{LimitedListener, MAX_REQUEST_LINE, TOO_LONG_TARGET};
 use super::shedding::limited;
 use super::state::ApiState;
 use super::status::{metrics, readyz, status};
@@ -29,7 +30,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(pagefeed_cli::observe::healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route(TOO_LONG_TARGET, any(too_long));
     let heavy = Router::new()
         .route("/api/pages", get(pages))
         .route("/api/pages/{key}", get(page))
@@ -53,15 +55,24 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown`, then finishes the
-/// requests in flight.
+/// requests in flight. Request lines longer than [`MAX_REQUEST_LINE`] reach
+/// the router as [`TOO_LONG_TARGET`] (see request_line.rs).
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(LimitedListener(listener), router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// A request whose line was longer than [`MAX_REQUEST_LINE`] bytes.
+async fn too_long() -> ApiError {
+    ApiError::bad_request(format!(
+        "the request line is longer than {MAX_REQUEST_LINE} bytes (q must be at most {} characters)",
+        super::search::MAX_QUERY_CHARS
+    ))
 }
 
 async fn not_found() -> ApiError {

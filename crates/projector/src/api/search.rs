@@ -10,7 +10,7 @@ use super::state::{read, ApiState};
 
 /// The longest search a request may send, in characters: a search looks
 /// up each of its bigrams before its budget starts counting.
-const MAX_QUERY_CHARS: usize = 256;
+pub(crate) const MAX_QUERY_CHARS: usize = 256;
 
 /// Searches for `q`, after `cursor` (which must be a search's).
 pub(crate) async fn search(
