@@ -44,8 +44,9 @@ done
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # cargo-nextest (on the project's machines) runs two tests at a time, each in
-# its own process; cargo test, one test binary after another, does the same
-# work in about twice the time.
+# its own process, so the chaos's short mode (over 3 minutes) and the
+# partition tests run beside the rest; cargo test runs one test binary after
+# another.
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked
 else
