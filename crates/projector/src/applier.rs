@@ -36,10 +36,7 @@ pub struct Applier {
     thread: std::thread::JoinHandle<()>,
 }
 
-type ApplyJob = (
-    Job,
-    oneshot::Sender<Result<(ApplyStats, u64), StoreError>>,
-);
+type ApplyJob = (Job, oneshot::Sender<Result<(ApplyStats, u64), StoreError>>);
 
 /// A batch for the apply thread: as read, or already prepared.
 enum Job {

@@ -87,8 +87,13 @@ impl Bench {
             );
             let writing = payloads.len() as f64 / t.saturating_sub(prepare).as_secs_f64();
             self.figures.row(
-                format!("of which the writes alone (no decode, rows, hashes, grams), {label} the index"),
-                format!("{writing:.0} events/s (prepare {:.1} s)", prepare.as_secs_f64()),
+                format!(
+                    "of which the writes alone (no decode, rows, hashes, grams), {label} the index"
+                ),
+                format!(
+                    "{writing:.0} events/s (prepare {:.1} s)",
+                    prepare.as_secs_f64()
+                ),
                 "—",
                 format!("{:.2} of the raw read", writing / raw_rate),
             );

@@ -149,7 +149,12 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
         bins,
         dir,
         nats_url: nats.url(),
-        nats_pid: crate::procs::pid_with_arg(&nats.log_path().with_file_name("nats.conf").to_string_lossy()),
+        nats_pid: crate::procs::pid_with_arg(
+            &nats
+                .log_path()
+                .with_file_name("nats.conf")
+                .to_string_lossy(),
+        ),
         config,
         cfg,
         js,

@@ -100,7 +100,10 @@ impl Bench {
                 .find_map(|l| l.strip_prefix(CPU_LINE))
                 .and_then(|s| s.trim().parse::<f64>().ok())
                 .unwrap_or(f64::NAN);
-            reported.push(((*name).to_owned(), Duration::from_secs_f64(seconds.max(0.0))));
+            reported.push((
+                (*name).to_owned(),
+                Duration::from_secs_f64(seconds.max(0.0)),
+            ));
         }
         let rate = messages.len() as f64 / took.as_secs_f64();
         self.figures.row(

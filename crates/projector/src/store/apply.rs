@@ -13,12 +13,12 @@ use redb::{Durability, ReadableTable, Table, WriteTransaction};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::digest::{entry_hash, page_hash, StateSum};
+use super::prepare::{NewEntry, Prepared, What};
 use super::rows::{from_json, to_json, EntryView, Failure, PageView, Rejected};
 use super::search::doc_blocks;
 use super::search::postings::Posting;
 use super::search::{text_grams, Gram};
 use super::tables::*;
-use super::prepare::{NewEntry, Prepared, What};
 use super::{ApplyStats, Logged, Store, StoreError};
 
 impl Store {
