@@ -38,6 +38,10 @@ enum Command {
     Chaos(chaos::Options),
     /// The web view's pages on a node holding many pages, in-process.
     Web(web::Options),
+    /// A null node of the projector benchmark (it spawns them): reads the
+    /// stream as a projector does and applies nothing.
+    #[command(hide = true)]
+    NullNode(projector::NullNodeOptions),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +54,12 @@ fn main() -> anyhow::Result<()> {
             return runtime.block_on(projector::run(options, Machine::read()));
         }
         Command::Apply(options) => return projector::apply_only(options),
+        Command::NullNode(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(projector::null_node(options));
+        }
         Command::Extract(options) => return extract::run(&options),
         Command::Web(options) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -278,6 +278,14 @@ impl Child {
         Ok(())
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("{} is not running", self.name);
+        };
+        Ok(child.try_wait()?)
+    }
+
     /// Sends SIGTERM and waits up to `within` for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
         let Some(mut child) = self.child.take() else {

@@ -1,7 +1,9 @@
 //! The batch applier: the one thread that applies a node's batches to its
 //! store (redb is synchronous), each in one write transaction that records
 //! rejected events and commits the applied sequence. Live replication and
-//! `rebuild` both feed it.
+//! `rebuild` both feed it; `rebuild` has its batches decoded beforehand by a
+//! [`Preparer`], on a thread of its own, so that the apply thread only
+//! writes.
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::batch::Batch;
-use crate::store::{ApplyStats, Store, StoreError};
+use crate::store::{ApplyStats, Prepared, Store, StoreError};
 
 /// What one committed batch did.
 #[derive(Debug, Clone, Copy)]
@@ -34,10 +36,21 @@ pub struct Applier {
     thread: std::thread::JoinHandle<()>,
 }
 
-type ApplyJob = (
-    Batch,
-    oneshot::Sender<Result<(ApplyStats, u64), StoreError>>,
-);
+type ApplyJob = (Job, oneshot::Sender<Result<(ApplyStats, u64), StoreError>>);
+
+/// A batch for the apply thread: as read, or already prepared.
+enum Job {
+    Read(Batch),
+    Prepared(Prepared),
+}
+
+/// A batch [`Store::prepare`]d by a [`Preparer`], with the lag read with it.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    pub prepared: Prepared,
+    /// Messages of the stream after its last one (see [`Batch::pending`]).
+    pub pending: u64,
+}
 
 impl Applier {
     /// Starts the thread; it ends when the `Applier` is dropped. A quiet
@@ -50,7 +63,7 @@ impl Applier {
             .spawn(move || {
                 let mut unsynced = false;
                 loop {
-                    let (batch, reply) = match queue.recv_timeout(store.sync_every()) {
+                    let (job, reply) = match queue.recv_timeout(store.sync_every()) {
                         Ok(job) => job,
                         Err(RecvTimeoutError::Timeout) => {
                             if std::mem::take(&mut unsynced) {
@@ -62,9 +75,11 @@ impl Applier {
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
-                    let result = store
-                        .apply_batch(&batch.logged())
-                        .and_then(|stats| Ok((stats, store.applied_seq()?)));
+                    let applied = match &job {
+                        Job::Read(batch) => store.apply_batch(&batch.logged()),
+                        Job::Prepared(prepared) => store.apply_prepared(prepared),
+                    };
+                    let result = applied.and_then(|stats| Ok((stats, store.applied_seq()?)));
                     unsynced = true;
                     let _ = reply.send(result);
                 }
@@ -87,11 +102,15 @@ impl Applier {
 
     /// Applies one batch and commits it with its last sequence.
     pub async fn apply(&self, batch: Batch) -> anyhow::Result<BatchReport> {
-        let started = Instant::now();
         let pending = batch.pending;
+        self.run(Job::Read(batch), pending).await
+    }
+
+    async fn run(&self, job: Job, pending: u64) -> anyhow::Result<BatchReport> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((batch, reply))
+            .send((job, reply))
             .map_err(|_| anyhow::anyhow!("the apply thread stopped"))?;
         let (stats, applied_seq) = answer
             .await
@@ -115,5 +134,63 @@ impl Applier {
             on_batch(self.apply(batch).await?);
         }
         Ok(())
+    }
+
+    /// As [`Applier::apply_all`], for batches a [`Preparer`] prepared.
+    pub async fn apply_all_prepared(
+        &self,
+        batches: &mut mpsc::Receiver<PreparedBatch>,
+        mut on_batch: impl FnMut(BatchReport),
+    ) -> anyhow::Result<()> {
+        while let Some(PreparedBatch { prepared, pending }) = batches.recv().await {
+            on_batch(self.run(Job::Prepared(prepared), pending).await?);
+        }
+        Ok(())
+    }
+}
+
+/// A thread that prepares batches ([`Store::prepare`]: decoding, checking,
+/// an entry's row, hash and search grams) ahead of the apply thread, in
+/// order: on a machine with a core to spare, applying then costs the apply
+/// thread only its writes.
+pub struct Preparer {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Preparer {
+    /// Prepares every batch `batches` brings and hands it on to `prepared`,
+    /// until `batches` ends or `prepared` is closed.
+    pub fn start(
+        store: Arc<Store>,
+        mut batches: mpsc::Receiver<Batch>,
+        prepared: mpsc::Sender<PreparedBatch>,
+    ) -> std::io::Result<Preparer> {
+        let thread = std::thread::Builder::new()
+            .name("projector-prepare".to_owned())
+            .spawn(move || {
+                while let Some(batch) = batches.blocking_recv() {
+                    let next = PreparedBatch {
+                        prepared: store.prepare(&batch.logged()),
+                        pending: batch.pending,
+                    };
+                    drop(batch);
+                    if prepared.blocking_send(next).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Preparer { thread })
+    }
+
+    /// Waits until the thread has ended (its input ended or its output
+    /// closed).
+    pub async fn stop(self) {
+        let thread = self.thread;
+        if tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .is_err()
+        {
+            warn!("the prepare thread panicked");
+        }
     }
 }

@@ -3,13 +3,18 @@
 //! sequence the stream had when the rebuild started, then swaps the fresh
 //! file in and points the node's consumer right after it.
 //!
-//! Reading and applying overlap: an ephemeral consumer (no acks, re-created
-//! after a gap, as an ordered consumer is), read through
-//! `pagefeed_events::consume`, feeds batches through a short channel to the
-//! [`crate::applier`], so the network and redb each keep a core busy.
-//! Batches and pull requests are bounded by bytes as well as by count
-//! ([`crate::batch`]): the rebuild holds at most [`READ_AHEAD`] + 2 batches
-//! and one and a half pull requests, whatever the stream holds. (An ordered
+//! Reading, decoding and applying overlap, as a pipeline: an ephemeral
+//! consumer (no acks, re-created after a gap, as an ordered consumer is),
+//! read through `pagefeed_events::consume`, feeds batches through a short
+//! channel to a [`Preparer`] thread, which decodes them and computes what
+//! needs no write transaction (rows, digest hashes, search grams), and
+//! hands them to the [`crate::applier`] thread, which only writes: a
+//! rebuild has the machine to itself, and the reading, the decoding and
+//! redb each keep a core busy. Batches and pull requests are bounded by
+//! bytes as well as by count ([`crate::batch`]): the rebuild holds at most
+//! [`READ_AHEAD`] + 4 batches (one being read, one being prepared, one
+//! prepared waiting, one being applied) and one and a half pull requests,
+//! whatever the stream holds. (An ordered
 //! consumer of async-nats pulls 500 messages at a time with no byte bound.)
 //! Progress goes to the caller's [`RebuildOptions::progress`]: the library
 //! prints nothing.
@@ -29,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::applier::Applier;
+use crate::applier::{Applier, PreparedBatch, Preparer};
 use crate::batch::{pull_bytes, Batch, Delivered};
 use crate::replicate::recreate_consumer;
 use crate::{data_dir, open_store, store_path};
@@ -162,10 +167,12 @@ pub async fn rebuild(
     );
 
     let started = Instant::now();
-    let (tx, mut rx) = mpsc::channel::<Batch>(READ_AHEAD);
+    let (tx, read_rx) = mpsc::channel::<Batch>(READ_AHEAD);
+    let (prepared_tx, prepared_rx) = mpsc::channel::<PreparedBatch>(1);
     let total = target_seq.saturating_sub(first_seq.saturating_sub(1));
     let fresh = Arc::new(fresh);
     let applier = Applier::start(fresh.clone())?;
+    let preparer = Preparer::start(fresh.clone(), read_rx, prepared_tx)?;
     let mut progress = options.progress;
     let mut at = Progress {
         done: 0,
@@ -175,12 +182,19 @@ pub async fn rebuild(
     };
     progress(at);
     let mut events = 0u64;
-    let applying = applier.apply_all(&mut rx, |report| {
-        events += (report.stats.applied + report.stats.rejected) as u64;
-        at.done = report.applied_seq.saturating_sub(first_seq) + 1;
-        at.elapsed = started.elapsed();
-        progress(at);
-    });
+    // The receiver goes with the applying: once the applier stops (a
+    // failed commit), the preparer and then the reading stop too.
+    let applying = async {
+        let mut prepared_rx = prepared_rx;
+        applier
+            .apply_all_prepared(&mut prepared_rx, |report| {
+                events += (report.stats.applied + report.stats.rejected) as u64;
+                at.done = report.applied_seq.saturating_sub(first_seq) + 1;
+                at.elapsed = started.elapsed();
+                progress(at);
+            })
+            .await
+    };
     let read = async {
         if state.messages == 0 {
             drop(tx);
@@ -191,6 +205,8 @@ pub async fn rebuild(
         }
     };
     let (applied, read) = tokio::join!(applying, read);
+    // The preparer has ended (its input closed) or ends (its output closed).
+    preparer.stop().await;
     applier.stop().await;
     applied?;
     at.elapsed = started.elapsed();

@@ -15,12 +15,14 @@ use crate::report::{heading, Figures};
 mod apply;
 mod events;
 mod nodes;
+mod null_nodes;
 mod rebuild;
 mod replication;
 mod search;
 
 pub use apply::{apply_only, ApplyOptions};
 pub use events::entry_events;
+pub use null_nodes::{null_node, NullNodeOptions};
 
 /// `pagefeed-bench projector` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,7 +39,8 @@ pub struct Options {
     /// Seconds of the lag run.
     #[arg(long, default_value_t = 20, value_name = "S")]
     pub lag_seconds: u64,
-    /// Stop after live replication (publishing alone, then with two nodes).
+    /// Stop after live replication (publishing alone, with two null nodes,
+    /// then with two projectors).
     #[arg(long)]
     pub live_only: bool,
 }
@@ -47,12 +50,71 @@ pub struct Options {
 struct Bench {
     bins: Binaries,
     dir: TempDir,
+    /// The nats-server's URL, and its pid (for its CPU time) if found.
+    nats_url: String,
+    nats_pid: Option<u32>,
     /// The config file, in `dir`.
     config: PathBuf,
     cfg: Config,
     js: jetstream::Context,
     http: reqwest::Client,
     figures: Figures,
+    /// The machine's cores, for the CPU time available to a step.
+    cores: usize,
+}
+
+/// CPU time used by the processes of a step, from snapshots taken before
+/// and after it: the machine's limit made visible (docs/BENCHMARKS.md,
+/// "Live replication against its limit").
+struct CpuUse {
+    /// (name, pid, CPU time at the start) of each process still running.
+    procs: Vec<(String, u32, std::time::Duration)>,
+    started: std::time::Instant,
+}
+
+impl CpuUse {
+    /// Takes the start snapshot of nats-server (if found), this process
+    /// (the publisher) and `others`.
+    fn start(nats_pid: Option<u32>, others: &[(&str, u32)]) -> CpuUse {
+        let mut named: Vec<(String, u32)> = Vec::new();
+        if let Some(pid) = nats_pid {
+            named.push(("nats-server".to_owned(), pid));
+        }
+        named.push(("publisher".to_owned(), std::process::id()));
+        named.extend(others.iter().map(|(n, p)| ((*n).to_owned(), *p)));
+        CpuUse {
+            procs: named
+                .into_iter()
+                .filter_map(|(n, pid)| Some((n, pid, crate::procs::cpu_time(pid).ok()?)))
+                .collect(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// "name X s, ... of Y s available" since the start, with `extra`
+    /// (processes that reported their own time) added.
+    fn finish(&self, extra: &[(String, std::time::Duration)], cores: usize) -> String {
+        let mut parts: Vec<String> = self
+            .procs
+            .iter()
+            .map(|(name, pid, before)| {
+                let used = crate::procs::cpu_time(*pid)
+                    .map(|t| t.saturating_sub(*before).as_secs_f64())
+                    .unwrap_or(f64::NAN);
+                format!("{name} {used:.1}")
+            })
+            .collect();
+        parts.extend(
+            extra
+                .iter()
+                .map(|(name, t)| format!("{name} {:.1}", t.as_secs_f64())),
+        );
+        format!(
+            "{} CPU-s, of {:.1} available",
+            parts.join(", "),
+            self.started.elapsed().as_secs_f64() * cores as f64
+        )
+    }
 }
 
 /// Runs everything and prints the report.
@@ -86,11 +148,19 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     let mut bench = Bench {
         bins,
         dir,
+        nats_url: nats.url(),
+        nats_pid: crate::procs::pid_with_arg(
+            &nats
+                .log_path()
+                .with_file_name("nats.conf")
+                .to_string_lossy(),
+        ),
         config,
         cfg,
         js,
         http: reqwest::Client::new(),
         figures: Figures::echoing(),
+        cores: machine.cores,
     };
     let head = format!(
         "{}{} entry events, {} searches, lag run {} events/s for {} s\n",
@@ -104,7 +174,10 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     eprintln!("generating {} entry events ...", options.events);
     let messages = entry_events(options.events, 0);
     let alone_rate = bench.publish_alone(&messages).await?;
-    let nodes = bench.live_replication(&messages, alone_rate).await?;
+    let ceiling = bench.null_node_ceiling(&messages).await?;
+    let nodes = bench
+        .live_replication(&messages, alone_rate, ceiling)
+        .await?;
     if !options.live_only {
         bench.search(&nodes[0], &messages, options.searches).await?;
         bench.lag(&nodes, &options).await?;

@@ -45,6 +45,10 @@ impl Node {
         })
     }
 
+    pub(super) fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// Stops the node (SIGTERM); its peak RSS in KiB (0 if unknown).
     pub(super) fn stop(mut self) -> anyhow::Result<u64> {
         let rss = peak_rss_kib(self.child.pid()).unwrap_or(0);

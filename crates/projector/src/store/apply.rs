@@ -7,22 +7,19 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use pagefeed_events::event::{
-    fetch_failure_slot, EntryObserved, FetchFailed, PageRecord, Retention, ALL_SITES,
-};
-use pagefeed_events::limits;
+use pagefeed_events::event::{fetch_failure_slot, FetchFailed, PageRecord, Retention, ALL_SITES};
 use pagefeed_events::subject::is_token;
-use pagefeed_events::Event;
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::digest::{entry_hash, page_hash, StateSum};
+use super::prepare::{NewEntry, Prepared, What};
 use super::rows::{from_json, to_json, EntryView, Failure, PageView, Rejected};
 use super::search::doc_blocks;
 use super::search::postings::Posting;
 use super::search::{text_grams, Gram};
 use super::tables::*;
-use super::{ApplyStats, Logged, Store, StoreError, REJECTED_PAYLOAD_MAX};
+use super::{ApplyStats, Logged, Store, StoreError};
 
 impl Store {
     /// Applies a batch of messages in one write transaction, together with
@@ -42,6 +39,12 @@ impl Store {
     /// Syncing every commit made a batch of a dozen events take 12 ms, most
     /// of the end-to-end lag at 1,000 events/s.
     pub fn apply_batch(&self, batch: &[Logged<'_>]) -> Result<ApplyStats, StoreError> {
+        self.apply_prepared(&self.prepare(batch))
+    }
+
+    /// Applies a batch [`Store::prepare`]d (possibly on another thread) in
+    /// one write transaction, as [`Store::apply_batch`] does.
+    pub fn apply_prepared(&self, batch: &Prepared) -> Result<ApplyStats, StoreError> {
         let mut stats = ApplyStats::default();
         let mut txn = self.db.begin_write()?;
         let sync = self.lock_durable_at().elapsed() >= self.sync_every;
@@ -54,49 +57,31 @@ impl Store {
             let mut t = Tables::open(&txn)?;
             t.search_index = self.search_index;
             let mut last = t.meta.get(META_APPLIED)?.map(|v| v.value()).unwrap_or(0);
-            for &Logged {
-                seq,
-                published,
-                payload,
-            } in batch
-            {
+            for event in &batch.events {
+                let seq = event.seq;
                 if seq <= last {
                     stats.skipped += 1;
                     continue;
                 }
-                let outcome = if payload.len() > limits::MAX_EVENT_BYTES {
-                    Err(format!(
-                        "too large: the payload is {} bytes, over the limit of {}",
-                        payload.len(),
-                        limits::MAX_EVENT_BYTES
-                    ))
-                } else {
-                    match Event::decode(payload) {
-                        Ok(event) => match event.check_limits() {
-                            Ok(()) => {
-                                let failure = match &event {
-                                    Event::FetchFailed(f) => Some(fetch_failure_slot(&f.reason)),
-                                    _ => None,
-                                };
-                                let applied = t.apply(event, published)?;
-                                if let (Ok(()), Some(slot)) = (&applied, failure) {
-                                    stats.fetch_failures[slot] += 1;
-                                }
-                                applied
-                            }
-                            Err(e) => Err(format!("over the limits: {e}")),
-                        },
-                        Err(e) => Err(format!("undecodable: {e}")),
+                let published = event.published;
+                let outcome = match &event.what {
+                    What::Entry(new) => t.put_entry(new, &batch.grams).map(Ok)?,
+                    What::Page(p) => t.put_page(p, published).map(Ok)?,
+                    What::Failed(f) => {
+                        t.fail_page(f, published)?;
+                        stats.fetch_failures[fetch_failure_slot(&f.reason)] += 1;
+                        Ok(())
                     }
+                    What::Retention(r, payload) => t.retention(r)?.map_err(|reason| Rejected {
+                        reason,
+                        payload: payload.clone(),
+                    }),
+                    What::Rejected(rejected) => Err(rejected.clone()),
                 };
                 match outcome {
                     Ok(()) => stats.applied += 1,
-                    Err(reason) => {
-                        tracing::warn!(seq, reason = %reason, "event rejected");
-                        let row = Rejected {
-                            reason,
-                            payload: truncated_lossy(payload, REJECTED_PAYLOAD_MAX),
-                        };
+                    Err(row) => {
+                        tracing::warn!(seq, reason = %row.reason, "event rejected");
                         t.rejected.insert(seq, to_json(&row).as_str())?;
                         stats.rejected += 1;
                     }
@@ -229,21 +214,6 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
-    /// Applies one event, published at `published`: `Err` from storage
-    /// aborts the batch, the inner `Err` rejects this event only.
-    fn apply(
-        &mut self,
-        event: Event,
-        published: DateTime<Utc>,
-    ) -> Result<Result<(), Refusal>, StoreError> {
-        match event {
-            Event::PageCrawled(p) | Event::PageUnchanged(p) => self.put_page(&p, published).map(Ok),
-            Event::EntryObserved(e) => self.put_entry(e, published).map(Ok),
-            Event::FetchFailed(f) => self.fail_page(&f, published).map(Ok),
-            Event::Retention(r) => self.retention(&r),
-        }
-    }
-
     fn get_page(&self, key: &str) -> Result<Option<PageView>, StoreError> {
         let row = self.pages.get(key)?;
         row.map(|v| from_json("pages", v.value())).transpose()
@@ -295,18 +265,15 @@ impl<'t> Tables<'t> {
     /// insert returns the row it replaced: only then is the entry merged
     /// with its old row and written again. A new entry costs one B-tree
     /// operation here instead of a read and a write.
-    fn put_entry(&mut self, e: EntryObserved, published: DateTime<Utc>) -> Result<(), StoreError> {
-        let seen = e.observed_at.min(published);
-        let mut new = EntryView {
-            id: e.id,
-            page: e.page.to_string(),
-            text: e.text,
-            timestamp: e.timestamp,
-            link: e.link,
-            first_seen: seen,
-            last_seen: seen,
-        };
-        let row = new.row();
+    fn put_entry(&mut self, e: &NewEntry, grams: &[Gram]) -> Result<(), StoreError> {
+        let NewEntry {
+            entry: new,
+            row,
+            hash,
+            grams: range,
+        } = e;
+        // The range is the prepare's own: never out of bounds.
+        let grams = grams.get(range.clone()).unwrap_or_default();
         let key = (new.page.as_str(), new.id.as_str());
         let old = match self.entries.insert(key, row.as_slice())? {
             Some(v) => Some((
@@ -316,16 +283,17 @@ impl<'t> Tables<'t> {
             None => None,
         };
         let Some((old, old_hash)) = old else {
-            self.sum.add(&entry_hash(&new.page, &new.id, &row));
-            return self.index(&new);
+            self.sum.add(hash);
+            return self.index(new, grams);
         };
         self.sum.sub(&old_hash);
+        let mut new = new.clone();
         new.first_seen = old.first_seen.min(new.first_seen);
         new.last_seen = old.last_seen.max(new.last_seen);
         // Same place in the indexes: nothing to move.
         if old.sort_key() != new.sort_key() || old.text != new.text {
             self.unindex(&old)?;
-            self.index(&new)?;
+            self.index(&new, grams)?;
         }
         let row = new.row();
         self.entries
@@ -335,8 +303,8 @@ impl<'t> Tables<'t> {
     }
 
     /// Gives the entry a new document number, indexes it as newest under
-    /// it and queues its postings.
-    fn index(&mut self, e: &EntryView) -> Result<(), StoreError> {
+    /// it and queues its postings under `grams` (its text's).
+    fn index(&mut self, e: &EntryView, grams: &[Gram]) -> Result<(), StoreError> {
         let doc = self.next_doc;
         self.next_doc += 1;
         let sort = e.sort_key();
@@ -346,7 +314,7 @@ impl<'t> Tables<'t> {
         self.block.push(page, id);
         if self.search_index {
             let start = self.new_grams.len();
-            text_grams(&e.text, &mut self.new_grams);
+            self.new_grams.extend_from_slice(grams);
             self.new_docs
                 .push(((sort, doc), start..self.new_grams.len()));
         }
@@ -479,31 +447,9 @@ fn retention_ranges(r: &Retention) -> Result<Vec<(String, Option<String>)>, Refu
     Ok(ranges)
 }
 
-/// `payload` as lossy UTF-8, cut on a character boundary to at most `max`
-/// bytes.
-fn truncated_lossy(payload: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(payload);
-    if text.len() <= max {
-        return text.into_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_rejected_payload_is_cut_on_a_character_boundary() {
-        let long = "日".repeat(2000); // 3 bytes each
-        let cut = truncated_lossy(long.as_bytes(), REJECTED_PAYLOAD_MAX);
-        assert!(cut.len() <= REJECTED_PAYLOAD_MAX && cut.len() > REJECTED_PAYLOAD_MAX - 3);
-        assert_eq!(truncated_lossy(b"\xffok", 10), "\u{fffd}ok");
-    }
 
     fn retention(site: &str, except: &[&str]) -> Retention {
         Retention {

@@ -6,6 +6,7 @@ mod apply;
 mod digest;
 mod list;
 mod newest;
+mod prepare;
 mod rows;
 pub mod search;
 mod tables;
@@ -21,6 +22,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 
 pub use list::{Listed, Window};
 pub use newest::EntryPos;
+pub use prepare::Prepared;
 pub use rows::{EntryView, Failure, PageView, Rejected};
 pub use search::SearchBudget;
 pub use tables::SCHEMA_VERSION;
