@@ -285,6 +285,8 @@ async fn copy_sample_pages(
     logs: &Path,
 ) -> anyhow::Result<usize> {
     let site = SampleSiteProcess::start(bins, pins, 0, logs)?;
+    // reqwest is built without a default TLS provider; plain HTTP here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let ids: Vec<u64> = (1..)
         .filter(|&id| page_kind(id) == PageKind::Normal)
