@@ -176,24 +176,53 @@ impl Complex {
             return false;
         };
         let n = self.compounds.len();
-        self.compounds[n - 1].matches(last) && self.ancestors_match(n - 1, ancestors)
+        self.compounds[n - 1].matches(last)
+            && self.ancestors_match(n - 1, ancestors) == Matching::Matched
     }
 
-    /// Whether `compounds[..i]` match among `ancestors` (nearest last).
-    fn ancestors_match(&self, i: usize, ancestors: &[Open]) -> bool {
+    /// Whether `compounds[..i]` match among `ancestors` (nearest last),
+    /// the way the `selectors` crate (Servo's) matches, so that a page of
+    /// deep nesting costs no backtracking: a failure below a descendant
+    /// combinator that ran out of ancestors fails the whole selector.
+    fn ancestors_match(&self, i: usize, ancestors: &[Open]) -> Matching {
         if i == 0 {
-            return true;
+            return Matching::Matched;
         }
         let compound = &self.compounds[i - 1];
         match self.combinators[i - 1] {
-            Combinator::Child => ancestors.split_last().is_some_and(|(parent, up)| {
-                compound.matches(parent) && self.ancestors_match(i - 1, up)
-            }),
-            Combinator::Descendant => (0..ancestors.len()).rev().any(|k| {
-                compound.matches(&ancestors[k]) && self.ancestors_match(i - 1, &ancestors[..k])
-            }),
+            Combinator::Child => {
+                let Some((parent, up)) = ancestors.split_last() else {
+                    return Matching::Globally;
+                };
+                if !compound.matches(parent) {
+                    return Matching::RestartFromClosestDescendant;
+                }
+                self.ancestors_match(i - 1, up)
+            }
+            Combinator::Descendant => {
+                for k in (0..ancestors.len()).rev() {
+                    if !compound.matches(&ancestors[k]) {
+                        continue;
+                    }
+                    match self.ancestors_match(i - 1, &ancestors[..k]) {
+                        Matching::RestartFromClosestDescendant => continue,
+                        done => return done,
+                    }
+                }
+                Matching::Globally
+            }
         }
     }
+}
+
+/// How a selector failed, as in the `selectors` crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matching {
+    Matched,
+    /// Another ancestor for the nearest descendant combinator may match.
+    RestartFromClosestDescendant,
+    /// No element up the stack can make it match.
+    Globally,
 }
 
 impl Compound {
