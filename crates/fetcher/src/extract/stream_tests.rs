@@ -296,7 +296,7 @@ fn random_page(rng: &mut Rng) -> String {
         _ => {}
     }
     // Half the pages well nested, of the elements the stream follows.
-    let tidy = rng.next() % 2 == 0;
+    let tidy = rng.next().is_multiple_of(2);
     let open_tags = if tidy { &OPEN[..12] } else { OPEN };
     let mut open: Vec<&str> = Vec::new();
     for _ in 0..(rng.next() % 60) {
@@ -308,7 +308,7 @@ fn random_page(rng: &mut Rng) -> String {
             }
             4..=6 => {
                 // Mostly the right end tag, sometimes another.
-                if !tidy && rng.next() % 8 == 0 {
+                if !tidy && rng.next().is_multiple_of(8) {
                     page.push_str(rng.pick(CLOSE));
                 } else if let Some(tag) = open.pop() {
                     let name: String = tag[1..]
@@ -321,7 +321,7 @@ fn random_page(rng: &mut Rng) -> String {
             _ => page.push_str(rng.pick(LEAF)),
         }
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         page.push_str("</body></html>\n");
     }
     page
