@@ -6,6 +6,8 @@
 //! in-process. `pagefeed-bench chaos` injects faults into the whole system
 //! and checks its invariants (docs/RELIABILITY.md). `pagefeed-bench web`
 //! times the web view's pages on a node holding many pages, in-process.
+//! `pagefeed-bench scrapy` crawls the same pages with one fetcher and with
+//! Scrapy, served by nginx.
 
 use clap::{Parser, Subcommand};
 use pagefeed_bench::chaos;
@@ -13,6 +15,7 @@ use pagefeed_bench::extract;
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
+use pagefeed_bench::scrapy;
 use pagefeed_bench::web;
 
 /// pagefeed's benchmarks.
@@ -42,11 +45,22 @@ enum Command {
     /// stream as a projector does and applies nothing.
     #[command(hide = true)]
     NullNode(projector::NullNodeOptions),
+    /// One fetcher against Scrapy, the same pages (sample and real ones,
+    /// served by nginx) and selectors.
+    Scrapy(scrapy::Options),
 }
 
 fn main() -> anyhow::Result<()> {
     let options = match Args::parse().command {
         Command::Fetcher(options) => options,
+        Command::Scrapy(options) => {
+            let machine = Machine::read();
+            let pins = Pinning::detect(&machine);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(scrapy::run(options, machine, pins));
+        }
         Command::Projector(options) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

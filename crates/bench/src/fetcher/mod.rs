@@ -193,11 +193,25 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
         if pages == 0 {
             continue;
         }
-        let site = SampleSiteProcess::start(&bins, &pins, latency_ms, logs.path())?;
+        let process = SampleSiteProcess::start(&bins, &pins, latency_ms, logs.path())?;
         let ids: Vec<u64> = (1..)
             .filter(|&id| page_kind(id) == PageKind::Normal)
             .take(pages)
             .collect();
+        let last = ids.last().copied().unwrap_or(1);
+        let site = Served {
+            site_toml: pagefeed_testkit::config::id_site(
+                SITE,
+                &process.url_template,
+                1,
+                last,
+                last,
+                "1h",
+            ),
+            url_template: process.url_template.clone(),
+            pid: process.pid(),
+            events: ids.len() as u64 * EVENTS_PER_PAGE,
+        };
         for &run in &runs {
             eprintln!(
                 "running {} at {latency_ms} ms, {pages} pages ...",
@@ -226,7 +240,7 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
             );
             results.push(measured);
         }
-        site.stop()?;
+        process.stop()?;
     }
     let setup = Setup {
         machine,
@@ -241,21 +255,35 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
     Ok(())
 }
 
+/// The site a run crawls: a URL template over ids, the process serving it,
+/// and the `[[site]]` table of the fetchers' config.
+pub(crate) struct Served {
+    /// `http://127.0.0.1:PORT/...{id}...`
+    pub url_template: String,
+    pub pid: u32,
+    /// The `[[site]]` table, named [`SITE`], over `ids`.
+    pub site_toml: String,
+    /// Messages one crawl of all the ids puts in `PAGEFEED_EVENTS`.
+    pub events: u64,
+}
+
+/// The name of the site every run crawls.
+pub(crate) const SITE: &str = "sample";
+
 /// One run's surroundings.
-struct Bench<'a> {
-    site: &'a SampleSiteProcess,
-    ids: &'a [u64],
-    latency_ms: u64,
-    concurrency: usize,
-    pins: &'a Pinning,
+pub(crate) struct Bench<'a> {
+    pub site: &'a Served,
+    pub ids: &'a [u64],
+    pub latency_ms: u64,
+    pub concurrency: usize,
+    pub pins: &'a Pinning,
 }
 
 impl Bench<'_> {
     /// The config a fetcher gets: one site over the ids, and a per-host cap
     /// as high as the concurrency (the default 8 would throttle a crawl of
     /// one host).
-    fn config_text(&self, nats_url: &str) -> String {
-        let last = self.ids.last().copied().unwrap_or(1);
+    pub(crate) fn config_text(&self, nats_url: &str) -> String {
         let c = self.concurrency;
         pagefeed_testkit::config::config_text(
             nats_url,
@@ -263,20 +291,13 @@ impl Bench<'_> {
             &format!(
                 "[fetcher]\nconcurrency = {c}\nper_host_concurrency = {c}\nack_wait = \"30s\"\n"
             ),
-            &[pagefeed_testkit::config::id_site(
-                "sample",
-                &self.site.url_template,
-                1,
-                last,
-                last,
-                "1h",
-            )],
+            std::slice::from_ref(&self.site.site_toml),
         )
     }
 
     /// (a) or, with `parse`, (a′): the fetcher's client and parser in this
     /// process, `concurrency` pages in flight.
-    async fn in_process(&self, parse: bool) -> anyhow::Result<Measured> {
+    pub(crate) async fn in_process(&self, parse: bool) -> anyhow::Result<Measured> {
         self.pins.pin_self(CLIENT_CORE)?;
         let cfg = Config::parse(
             Path::new("bench.toml"),
@@ -296,7 +317,7 @@ impl Bench<'_> {
             Limits::from(&cfg.fetcher),
         )?);
         let me = std::process::id();
-        let (cpu_before, site_before) = (cpu_time(me)?, cpu_time(self.site.pid())?);
+        let (cpu_before, site_before) = (cpu_time(me)?, cpu_time(self.site.pid)?);
         let start = Instant::now();
         let entries = futures::stream::iter(self.ids.iter().copied())
             .map(|id| {
@@ -317,7 +338,7 @@ impl Bench<'_> {
             entries: parse.then_some(entries),
             elapsed,
             client_cpu: cpu_time(me)?.saturating_sub(cpu_before),
-            site_cpu: cpu_time(self.site.pid())?.saturating_sub(site_before),
+            site_cpu: cpu_time(self.site.pid)?.saturating_sub(site_before),
             nats_cpu: None,
             peak_rss_kib: Vec::new(),
             pages_by_fetcher: Vec::new(),
@@ -329,7 +350,7 @@ impl Bench<'_> {
     /// processes, timed from their start until every task's events are in
     /// `PAGEFEED_EVENTS` and no task is pending. Also says whether
     /// nats-server was found (and pinned).
-    async fn end_to_end(
+    pub(crate) async fn end_to_end(
         &self,
         run: Run,
         bins: &Binaries,
@@ -364,9 +385,9 @@ impl Bench<'_> {
             "{queued} tasks queued, not {}",
             self.ids.len()
         );
-        let expected = self.ids.len() as u64 * EVENTS_PER_PAGE;
+        let expected = self.site.events;
 
-        let site_before = cpu_time(self.site.pid())?;
+        let site_before = cpu_time(self.site.pid)?;
         let nats_before = nats_pid.map(cpu_time).transpose()?;
         let start = Instant::now();
         let mut fetchers = Vec::new();
@@ -424,7 +445,7 @@ impl Bench<'_> {
             peaks.push(peak_rss_kib(fetcher.pid())?);
             client_cpu += cpu_time(fetcher.pid())?;
         }
-        let site_cpu = cpu_time(self.site.pid())?.saturating_sub(site_before);
+        let site_cpu = cpu_time(self.site.pid)?.saturating_sub(site_before);
         let nats_cpu = match (nats_pid, nats_before) {
             (Some(pid), Some(before)) => Some(cpu_time(pid)?.saturating_sub(before)),
             _ => None,
@@ -443,7 +464,7 @@ impl Bench<'_> {
         anyhow::ensure!(
             stored == expected,
             "{stored} events stored, {expected} expected: some pages did not give \
-             {EVENTS_PER_PAGE} events"
+             the events expected"
         );
         let measured = Measured {
             run,
@@ -469,7 +490,7 @@ impl Bench<'_> {
             .map(|chunk| {
                 pagefeed_testkit::streams::publish_tasks(
                     js,
-                    "sample",
+                    SITE,
                     &self.site.url_template,
                     chunk.iter().copied(),
                     slot,

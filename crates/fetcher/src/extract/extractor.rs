@@ -23,6 +23,9 @@ pub struct Extractor {
     /// The site's `timezone`: what a timestamp without an offset is read in.
     pub(super) zone: Tz,
     pub(super) limits: Limits,
+    /// The selectors again, when the page can be read without a tree
+    /// (see `stream`).
+    pub(super) stream: Option<super::stream::Selectors>,
 }
 
 fn selector(field: &str, css: &str) -> anyhow::Result<Selector> {
@@ -63,6 +66,7 @@ impl Extractor {
                 .transpose()?,
             zone,
             limits,
+            stream: super::stream::Selectors::new(extract),
         })
     }
 

@@ -8,6 +8,7 @@ mod extractor;
 mod limits;
 mod link;
 mod page;
+mod stream;
 mod text;
 mod timestamp;
 mod tree;
@@ -18,5 +19,7 @@ pub use extractor::Extractor;
 pub use limits::Limits;
 pub use page::Page;
 
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

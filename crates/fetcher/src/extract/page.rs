@@ -7,6 +7,7 @@ use scraper::ElementRef;
 use serde::Serialize;
 use tracing::{debug, info};
 
+use super::stream::Streamed;
 use super::text::normalized_text;
 use super::tree::{after, find_under, NODES_PER_CHECK};
 use super::{Entry, ExtractError, Extractor};
@@ -41,6 +42,34 @@ impl Extractor {
     /// [`Extractor::extract`], within a deadline started before (for the
     /// decoding to count too).
     pub fn extract_within(
+        &self,
+        html: &str,
+        page_url: &str,
+        now: DateTime<Utc>,
+        deadline: &Deadline,
+    ) -> Result<Page, ExtractError> {
+        let timeout = |Expired| ExtractError::Timeout {
+            deadline: deadline.budget(),
+        };
+        if let Some(selectors) = &self.stream {
+            match self.stream(selectors, html, page_url, now, deadline) {
+                Streamed::Read(page) if page.entries.is_empty() => {
+                    return Err(ExtractError::NoEntries {
+                        selector: self.entry_text.clone(),
+                    });
+                }
+                Streamed::Read(page) => return Ok(page),
+                Streamed::Expired => return Err(timeout(Expired)),
+                Streamed::Fallback(reason) => {
+                    debug!(page = page_url, reason, "read with the tree");
+                }
+            }
+        }
+        self.extract_with_tree(html, page_url, now, deadline)
+    }
+
+    /// [`Extractor::extract_within`] by the tree: every page can be read so.
+    pub(super) fn extract_with_tree(
         &self,
         html: &str,
         page_url: &str,

@@ -9,24 +9,60 @@ use scraper::ElementRef;
 /// none at either end; at most `max` bytes, whole characters, read no
 /// further than that.
 pub(super) fn normalized_text(element: ElementRef<'_>, max: usize) -> String {
-    let mut out = String::new();
-    let mut space = false;
+    let mut out = Normalized::new(max);
     for piece in element.text() {
-        for c in piece.chars() {
-            if c.is_whitespace() {
-                space = true;
-                continue;
-            }
-            let gap = space && !out.is_empty();
-            if out.len() + usize::from(gap) + c.len_utf8() > max {
-                return out;
-            }
-            if gap {
-                out.push(' ');
-            }
-            space = false;
-            out.push(c);
+        if !out.push(piece) {
+            break;
         }
     }
-    out
+    out.finish()
+}
+
+/// [`normalized_text`] fed one text node at a time, as a page streams by.
+#[derive(Debug)]
+pub(super) struct Normalized {
+    out: String,
+    max: usize,
+    space: bool,
+    /// A character did not fit: nothing more is read.
+    full: bool,
+}
+
+impl Normalized {
+    pub(super) fn new(max: usize) -> Normalized {
+        Normalized {
+            out: String::new(),
+            max,
+            space: false,
+            full: false,
+        }
+    }
+
+    /// Adds the text of the next text node; false once full.
+    pub(super) fn push(&mut self, piece: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        for c in piece.chars() {
+            if c.is_whitespace() {
+                self.space = true;
+                continue;
+            }
+            let gap = self.space && !self.out.is_empty();
+            if self.out.len() + usize::from(gap) + c.len_utf8() > self.max {
+                self.full = true;
+                return false;
+            }
+            if gap {
+                self.out.push(' ');
+            }
+            self.space = false;
+            self.out.push(c);
+        }
+        true
+    }
+
+    pub(super) fn finish(self) -> String {
+        self.out
+    }
 }
