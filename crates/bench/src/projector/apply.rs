@@ -87,7 +87,7 @@ impl Bench {
     }
 }
 
-fn apply_in_process(
+pub(super) fn apply_in_process(
     payloads: &[(u64, Bytes)],
     dir: &Path,
     index: bool,

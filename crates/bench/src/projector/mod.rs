@@ -13,14 +13,17 @@ use crate::procs::{Binaries, Machine};
 use crate::report::{heading, Figures};
 
 mod apply;
+pub mod corpus;
 mod events;
 mod nodes;
 mod rebuild;
 mod replication;
 mod search;
+mod text;
 
 pub use apply::{apply_only, ApplyOptions};
-pub use events::entry_events;
+pub use events::{entry_events, events_with_texts};
+pub use text::{run as run_text, TextOptions};
 
 /// `pagefeed-bench projector` options.
 #[derive(Debug, Clone, clap::Args)]
