@@ -72,7 +72,11 @@ fn search_over_real_text_equals_a_scan() {
     // Queries: 1-4 characters cut from the texts (old and new), the most
     // common characters, a changed entry's old words, and one held nowhere.
     let mut queries: Vec<String> = Vec::new();
-    for (n, (_, _, t)) in texts(&first).iter().chain(texts(&changed).iter()).enumerate() {
+    for (n, (_, _, t)) in texts(&first)
+        .iter()
+        .chain(texts(&changed).iter())
+        .enumerate()
+    {
         if n % 97 != 0 {
             continue;
         }
@@ -83,7 +87,8 @@ fn search_over_real_text_equals_a_scan() {
             queries.push(chars[start..start + len].iter().collect());
         }
     }
-    queries.extend(["の", "を", "e", " ", "ファイル", "FILE", "zzqx", "。。。。"].map(String::from));
+    queries
+        .extend(["の", "を", "e", " ", "ファイル", "FILE", "zzqx", "。。。。"].map(String::from));
 
     let mut found_some = 0;
     for q in &queries {

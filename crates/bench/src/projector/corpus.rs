@@ -210,8 +210,8 @@ pub fn strip_groff(source: &str) -> String {
                     skipping = false;
                     continue;
                 }
-                "SH" | "SS" | "B" | "I" | "BI" | "BR" | "IB" | "IR" | "RB" | "RI" | "SM"
-                | "SB" | "IP" | "TP" | "Nm" | "Nd" | "Sh" | "Ss" | "Ar" | "Fl" | "Pa" => {
+                "SH" | "SS" | "B" | "I" | "BI" | "BR" | "IB" | "IR" | "RB" | "RI" | "SM" | "SB"
+                | "IP" | "TP" | "Nm" | "Nd" | "Sh" | "Ss" | "Ar" | "Fl" | "Pa" => {
                     args.replace('"', " ")
                 }
                 _ => continue,
@@ -300,8 +300,10 @@ fn unescape(line: &str, out: &mut String) {
             Some('-') => out.push('-'),
             Some('e' | '\\') => out.push('\\'),
             Some(' ' | '~' | '0') => out.push(' '),
-            Some('&' | '|' | '^' | '%' | ',' | '/' | ')' | 'c' | 'a' | 'd' | 'u' | 'p' | 'z'
-                | 't' | '{' | '}' | ':') => {}
+            Some(
+                '&' | '|' | '^' | '%' | ',' | '/' | ')' | 'c' | 'a' | 'd' | 'u' | 'p' | 'z' | 't'
+                | '{' | '}' | ':',
+            ) => {}
             Some(other) => out.push(other),
             None => {}
         }
@@ -326,7 +328,10 @@ mod tests {
 
     #[test]
     fn texts_are_cut_at_sentence_ends_and_vary_by_pass() {
-        let ja: Vec<char> = "今日は晴れ。明日は雨でしょう。".repeat(200).chars().collect();
+        let ja: Vec<char> = "今日は晴れ。明日は雨でしょう。"
+            .repeat(200)
+            .chars()
+            .collect();
         let en: Vec<char> = "It rains. It pours. ".repeat(200).chars().collect();
         let corpus = Corpus {
             ja,

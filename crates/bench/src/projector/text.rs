@@ -106,7 +106,9 @@ pub async fn run(options: TextOptions, machine: Machine) -> anyhow::Result<()> {
         texts.iter().map(|t| t.chars().count()).sum::<usize>() as f64 / texts.len().max(1) as f64
     };
     figures.row(
-        format!("distinct bigrams per {BATCH}-event batch (first 10 batches), real text / sample site"),
+        format!(
+            "distinct bigrams per {BATCH}-event batch (first 10 batches), real text / sample site"
+        ),
         format!(
             "{:.0} / {:.0} ({:.0} / {:.0} characters an entry)",
             per_batch(&texts_of_real),
@@ -118,7 +120,10 @@ pub async fn run(options: TextOptions, machine: Machine) -> anyhow::Result<()> {
         "",
     );
     figures.row(
-        format!("distinct bigrams in all {} entries, real text / sample site", messages.len()),
+        format!(
+            "distinct bigrams in all {} entries, real text / sample site",
+            messages.len()
+        ),
         format!(
             "{} / {}",
             distinct_bigrams(texts_of_real.iter().map(String::as_str)),
@@ -198,7 +203,10 @@ fn apply_split(
     sample: &[Outgoing],
 ) -> anyhow::Result<()> {
     let payloads = |m: &[Outgoing]| -> Vec<(u64, Bytes)> {
-        m.iter().zip(1..).map(|(m, seq)| (seq, m.payload.clone())).collect()
+        m.iter()
+            .zip(1..)
+            .map(|(m, seq)| (seq, m.payload.clone()))
+            .collect()
     };
     let rate = |name: &str, m: &[Outgoing], index: bool| -> anyhow::Result<f64> {
         eprintln!("applying {name} in-process ...");
@@ -223,7 +231,10 @@ fn apply_split(
             real_rate / sample_rate
         ),
         format!("≥ {APPLY_VS_SAMPLE_TARGET} of the sample's"),
-        verdict(real_rate / sample_rate, Limit::AtLeast(APPLY_VS_SAMPLE_TARGET)),
+        verdict(
+            real_rate / sample_rate,
+            Limit::AtLeast(APPLY_VS_SAMPLE_TARGET),
+        ),
     );
     figures.row(
         "apply in-process without the index, real text (the split)",
@@ -370,7 +381,8 @@ impl Scale {
         eprintln!("timing searches on {last} entries ...");
         let search = |q: &str| -> anyhow::Result<(Duration, usize)> {
             let t = Instant::now();
-            let listed = store.search_after(q, None, Window::entries(20), SearchBudget::default())?;
+            let listed =
+                store.search_after(q, None, Window::entries(20), SearchBudget::default())?;
             Ok((t.elapsed(), listed.items.len()))
         };
         // Once through to warm the cache as a serving node's would be.
@@ -412,7 +424,11 @@ impl Scale {
     fn report(&self, figures: &mut Figures, small: Option<&Scale>) {
         let n = self.events;
         let ratio = |value: f64, base: Option<f64>| match base {
-            Some(b) if b > 0.0 => format!(" ({:.2} of the {}-event figure)", value / b, small.map_or(0, |s| s.events)),
+            Some(b) if b > 0.0 => format!(
+                " ({:.2} of the {}-event figure)",
+                value / b,
+                small.map_or(0, |s| s.events)
+            ),
             _ => String::new(),
         };
         figures.row(
@@ -428,18 +444,37 @@ impl Scale {
                 self.rebuild_rate,
                 ratio(self.rebuild_rate, small.map(|s| s.rebuild_rate))
             ),
-            if small.is_some() { format!("≥ {SCALE_TARGET} of the smaller run's") } else { "—".to_owned() },
-            small.map_or(String::new(), |s| verdict(self.rebuild_rate / s.rebuild_rate, Limit::AtLeast(SCALE_TARGET))),
+            if small.is_some() {
+                format!("≥ {SCALE_TARGET} of the smaller run's")
+            } else {
+                "—".to_owned()
+            },
+            small.map_or(String::new(), |s| {
+                verdict(
+                    self.rebuild_rate / s.rebuild_rate,
+                    Limit::AtLeast(SCALE_TARGET),
+                )
+            }),
         );
         figures.row(
             format!("{n}: rebuild / raw read"),
             format!("{:.2}", self.rebuild_rate / self.raw_rate),
             format!("≥ {REBUILD_VS_RAW_TARGET}"),
-            verdict(self.rebuild_rate / self.raw_rate, Limit::AtLeast(REBUILD_VS_RAW_TARGET)),
+            verdict(
+                self.rebuild_rate / self.raw_rate,
+                Limit::AtLeast(REBUILD_VS_RAW_TARGET),
+            ),
         );
         figures.row(
             format!("{n}: rebuild peak RSS"),
-            format!("{}{}", mb(self.rebuild_rss_kib), ratio(self.rebuild_rss_kib as f64, small.map(|s| s.rebuild_rss_kib as f64))),
+            format!(
+                "{}{}",
+                mb(self.rebuild_rss_kib),
+                ratio(
+                    self.rebuild_rss_kib as f64,
+                    small.map(|s| s.rebuild_rss_kib as f64)
+                )
+            ),
             format!("< {RSS_TARGET_MB:.0} MB"),
             verdict(kib_to_mb(self.rebuild_rss_kib), Limit::Below(RSS_TARGET_MB)),
         );
@@ -452,9 +487,16 @@ impl Scale {
                 per(self.file_allocated),
                 self.file_bytes as f64 / 1e9,
                 self.file_allocated as f64 / 1e9,
-                ratio(per(self.file_allocated), small.map(|s| s.file_allocated as f64 / s.events as f64))
+                ratio(
+                    per(self.file_allocated),
+                    small.map(|s| s.file_allocated as f64 / s.events as f64)
+                )
             ),
-            if small.is_some() { "not growing with N".to_owned() } else { "—".to_owned() },
+            if small.is_some() {
+                "not growing with N".to_owned()
+            } else {
+                "—".to_owned()
+            },
             small.map_or(String::new(), |s| {
                 let grow = per(self.file_allocated) / (s.file_allocated as f64 / s.events as f64);
                 verdict(grow, Limit::Below(1.1))
@@ -462,7 +504,9 @@ impl Scale {
         );
         let (p50, p99, hits) = self.random;
         figures.row(
-            format!("{n}: search, 1–4 characters cut from the texts, limit 20 ({hits:.1} hits each)"),
+            format!(
+                "{n}: search, 1–4 characters cut from the texts, limit 20 ({hits:.1} hits each)"
+            ),
             format!(
                 "p50 {} / p99 {}{}",
                 ms(p50),
@@ -470,7 +514,10 @@ impl Scale {
                 ratio(millis(p50), small.map(|s| millis(s.random.0)))
             ),
             format!("p50 < {SEARCH_P50_TARGET_MS} ms, p99 < {SEARCH_P99_TARGET_MS} ms"),
-            both(verdict(millis(p50), Limit::Below(SEARCH_P50_TARGET_MS)), verdict(millis(p99), Limit::Below(SEARCH_P99_TARGET_MS))),
+            both(
+                verdict(millis(p50), Limit::Below(SEARCH_P50_TARGET_MS)),
+                verdict(millis(p99), Limit::Below(SEARCH_P99_TARGET_MS)),
+            ),
         );
         let (w50, w99, max, which) = &self.worst;
         figures.row(
@@ -483,12 +530,18 @@ impl Scale {
                 ms(*max)
             ),
             format!("p50 < {SEARCH_P50_TARGET_MS} ms, p99 < {SEARCH_P99_TARGET_MS} ms"),
-            both(verdict(millis(*w50), Limit::Below(SEARCH_P50_TARGET_MS)), verdict(millis(*w99), Limit::Below(SEARCH_P99_TARGET_MS))),
+            both(
+                verdict(millis(*w50), Limit::Below(SEARCH_P50_TARGET_MS)),
+                verdict(millis(*w99), Limit::Below(SEARCH_P99_TARGET_MS)),
+            ),
         );
         if let Some(s) = small {
             // Search time as a rate: the smaller run's p99 over this one's.
             figures.row(
-                format!("{n}: search p50 / p99 speed against the {}-event run", s.events),
+                format!(
+                    "{n}: search p50 / p99 speed against the {}-event run",
+                    s.events
+                ),
                 format!(
                     "{:.2} / {:.2}",
                     millis(s.random.0) / millis(p50),
@@ -496,8 +549,14 @@ impl Scale {
                 ),
                 format!("≥ {SCALE_TARGET}"),
                 both(
-                    verdict(millis(s.random.0) / millis(p50), Limit::AtLeast(SCALE_TARGET)),
-                    verdict(millis(s.random.1) / millis(p99), Limit::AtLeast(SCALE_TARGET)),
+                    verdict(
+                        millis(s.random.0) / millis(p50),
+                        Limit::AtLeast(SCALE_TARGET),
+                    ),
+                    verdict(
+                        millis(s.random.1) / millis(p99),
+                        Limit::AtLeast(SCALE_TARGET),
+                    ),
                 ),
             );
         }

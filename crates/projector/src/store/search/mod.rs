@@ -21,8 +21,10 @@ use super::{Listed, Store, StoreError, Window};
 use grams::{query_keys, QueryKeys};
 pub(super) use grams::{text_grams, Gram};
 use postings::{Cursor, Merged, Posting};
+use runs::{
+    bad_chunk, count_in, gram_keys, live_runs, prefix_keys, write_gram, Run, LEVELS, MERGE_AT,
+};
 pub(super) use runs::{LEVEL_TABLES, RUNS};
-use runs::{bad_chunk, count_in, gram_keys, live_runs, prefix_keys, write_gram, Run, LEVELS, MERGE_AT};
 
 /// How much work one search may do before it answers `partial`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +243,8 @@ impl Tables<'_> {
                 let list = &flat[starts[slot]..ends[slot]];
                 write_gram(&mut self.levels[0], run, grams[slot].0, list)?;
             }
-            self.runs.insert(run, (0, self.block_first, self.next_doc))?;
+            self.runs
+                .insert(run, (0, self.block_first, self.next_doc))?;
         }
         self.remove_dead_postings()?;
         self.merge_full_levels()?;

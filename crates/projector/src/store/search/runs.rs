@@ -127,7 +127,10 @@ impl ChunkWriter {
     }
 
     /// Writes what is left (the gram's last chunk).
-    pub fn finish(mut self, table: &mut Table<'_, RunKey, &'static [u8]>) -> Result<(), StoreError> {
+    pub fn finish(
+        mut self,
+        table: &mut Table<'_, RunKey, &'static [u8]>,
+    ) -> Result<(), StoreError> {
         self.flush(table)
     }
 
@@ -153,7 +156,8 @@ pub(in crate::store) fn write_gram(
     list: &[Posting],
 ) -> Result<(), StoreError> {
     for (i, chunk) in list.chunks(CHUNK).enumerate() {
-        let i = u32::try_from(i).map_err(|_| corrupt(format!("gram {gram:x} has too many chunks")))?;
+        let i =
+            u32::try_from(i).map_err(|_| corrupt(format!("gram {gram:x} has too many chunks")))?;
         table.insert((run, gram, i), postings::encode(chunk).as_slice())?;
     }
     Ok(())
