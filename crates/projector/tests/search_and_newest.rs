@@ -362,7 +362,7 @@ fn search_equals_a_scan_through_merged_runs_changes_and_retention() {
         (0..1 + (i * 7 + salt) % 5)
             .map(|k| words[(i * 31 + k * 17 + salt) % words.len()])
             .collect::<Vec<_>>()
-            .join(if i % 3 == 0 { " " } else { "" })
+            .join(if i.is_multiple_of(3) { " " } else { "" })
     };
     let day = |i: usize| format!("2026-11-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24);
     let mut now = std::collections::BTreeMap::new();

@@ -292,10 +292,7 @@ fn unescape(line: &str, out: &mut String) {
                 }
             }
             Some('h' | 'v' | 'w' | 'o' | 'l' | 'L' | 'D' | 'X' | 'Z' | 'b' | 'x' | 'N' | 'R') => {
-                // A quoted argument.
-                if chars.next() == Some('\'') {
-                    chars.by_ref().take_while(|&c| c != '\'').for_each(drop);
-                }
+                skip_quoted(&mut chars);
             }
             Some('-') => out.push('-'),
             Some('e' | '\\') => out.push('\\'),
@@ -307,6 +304,13 @@ fn unescape(line: &str, out: &mut String) {
             Some(other) => out.push(other),
             None => {}
         }
+    }
+}
+
+/// Skips an escape's quoted argument (`'...'`).
+fn skip_quoted(chars: &mut impl Iterator<Item = char>) {
+    if chars.next() == Some('\'') {
+        chars.take_while(|&c| c != '\'').for_each(drop);
     }
 }
 

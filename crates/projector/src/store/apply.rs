@@ -20,7 +20,7 @@ use super::digest::{entry_hash, page_hash, StateSum};
 use super::rows::{from_json, to_json, EntryView, Failure, PageView, Rejected};
 use super::search::doc_blocks;
 use super::search::postings::Posting;
-use super::search::{text_grams, Gram, LEVEL_TABLES, RUNS};
+use super::search::{text_grams, Gram, RunRows, LEVEL_TABLES, RUNS};
 use super::tables::*;
 use super::{ApplyStats, Logged, Store, StoreError, REJECTED_PAYLOAD_MAX};
 
@@ -147,7 +147,7 @@ pub(super) struct Tables<'t> {
     /// `page_heads` once per page.
     pub(super) touched: HashMap<String, Option<u64>>,
     /// The runs of postings, one table a level (`search/runs.rs`).
-    pub(super) levels: Vec<Table<'t, (u64, u64, u32), &'static [u8]>>,
+    pub(super) levels: Vec<RunRows<'t>>,
     /// Every live run's level and documents.
     pub(super) runs: Table<'t, u64, (u64, u64, u64)>,
     /// The documents this batch numbered, with their grams, posted by

@@ -24,7 +24,7 @@ use postings::{Cursor, Merged, Posting};
 use runs::{
     bad_chunk, count_in, gram_keys, live_runs, prefix_keys, write_gram, Run, LEVELS, MERGE_AT,
 };
-pub(super) use runs::{LEVEL_TABLES, RUNS};
+pub(super) use runs::{RunRows, LEVEL_TABLES, RUNS};
 
 /// How much work one search may do before it answers `partial`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

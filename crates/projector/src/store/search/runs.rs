@@ -16,6 +16,8 @@ use crate::store::StoreError;
 pub(in crate::store) type RunKey = (u64, u64, u32);
 /// A level's table.
 pub(in crate::store) type RunTable = TableDefinition<'static, RunKey, &'static [u8]>;
+/// A level's table, open for writing.
+pub(in crate::store) type RunRows<'t> = Table<'t, RunKey, &'static [u8]>;
 
 /// Levels of runs; the last one is never merged.
 pub(in crate::store) const LEVELS: usize = 6;
@@ -179,15 +181,12 @@ pub(in crate::store) fn merge(
             let head = range.next().transpose()?;
             heads.push((range, head));
         }
-        loop {
-            // The smallest gram at the head of any input.
-            let Some(gram) = heads
-                .iter()
-                .filter_map(|(_, head)| head.as_ref().map(|(k, _)| k.value().1))
-                .min()
-            else {
-                break;
-            };
+        // The smallest gram at the head of any input, in turn.
+        while let Some(gram) = heads
+            .iter()
+            .filter_map(|(_, head)| head.as_ref().map(|(k, _)| k.value().1))
+            .min()
+        {
             let mut chunks = Vec::new();
             for (range, head) in &mut heads {
                 while head.as_ref().is_some_and(|(k, _)| k.value().1 == gram) {
