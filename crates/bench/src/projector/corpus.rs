@@ -161,7 +161,12 @@ fn pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         return Ok(out);
     };
     for item in read {
-        let path = item?.path();
+        let item = item?;
+        // An alias of another page (a symbolic link) is read once, as it.
+        if item.file_type()?.is_symlink() {
+            continue;
+        }
+        let path = item.path();
         if path.is_dir() {
             out.extend(pages(&path)?);
         } else if path.extension().is_some_and(|e| e == "gz") {
@@ -206,7 +211,8 @@ pub fn strip_groff(source: &str) -> String {
                     skipping = name != "TS";
                     continue;
                 }
-                ".." => {
+                // `..`, the end of a definition.
+                "." => {
                     skipping = false;
                     continue;
                 }
