@@ -21,6 +21,17 @@ if ! ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 
     fi
 fi
 
+# The manual pages the bench crate's search test indexes as real text
+# (scripts/bench-corpus.sh).
+if ! [ -d /usr/share/man/ja/man1 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        bash scripts/bench-corpus.sh >/dev/null 2>&1 ||
+            echo "test.sh: could not install the manual pages; the real-text search test will fail" >&2
+    else
+        echo "test.sh: manual pages missing (scripts/bench-corpus.sh); the real-text search test will fail" >&2
+    fi
+fi
+
 # Chromium and chromedriver: the web view's tests drive a real browser, and
 # fail (saying what is missing) without one. A Japanese font makes their
 # screenshots readable.

@@ -2,6 +2,7 @@
 //! fetcher's throughput, `pagefeed-bench projector [--events N]` the
 //! projector's replication, search, lag and rebuild, and prints a report (docs/BENCHMARKS.md). It runs
 //! the release binaries next to it: `cargo build --release --bins` first.
+//! `pagefeed-bench text [--scale N]` measures the index on real text.
 //! `pagefeed-bench extract` times the extraction of pages of nested entries,
 //! in-process. `pagefeed-bench chaos` injects faults into the whole system
 //! and checks its invariants (docs/RELIABILITY.md). `pagefeed-bench web`
@@ -34,6 +35,9 @@ enum Command {
     Projector(projector::Options),
     /// The projector's apply alone, in-process, no NATS (for profiling).
     Apply(projector::ApplyOptions),
+    /// The projector's index on real text (Japanese and English manual
+    /// pages) against the sample vocabulary, and at `--scale` entries.
+    Text(projector::TextOptions),
     /// Extraction of pages of nested entries against flat ones, in-process.
     Extract(extract::Options),
     /// Faults injected at seeded random times into the whole system on a
@@ -73,6 +77,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             return runtime.block_on(projector::null_node(options));
+        }
+        Command::Text(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(projector::run_text(options, Machine::read()));
         }
         Command::Extract(options) => return extract::run(&options),
         Command::Web(options) => {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use pagefeed_events::Event;
 
 fn ids(entries: Vec<pagefeed_projector::store::EntryView>) -> Vec<String> {
     entries.into_iter().map(|e| e.id).collect()
@@ -339,4 +340,96 @@ fn a_sites_newest_are_its_pages_only_newest_first() {
         .unwrap();
     assert_eq!(ids(two.items), ["b", "e"]);
     assert!(two.next.is_some(), "more follows");
+}
+
+#[test]
+fn search_equals_a_scan_through_merged_runs_changes_and_retention() {
+    // One entry a batch: a run each, merged 8 at a time into level 1, 64
+    // into level 2, 512 into level 3.
+    let (_dir, store) = fresh();
+    let words = [
+        "渋谷",
+        "ラーメン",
+        "rust",
+        "Nats",
+        "今日",
+        "は",
+        "の",
+        "ΣΑΣ",
+        "db",
+    ];
+    let text = |i: usize, salt: usize| -> String {
+        (0..1 + (i * 7 + salt) % 5)
+            .map(|k| words[(i * 31 + k * 17 + salt) % words.len()])
+            .collect::<Vec<_>>()
+            .join(if i.is_multiple_of(3) { " " } else { "" })
+    };
+    let day = |i: usize| format!("2026-11-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24);
+    let mut now = std::collections::BTreeMap::new();
+    let mut seq = 1;
+    for i in 0..600 {
+        let (page, id) = (format!("sample.{}", i % 40), format!("e{i}"));
+        let t = text(i, 0);
+        apply(
+            &store,
+            &numbered(
+                seq,
+                &[entry(&page, &id, &t, Some(&day(i)), "2026-11-29T00:00:00Z")],
+            ),
+        );
+        now.insert((page, id), t);
+        seq += 1;
+    }
+    // Changed texts, in batches of ten: their old postings leave merged runs.
+    for chunk in (0..600).step_by(7).collect::<Vec<_>>().chunks(10) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|&i| {
+                let (page, id) = (format!("sample.{}", i % 40), format!("e{i}"));
+                let t = text(i, 3);
+                now.insert((page.clone(), id.clone()), t.clone());
+                entry(&page, &id, &t, Some(&day(i)), "2026-11-29T00:00:00Z")
+            })
+            .collect();
+        apply(&store, &numbered(seq, &events));
+        seq += events.len() as u64;
+    }
+    let check = |now: &std::collections::BTreeMap<(String, String), String>| {
+        for q in [
+            "渋",
+            "渋谷",
+            "ラーメンrust",
+            "RUST",
+            "nats渋",
+            "σας",
+            "の",
+            "は今",
+            "b",
+            "zz",
+            "谷ラ",
+        ] {
+            let needle = q.to_lowercase();
+            let mut want: Vec<&(String, String)> = now
+                .iter()
+                .filter(|(_, t)| t.to_lowercase().contains(&needle))
+                .map(|(k, _)| k)
+                .collect();
+            want.sort();
+            let got = store.search(q, 10_000).unwrap();
+            assert!(
+                got.windows(2).all(|w| w[0].sort_time() >= w[1].sort_time()),
+                "{q:?}: newest first"
+            );
+            let mut keys: Vec<(String, String)> = got.into_iter().map(|e| (e.page, e.id)).collect();
+            keys.sort();
+            assert_eq!(keys.iter().collect::<Vec<_>>(), want, "{q:?}");
+        }
+    };
+    check(&now);
+    // Retention of the oldest half: their postings leave too.
+    apply(
+        &store,
+        &numbered(seq, &[retention("sample", "2026-11-30T00:00:00Z")]),
+    );
+    check(&std::collections::BTreeMap::new());
 }

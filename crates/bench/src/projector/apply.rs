@@ -105,7 +105,7 @@ impl Bench {
 /// Applies `payloads` to a fresh file in `dir`, `batch` per transaction,
 /// preparing each batch ([`Store::prepare`]) then writing it on this one
 /// thread: (the whole time, the time spent preparing).
-fn apply_in_process(
+pub(super) fn apply_in_process(
     payloads: &[(u64, Bytes)],
     dir: &Path,
     index: bool,

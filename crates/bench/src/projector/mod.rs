@@ -13,16 +13,19 @@ use crate::procs::{Binaries, Machine};
 use crate::report::{heading, Figures};
 
 mod apply;
+pub mod corpus;
 mod events;
 mod nodes;
 mod null_nodes;
 mod rebuild;
 mod replication;
 mod search;
+mod text;
 
 pub use apply::{apply_only, ApplyOptions};
-pub use events::entry_events;
+pub use events::{entry_events, events_with_texts};
 pub use null_nodes::{null_node, NullNodeOptions};
+pub use text::{run as run_text, TextOptions};
 
 /// `pagefeed-bench projector` options.
 #[derive(Debug, Clone, clap::Args)]

@@ -46,28 +46,27 @@ pub(in crate::store) fn text_grams(text: &str, grams: &mut Vec<Gram>) {
 /// a lowercase other than itself (a unit test checks every one).
 const CASELESS: std::ops::RangeInclusive<char> = '\u{3000}'..='\u{9fff}';
 
-/// The text of a packed gram, as it is keyed in `postings`.
-pub(in crate::store) fn gram_text(gram: Gram) -> String {
-    let char_at = |bits: u64| char::from_u32(bits as u32);
-    [char_at(gram >> 32), char_at(gram & NO_CHAR)]
-        .into_iter()
-        .flatten()
-        .collect()
+/// What a (lowercased) query is looked up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::store) enum QueryKeys {
+    /// One character: every gram that starts with it.
+    Prefix(char),
+    /// Its distinct bigrams, each of which a matching text holds.
+    Bigrams(Vec<Gram>),
 }
 
-/// The grams a (lowercased) query must all appear under: its bigrams; for a
-/// single character, that character (the prefix of the grams to read).
-pub(in crate::store) fn query_grams(lower: &str) -> Vec<String> {
+/// The keys of a lowercased query; `None` for the empty one.
+pub(in crate::store) fn query_keys(lower: &str) -> Option<QueryKeys> {
     let chars: Vec<char> = lower.chars().collect();
-    match chars.len() {
-        0 => Vec::new(),
-        1 => vec![chars[0].to_string()],
+    match chars.as_slice() {
+        [] => None,
+        [one] => Some(QueryKeys::Prefix(*one)),
         _ => {
-            let set: BTreeSet<String> = chars
+            let set: BTreeSet<Gram> = chars
                 .windows(2)
-                .map(|w| w.iter().collect::<String>())
+                .map(|w| (u64::from(w[0]) << 32) | u64::from(w[1]))
                 .collect();
-            set.into_iter().collect()
+            Some(QueryKeys::Bigrams(set.into_iter().collect()))
         }
     }
 }
@@ -114,12 +113,25 @@ mod tests {
     fn grams_come_in_text_order() {
         let mut grams = Vec::new();
         text_grams("abab", &mut grams);
-        let g: Vec<String> = grams.into_iter().map(gram_text).collect();
+        let gram = |a: char, b: Option<char>| (u64::from(a) << 32) | b.map_or(NO_CHAR, u64::from);
         assert_eq!(
-            g,
-            ["ab", "ba", "ab", "b"],
+            grams,
+            [
+                gram('a', Some('b')),
+                gram('b', Some('a')),
+                gram('a', Some('b')),
+                gram('b', None)
+            ],
             "text order, a recurring gram again"
         );
-        assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
+        assert_eq!(
+            query_keys("渋谷区"),
+            Some(QueryKeys::Bigrams(vec![
+                gram('渋', Some('谷')),
+                gram('谷', Some('区'))
+            ]))
+        );
+        assert_eq!(query_keys("渋"), Some(QueryKeys::Prefix('渋')));
+        assert_eq!(query_keys(""), None);
     }
 }
