@@ -9,4 +9,5 @@ pub mod procs;
 pub mod projector;
 mod publish;
 mod report;
+pub mod scale;
 pub mod web;
