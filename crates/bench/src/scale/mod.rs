@@ -24,7 +24,7 @@ use pagefeed_testkit::sample_site::{
     page_kind, PageKind, SampleSite, SampleSiteOptions, ENTRIES_PER_PAGE,
 };
 
-use crate::procs::{peak_rss_kib, pid_with_arg, Binaries, Machine, Pinning, CLIENT_CORE, SERVER_CORE};
+use crate::procs::{cpu_time, peak_rss_kib, pid_with_arg, Binaries, Machine, Pinning, CLIENT_CORE, SERVER_CORE};
 
 mod report;
 
@@ -95,6 +95,8 @@ pub struct Timed {
     pub messages: u64,
     pub from_start: Duration,
     pub from_first: Duration,
+    /// CPU time nats-server used meanwhile (when its pid was found).
+    pub nats_cpu: Option<Duration>,
 }
 
 impl Timed {
@@ -123,8 +125,9 @@ pub struct Setup {
 /// Runs every measurement and prints the report.
 pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::Result<()> {
     let bins = Binaries::locate()?;
-    let open_files = 2 * options.hosts + 1_000;
-    check_open_files(open_files as u64)?;
+    // A listener per host; the sites close every connection after its answer.
+    let open_files = options.hosts as u64 + 1_000;
+    check_open_files(open_files)?;
     let logs = tempfile::Builder::new()
         .prefix("pagefeed-bench-scale-")
         .tempdir()?;
@@ -136,7 +139,8 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
         .parent()
         .map(|d| d.join("nats.conf"))
         .context("the nats store has no parent directory")?;
-    if let Some(pid) = pid_with_arg(&nats_conf.to_string_lossy()) {
+    let nats_pid = pid_with_arg(&nats_conf.to_string_lossy());
+    if let Some(pid) = nats_pid {
         pins.pin_pid(pid, SERVER_CORE)?;
     }
     eprintln!("starting {} sample sites on 127.0.x.y ...", options.hosts);
@@ -151,6 +155,7 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
         ids,
         bins,
         pins,
+        nats_pid,
         dir: tempfile::tempdir()?,
         logs: logs.path().to_owned(),
     };
@@ -171,8 +176,7 @@ pub async fn run(options: Options, machine: Machine, pins: Pinning) -> anyhow::R
     Ok(())
 }
 
-/// Fails, saying what to do, when this process may not open `needed` files:
-/// a sample site per host, and a connection to each that the fetcher keeps.
+/// Fails, saying what to do, when this process may not open `needed` files.
 fn check_open_files(needed: u64) -> anyhow::Result<()> {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     let soft = limits
@@ -203,7 +207,11 @@ async fn start_sites(hosts: usize) -> anyhow::Result<Vec<SampleSite>> {
     let mut sites = Vec::with_capacity(hosts);
     for i in 0..hosts {
         let addr = SocketAddr::new(host_ip(i), 0);
-        let site = SampleSite::start(addr, SampleSiteOptions::default())
+        let opts = SampleSiteOptions {
+            close_connections: true,
+            ..SampleSiteOptions::default()
+        };
+        let site = SampleSite::start(addr, opts)
             .await
             .with_context(|| format!("cannot bind a sample site on {addr}"))?;
         sites.push(site);
@@ -220,6 +228,7 @@ struct Scale {
     ids: Vec<u64>,
     bins: Binaries,
     pins: Pinning,
+    nats_pid: Option<u32>,
     /// Where the configs go.
     dir: tempfile::TempDir,
     logs: PathBuf,
@@ -363,6 +372,7 @@ impl Scale {
 
     /// One client publishing `msgs` with [`LIMIT_WINDOW`] acks in flight.
     async fn limit(&self, js: &jetstream::Context, msgs: &[Outgoing]) -> anyhow::Result<Timed> {
+        let nats_before = self.nats_cpu()?;
         let started = Instant::now();
         let mut acks = VecDeque::with_capacity(LIMIT_WINDOW);
         for msg in msgs {
@@ -386,7 +396,13 @@ impl Scale {
             messages: stored,
             from_start,
             from_first: from_start,
+            nats_cpu: self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b)),
         })
+    }
+
+    /// CPU time nats-server has used so far.
+    fn nats_cpu(&self) -> anyhow::Result<Option<Duration>> {
+        self.nats_pid.map(cpu_time).transpose()
     }
 
     /// Starts the scheduler with `config` and times it until `expected`
@@ -404,6 +420,7 @@ impl Scale {
             .arg("--config")
             .arg(config)
             .env("NO_COLOR", "1");
+        let nats_before = self.nats_cpu()?;
         let started = Instant::now();
         let mut scheduler =
             Process::start(command, self.logs.join(format!("scheduler-{name}.log")))?;
@@ -428,6 +445,7 @@ impl Scale {
             }
         }
         let from_start = started.elapsed();
+        let nats_cpu = self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b));
         let rss = peak_rss_kib(scheduler.pid())?;
         let status = scheduler.terminate(Duration::from_secs(30)).await?;
         anyhow::ensure!(
@@ -441,6 +459,7 @@ impl Scale {
                 messages: expected,
                 from_start,
                 from_first: from_start.saturating_sub(first),
+                nats_cpu,
             },
             rss,
         ))

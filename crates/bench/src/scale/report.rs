@@ -19,6 +19,17 @@ pub fn render(setup: &Setup, m: &Measured) -> String {
     out
 }
 
+/// `, nats-server 97 % busy`: its CPU time over the publication's time
+/// (from the process start for the scheduler).
+fn nats_busy(t: &super::Timed) -> String {
+    t.nats_cpu.map_or(String::new(), |cpu| {
+        format!(
+            ", nats-server {:.0} % busy",
+            cpu.as_secs_f64() / t.from_start.as_secs_f64().max(1e-9) * 100.0
+        )
+    })
+}
+
 fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Result {
     let o = &setup.options;
     let pinning = if setup.pinned {
@@ -50,7 +61,7 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
         limit_secs
             .iter()
             .zip(&m.limit)
-            .map(|(s, t)| format!("{s:.3} s ({} /s)", thousands(t.per_sec())))
+            .map(|(s, t)| format!("{s:.3} s ({} /s{})", thousands(t.per_sec()), nats_busy(t)))
             .collect::<Vec<_>>()
             .join(", "),
         "—",
@@ -58,7 +69,7 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
     );
     f.row(
         "scheduler tick: first to last task stored",
-        format!("{tick_secs:.3} s ({} /s)", thousands(m.tick.per_sec())),
+        format!("{tick_secs:.3} s ({} /s{})", thousands(m.tick.per_sec()), nats_busy(&m.tick)),
         format!("< {TARGET_TICK_SECS} s"),
         verdict(tick_secs, Limit::Below(TARGET_TICK_SECS)),
     );
