@@ -97,6 +97,8 @@ pub struct Timed {
     pub from_first: Duration,
     /// CPU time nats-server used meanwhile (when its pid was found).
     pub nats_cpu: Option<Duration>,
+    /// CPU time of the publisher: the scheduler process, or this one.
+    pub client_cpu: Duration,
 }
 
 impl Timed {
@@ -373,6 +375,8 @@ impl Scale {
     /// One client publishing `msgs` with [`LIMIT_WINDOW`] acks in flight.
     async fn limit(&self, js: &jetstream::Context, msgs: &[Outgoing]) -> anyhow::Result<Timed> {
         let nats_before = self.nats_cpu()?;
+        let me = std::process::id();
+        let cpu_before = cpu_time(me)?;
         let started = Instant::now();
         let mut acks = VecDeque::with_capacity(LIMIT_WINDOW);
         for msg in msgs {
@@ -397,6 +401,7 @@ impl Scale {
             from_start,
             from_first: from_start,
             nats_cpu: self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b)),
+            client_cpu: cpu_time(me)?.saturating_sub(cpu_before),
         })
     }
 
@@ -447,6 +452,7 @@ impl Scale {
         let from_start = started.elapsed();
         let nats_cpu = self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b));
         let rss = peak_rss_kib(scheduler.pid())?;
+        let client_cpu = cpu_time(scheduler.pid())?;
         let status = scheduler.terminate(Duration::from_secs(30)).await?;
         anyhow::ensure!(
             status.success(),
@@ -460,6 +466,7 @@ impl Scale {
                 from_start,
                 from_first: from_start.saturating_sub(first),
                 nats_cpu,
+                client_cpu,
             },
             rss,
         ))
