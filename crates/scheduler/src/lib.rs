@@ -24,6 +24,7 @@ use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::{Config, Site};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -72,6 +73,7 @@ pub async fn run_observed(
     info!(sites = cfg.sites.len(), "scheduler started");
     let metrics = observe.metrics;
 
+    let ticks = Arc::new(Semaphore::new(1));
     let mut loops = JoinSet::new();
     loops.spawn(sweep::sweep_loop(
         client.clone(),
@@ -84,6 +86,7 @@ pub async fn run_observed(
         let tick = Schedule {
             js: js.clone(),
             cfg: Arc::clone(&cfg),
+            ticks: Arc::clone(&ticks),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
@@ -103,6 +106,7 @@ pub async fn run_observed(
         let tick = Schedule {
             js: js.clone(),
             cfg: Arc::clone(&cfg),
+            ticks: Arc::clone(&ticks),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
@@ -173,6 +177,10 @@ async fn provision(
 struct Schedule {
     js: jetstream::Context,
     cfg: Arc<Config>,
+    /// One tick chunk published at a time, whatever the number of sites:
+    /// the acks one context awaits stay under async-nats's 5,000 (more
+    /// would wait on one another for good).
+    ticks: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
@@ -247,7 +255,11 @@ impl Schedule {
             if msgs.is_empty() {
                 return Ok(Some((published, duplicates)));
             }
-            let Some(chunk_duplicates) = self.publish(&msgs).await? else {
+            let published_chunk = {
+                let _turn = self.ticks.acquire().await?;
+                self.publish(&msgs).await?
+            };
+            let Some(chunk_duplicates) = published_chunk else {
                 return Ok(None);
             };
             self.metrics.tasks_published.inc_by(msgs.len() as u64);
