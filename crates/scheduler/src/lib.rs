@@ -211,8 +211,7 @@ impl Schedule {
             }
             for index in from..=now {
                 let late = index < now;
-                let Some((tasks, duplicates)) = self.publish_tick(site, slots, index).await?
-                else {
+                let Some((tasks, duplicates)) = self.publish_tick(site, slots, index).await? else {
                     return Ok(());
                 };
                 if late {

@@ -40,7 +40,11 @@ pub fn tasks_for_slot(site: &Site, slots: Slots, index: i64) -> Vec<Task> {
 
 /// [`tasks_for_slot`], made one at a time: a tick is published a chunk at
 /// a time, so a batch of any size costs the memory of one chunk.
-pub fn slot_tasks(site: &Site, slots: Slots, index: i64) -> Box<dyn Iterator<Item = Task> + Send + '_> {
+pub fn slot_tasks(
+    site: &Site,
+    slots: Slots,
+    index: i64,
+) -> Box<dyn Iterator<Item = Task> + Send + '_> {
     let slot_start = slots.start(index);
     match &site.pages {
         Pages::Ids { url, first, last } => {

@@ -340,8 +340,7 @@ impl Sweeper {
                 format!("no fetcher took the task within nats.task_ttl ({ttl})"),
                 0,
                 queued
-                    + chrono::TimeDelta::from_std(self.task_ttl)
-                        .unwrap_or(chrono::TimeDelta::MAX),
+                    + chrono::TimeDelta::from_std(self.task_ttl).unwrap_or(chrono::TimeDelta::MAX),
             ),
         };
         FetchFailed {

@@ -24,7 +24,9 @@ use pagefeed_testkit::sample_site::{
     page_kind, PageKind, SampleSite, SampleSiteOptions, ENTRIES_PER_PAGE,
 };
 
-use crate::procs::{cpu_time, peak_rss_kib, pid_with_arg, Binaries, Machine, Pinning, CLIENT_CORE, SERVER_CORE};
+use crate::procs::{
+    cpu_time, peak_rss_kib, pid_with_arg, Binaries, Machine, Pinning, CLIENT_CORE, SERVER_CORE,
+};
 
 mod report;
 
@@ -257,7 +259,10 @@ impl Scale {
         let slot = chrono::Utc::now().timestamp();
 
         for round in 0..2 {
-            eprintln!("the limit: one client publishing {} tasks ...", self.options.batch);
+            eprintln!(
+                "the limit: one client publishing {} tasks ...",
+                self.options.batch
+            );
             // Tasks of slots long past: ids of their own, sizes of today's.
             let tasks = self.id_tasks(slot - 3_600 * (1_000 + round));
             m.tick_bytes = tasks
@@ -286,7 +291,10 @@ impl Scale {
         let every = self.options.batch + (self.options.list_pages + 2 * self.options.hosts) as u64;
         (m.all_ticks, m.all_rss_kib) = self.scheduler_tick(js, &all_cfg, every, "all").await?;
 
-        eprintln!("a fetcher over {} pages of one host ...", self.options.hosts);
+        eprintln!(
+            "a fetcher over {} pages of one host ...",
+            self.options.hosts
+        );
         m.one_host = self.crawl(js, &one_cfg, "one", 1).await?;
         eprintln!(
             "a fetcher over {} pages of as many hosts ...",
@@ -327,7 +335,12 @@ impl Scale {
     fn write_config(&self, nats_url: &str, setting: Setting) -> anyhow::Result<PathBuf> {
         let o = &self.options;
         let mut sites = vec![pagefeed_testkit::config::id_site(
-            "ids", &self.sites[0], 1, o.ids, o.batch, "1h",
+            "ids",
+            &self.sites[0],
+            1,
+            o.ids,
+            o.batch,
+            "1h",
         )];
         if setting != Setting::Ids {
             let list = (0..o.list_pages).map(|i| {
@@ -349,7 +362,10 @@ impl Scale {
             }
         };
         let text = pagefeed_testkit::config::config_text(nats_url, "", fetcher, &sites);
-        let path = self.dir.path().join(format!("{setting:?}.toml").to_lowercase());
+        let path = self
+            .dir
+            .path()
+            .join(format!("{setting:?}.toml").to_lowercase());
         std::fs::write(&path, text)?;
         Config::load(&path).with_context(|| format!("{}", path.display()))?;
         Ok(path)
@@ -394,13 +410,26 @@ impl Scale {
             ack.await?;
         }
         let from_start = started.elapsed();
-        let stored = js.get_stream(TASKS_STREAM).await?.info().await?.state.messages;
-        anyhow::ensure!(stored == msgs.len() as u64, "{stored} of {} stored", msgs.len());
+        let stored = js
+            .get_stream(TASKS_STREAM)
+            .await?
+            .info()
+            .await?
+            .state
+            .messages;
+        anyhow::ensure!(
+            stored == msgs.len() as u64,
+            "{stored} of {} stored",
+            msgs.len()
+        );
         Ok(Timed {
             messages: stored,
             from_start,
             from_first: from_start,
-            nats_cpu: self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b)),
+            nats_cpu: self
+                .nats_cpu()?
+                .zip(nats_before)
+                .map(|(a, b)| a.saturating_sub(b)),
             client_cpu: cpu_time(me)?.saturating_sub(cpu_before),
         })
     }
@@ -450,7 +479,10 @@ impl Scale {
             }
         }
         let from_start = started.elapsed();
-        let nats_cpu = self.nats_cpu()?.zip(nats_before).map(|(a, b)| a.saturating_sub(b));
+        let nats_cpu = self
+            .nats_cpu()?
+            .zip(nats_before)
+            .map(|(a, b)| a.saturating_sub(b));
         let rss = peak_rss_kib(scheduler.pid())?;
         let client_cpu = cpu_time(scheduler.pid())?;
         let status = scheduler.terminate(Duration::from_secs(30)).await?;
@@ -501,8 +533,8 @@ impl Scale {
         self.limit(js, &msgs).await?;
         let mut events = js.get_stream(EVENTS_STREAM).await?;
         let tasks = js.get_stream(TASKS_STREAM).await?;
-        let expected = events.info().await?.state.messages
-            + pages as u64 * (ENTRIES_PER_PAGE as u64 + 1);
+        let expected =
+            events.info().await?.state.messages + pages as u64 * (ENTRIES_PER_PAGE as u64 + 1);
 
         let command = ServiceCommand::new(&format!("fetcher ({site})"), &self.bins.fetcher)
             .wrapped(self.pins.wrapper(CLIENT_CORE, &[]))

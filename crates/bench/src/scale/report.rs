@@ -48,18 +48,18 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
         o.ids, o.batch, o.list_pages, o.list_hosts, o.hosts
     )?;
 
-    let limit_secs: Vec<f64> = m
-        .limit
-        .iter()
-        .map(|t| t.from_first.as_secs_f64())
-        .collect();
+    let limit_secs: Vec<f64> = m.limit.iter().map(|t| t.from_first.as_secs_f64()).collect();
     let limit_mean = limit_secs.iter().sum::<f64>() / limit_secs.len().max(1) as f64;
     let tick_secs = m.tick.from_first.as_secs_f64();
     let tick_mb = m.tick_bytes as f64 / 1e6;
 
     let mut f = Figures::default();
     f.row(
-        format!("limit: one client publishing {} tasks, {} acks in flight", m.tick.messages, super::LIMIT_WINDOW),
+        format!(
+            "limit: one client publishing {} tasks, {} acks in flight",
+            m.tick.messages,
+            super::LIMIT_WINDOW
+        ),
         limit_secs
             .iter()
             .zip(&m.limit)
@@ -71,7 +71,11 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
     );
     f.row(
         "scheduler tick: first to last task stored",
-        format!("{tick_secs:.3} s ({} /s{})", thousands(m.tick.per_sec()), nats_busy(&m.tick)),
+        format!(
+            "{tick_secs:.3} s ({} /s{})",
+            thousands(m.tick.per_sec()),
+            nats_busy(&m.tick)
+        ),
         format!("< {TARGET_TICK_SECS} s"),
         verdict(tick_secs, Limit::Below(TARGET_TICK_SECS)),
     );
@@ -104,7 +108,10 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
         verdict(kib_to_mb(m.tick_rss_kib), Limit::Below(TARGET_RSS_MB)),
     );
     f.row(
-        format!("scheduler, every site: {} tasks stored from start", m.all_ticks.messages),
+        format!(
+            "scheduler, every site: {} tasks stored from start",
+            m.all_ticks.messages
+        ),
         format!("{:.3} s", m.all_ticks.from_start.as_secs_f64()),
         "—",
         "",
@@ -149,7 +156,10 @@ fn write_report(out: &mut String, setup: &Setup, m: &Measured) -> std::fmt::Resu
     );
     let per_page = m.bucket_bytes as f64 / m.bucket_pages.max(1) as f64;
     f.row(
-        format!("fetch-state bucket: bytes per page ({} pages)", m.bucket_pages),
+        format!(
+            "fetch-state bucket: bytes per page ({} pages)",
+            m.bucket_pages
+        ),
         format!(
             "{} B ({:.2} × the value's {:.0} B)",
             thousands(per_page),
