@@ -10,4 +10,5 @@ pub mod projector;
 mod publish;
 mod report;
 pub mod scrapy;
+pub mod scale;
 pub mod web;

@@ -9,6 +9,8 @@
 //! times the web view's pages on a node holding many pages, in-process.
 //! `pagefeed-bench scrapy` crawls the same pages with one fetcher and with
 //! Scrapy, served by nginx.
+//! `pagefeed-bench scale` measures the scheduler and the fetch state at
+//! scale (a tick of 100,000 tasks, 10,000 hosts).
 
 use clap::{Parser, Subcommand};
 use pagefeed_bench::chaos;
@@ -17,6 +19,7 @@ use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
 use pagefeed_bench::scrapy;
+use pagefeed_bench::scale;
 use pagefeed_bench::web;
 
 /// pagefeed's benchmarks.
@@ -52,6 +55,10 @@ enum Command {
     /// One fetcher against Scrapy, the same pages (sample and real ones,
     /// served by nginx) and selectors.
     Scrapy(scrapy::Options),
+    /// The scheduler and the fetch state at scale: a tick of 100,000 tasks,
+    /// the scheduler's and a fetcher's peak RSS over 10,000 hosts, the
+    /// fetch-state bucket's bytes per page.
+    Scale(scale::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +97,14 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             return runtime.block_on(web::run(options, Machine::read()));
+        }
+        Command::Scale(options) => {
+            let machine = Machine::read();
+            let pins = Pinning::detect(&machine);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(scale::run(options, machine, pins));
         }
         Command::Chaos(options) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,13 +2,13 @@
 //! every JetStream ack is awaited, and what was not acked is sent again with
 //! the same id (so a retry after a lost ack is de-duplicated by JetStream).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{Context, PublishErrorKind};
+use async_nats::jetstream::context::{Context, PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
-use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -132,14 +132,16 @@ pub async fn publish_all(
     }
 }
 
-/// At most this many publishes are sent before their acks are awaited:
-/// async-nats lets 5,000 acks be pending per context and makes a further
-/// send wait for one, which would never come if the acks are only awaited
-/// after every send.
+/// At most this many publishes of one call await their acks: async-nats
+/// lets 5,000 acks be pending per context and makes a further send wait for
+/// one, which would never come if the acks are only awaited after every
+/// send. Callers sharing a context keep their calls in flight together
+/// under 5,000 / `ACK_WINDOW`.
 const ACK_WINDOW: usize = 1_000;
 
-/// Sends in order (so the stream stores them in order), then awaits the acks
-/// together (so a window costs about one round trip), window by window.
+/// Sends in order (so the stream stores them in order), awaiting the oldest
+/// ack whenever [`ACK_WINDOW`] are in flight, so the window slides rather
+/// than draining every [`ACK_WINDOW`] messages (a round trip each).
 /// Stops sending at a message too large for the server (async-nats refuses
 /// it before it is sent): the results then end with that message's.
 async fn send_then_await_acks(
@@ -148,35 +150,41 @@ async fn send_then_await_acks(
     pending: &[usize],
 ) -> Vec<Result<PublishAck, (PublishErrorKind, String)>> {
     let mut results = Vec::with_capacity(pending.len());
-    for window in pending.chunks(ACK_WINDOW) {
-        let mut sent = Vec::with_capacity(window.len());
-        let mut refused = None;
-        for &i in window {
-            let msg = &msgs[i];
-            let publish = PublishMessage::build()
-                .payload(msg.payload.clone())
-                .message_id(&msg.msg_id);
-            match js.send_publish(msg.subject.clone(), publish).await {
-                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                    refused = Some((e.kind(), e.to_string()));
-                    break;
-                }
-                other => sent.push(other),
+    let mut in_flight = VecDeque::with_capacity(ACK_WINDOW.min(pending.len()));
+    let mut refused = None;
+    for &i in pending {
+        if in_flight.len() >= ACK_WINDOW {
+            if let Some(sent) = in_flight.pop_front() {
+                results.push(ack_of(sent).await);
             }
         }
-        results.extend(
-            join_all(sent.into_iter().map(|sent| async move {
-                match sent {
-                    Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
-                    Err(e) => Err((e.kind(), e.to_string())),
-                }
-            }))
-            .await,
-        );
-        if let Some(refused) = refused {
-            results.push(Err(refused));
-            break;
+        let msg = &msgs[i];
+        let publish = PublishMessage::build()
+            .payload(msg.payload.clone())
+            .message_id(&msg.msg_id);
+        match js.send_publish(msg.subject.clone(), publish).await {
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                refused = Some((e.kind(), e.to_string()));
+                break;
+            }
+            other => in_flight.push_back(other),
         }
     }
+    while let Some(sent) = in_flight.pop_front() {
+        results.push(ack_of(sent).await);
+    }
+    if let Some(refused) = refused {
+        results.push(Err(refused));
+    }
     results
+}
+
+/// The ack of one send.
+async fn ack_of(
+    sent: Result<PublishAckFuture, PublishError>,
+) -> Result<PublishAck, (PublishErrorKind, String)> {
+    match sent {
+        Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
+        Err(e) => Err((e.kind(), e.to_string())),
+    }
 }

@@ -24,12 +24,17 @@ use pagefeed_events::publish::{publish_all, Outgoing, PublishAllError};
 use pagefeed_events::streams::{ensure_streams, until_provisioned};
 use pagefeed_events::subject::{EVENTS_STREAM, TASKS_STREAM};
 use pagefeed_events::{Config, Site};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
-use crate::plan::{retention_for_slot, retention_of_other_sites, tasks_for_slot, Slots};
+use crate::plan::{retention_for_slot, retention_of_other_sites, slot_tasks, Slots};
+
+/// Tasks published together: a tick is made and published this many at a
+/// time, so that its memory does not grow with the site's `batch`.
+const TICK_CHUNK: usize = 10_000;
 
 /// What a scheduler runs with.
 pub struct Options {
@@ -55,7 +60,8 @@ pub async fn run_observed(
     observe: Observe,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Options { cfg } = options;
+    // One copy of the config for every loop: a page list may be large.
+    let cfg = Arc::new(options.cfg);
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
     let js = jetstream::new(client.clone());
     if !provision(&js, &cfg, &shutdown).await? {
@@ -67,6 +73,7 @@ pub async fn run_observed(
     info!(sites = cfg.sites.len(), "scheduler started");
     let metrics = observe.metrics;
 
+    let ticks = Arc::new(Semaphore::new(1));
     let mut loops = JoinSet::new();
     loops.spawn(sweep::sweep_loop(
         client.clone(),
@@ -75,21 +82,20 @@ pub async fn run_observed(
         metrics.clone(),
         shutdown.clone(),
     ));
-    for site in &cfg.sites {
+    for i in 0..cfg.sites.len() {
         let tick = Schedule {
             js: js.clone(),
-            cfg: cfg.clone(),
+            cfg: Arc::clone(&cfg),
+            ticks: Arc::clone(&ticks),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
-        let site_for_tasks = site.clone();
         let crawl = tick.clone();
-        loops.spawn(async move { crawl.crawl_loop(site_for_tasks).await });
-        let site_for_retention = site.clone();
+        loops.spawn(async move { crawl.crawl_loop(&crawl.cfg.sites[i]).await });
         loops.spawn(async move {
-            let name = site_for_retention.name.clone();
-            tick.retention_loop(&name, |slots, index| {
-                retention_for_slot(&site_for_retention, slots, index)
+            let site = &tick.cfg.sites[i];
+            tick.retention_loop(&site.name, |slots, index| {
+                retention_for_slot(site, slots, index)
             })
             .await
         });
@@ -99,14 +105,14 @@ pub async fn run_observed(
         // is deleted rather than everything.
         let tick = Schedule {
             js: js.clone(),
-            cfg: cfg.clone(),
+            cfg: Arc::clone(&cfg),
+            ticks: Arc::clone(&ticks),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
-        let others = cfg.clone();
         loops.spawn(async move {
             tick.retention_loop(ALL_SITES, |slots, index| {
-                retention_of_other_sites(&others, slots, index)
+                retention_of_other_sites(&tick.cfg, slots, index)
             })
             .await
         });
@@ -139,7 +145,7 @@ pub async fn sweep_only_observed(
     observe: Observe,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Options { cfg } = options;
+    let cfg = Arc::new(options.cfg);
     let client = pagefeed_events::connect(&cfg.nats, "pagefeed-scheduler").await?;
     let js = jetstream::new(client.clone());
     if !provision(&js, &cfg, &shutdown).await? {
@@ -170,7 +176,11 @@ async fn provision(
 #[derive(Clone)]
 struct Schedule {
     js: jetstream::Context,
-    cfg: Config,
+    cfg: Arc<Config>,
+    /// One tick chunk published at a time, whatever the number of sites:
+    /// the acks one context awaits stay under async-nats's 5,000 (more
+    /// would wait on one another for good).
+    ticks: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
@@ -180,7 +190,7 @@ impl Schedule {
     /// while publishing was blocked (NATS down) are published late, as many
     /// as one full cycle of the id range and no older than `task_ttl`, so
     /// no batch of ids silently misses its turn.
-    async fn crawl_loop(&self, site: Site) -> anyhow::Result<()> {
+    async fn crawl_loop(&self, site: &Site) -> anyhow::Result<()> {
         let slots = Slots::new(site.interval);
         let cycle = i64::try_from(site.pages.len().div_ceil(site.batch.max(1))).unwrap_or(1);
         let ttl_slots =
@@ -201,20 +211,16 @@ impl Schedule {
             }
             for index in from..=now {
                 let late = index < now;
-                let tasks = tasks_for_slot(&site, slots, index);
-                let msgs: Vec<Outgoing> = tasks.iter().map(Outgoing::from).collect();
-                let Some(duplicates) = self.publish(&msgs).await? else {
+                let Some((tasks, duplicates)) = self.publish_tick(site, slots, index).await? else {
                     return Ok(());
                 };
-                self.metrics.tasks_published.inc_by(msgs.len() as u64);
-                self.metrics.tasks_deduplicated.inc_by(duplicates as u64);
                 if late {
                     self.metrics.late_ticks.inc();
                 }
                 info!(
                     site = %site.name,
                     slot = slots.start(index),
-                    tasks = msgs.len(),
+                    tasks,
                     duplicates,
                     late,
                     "tick published"
@@ -225,6 +231,42 @@ impl Schedule {
             if !self.sleep_until(slots.start(done + 1)).await {
                 return Ok(());
             }
+        }
+    }
+
+    /// Publishes the tasks of `site` for slot `index`, [`TICK_CHUNK`] at a
+    /// time; how many, and how many of them were duplicates, or None on
+    /// shutdown.
+    async fn publish_tick(
+        &self,
+        site: &Site,
+        slots: Slots,
+        index: i64,
+    ) -> anyhow::Result<Option<(usize, usize)>> {
+        let mut tasks = slot_tasks(site, slots, index);
+        let (mut published, mut duplicates) = (0, 0);
+        loop {
+            let msgs: Vec<Outgoing> = tasks
+                .by_ref()
+                .take(TICK_CHUNK)
+                .map(|task| Outgoing::from(&task))
+                .collect();
+            if msgs.is_empty() {
+                return Ok(Some((published, duplicates)));
+            }
+            let published_chunk = {
+                let _turn = self.ticks.acquire().await?;
+                self.publish(&msgs).await?
+            };
+            let Some(chunk_duplicates) = published_chunk else {
+                return Ok(None);
+            };
+            self.metrics.tasks_published.inc_by(msgs.len() as u64);
+            self.metrics
+                .tasks_deduplicated
+                .inc_by(chunk_duplicates as u64);
+            published += msgs.len();
+            duplicates += chunk_duplicates;
         }
     }
 

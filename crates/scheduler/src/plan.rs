@@ -35,25 +35,35 @@ impl Slots {
 /// cycling through `first..=last` one batch per slot (the original's Incr),
 /// or every listed page.
 pub fn tasks_for_slot(site: &Site, slots: Slots, index: i64) -> Vec<Task> {
+    slot_tasks(site, slots, index).collect()
+}
+
+/// [`tasks_for_slot`], made one at a time: a tick is published a chunk at
+/// a time, so a batch of any size costs the memory of one chunk.
+pub fn slot_tasks(
+    site: &Site,
+    slots: Slots,
+    index: i64,
+) -> Box<dyn Iterator<Item = Task> + Send + '_> {
     let slot_start = slots.start(index);
     match &site.pages {
         Pages::Ids { url, first, last } => {
+            let (first, url) = (*first, url.as_str());
             let count = last - first + 1;
             let batch = site.batch.min(count);
             let offset = (i128::from(index).rem_euclid(i128::from(count)) * i128::from(batch))
                 % i128::from(count);
             let offset = u64::try_from(offset).unwrap_or(0);
-            (0..batch)
-                .filter_map(|j| {
-                    let id = (first + (offset + j) % count).to_string();
-                    page_task(&site.name, &id, url.replace("{id}", &id), slot_start)
-                })
-                .collect()
+            Box::new((0..batch).filter_map(move |j| {
+                let id = (first + (offset + j) % count).to_string();
+                page_task(&site.name, &id, url.replace("{id}", &id), slot_start)
+            }))
         }
-        Pages::List(pages) => pages
-            .iter()
-            .filter_map(|(id, url)| page_task(&site.name, id, url.clone(), slot_start))
-            .collect(),
+        Pages::List(pages) => Box::new(
+            pages
+                .iter()
+                .filter_map(move |(id, url)| page_task(&site.name, id, url.clone(), slot_start)),
+        ),
     }
 }
 

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::context::{ConsumerInfoErrorKind, Context};
@@ -81,14 +82,14 @@ impl Swept {
 pub async fn sweep_loop(
     client: async_nats::Client,
     js: Context,
-    cfg: Config,
+    cfg: Arc<Config>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut advisories = subscribe(&client, &shutdown).await;
     let mut tick = tokio::time::interval(cfg.scheduler.sweep_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sweeper = Sweeper::new(js, cfg);
+    let mut sweeper = Sweeper::new(js, &cfg);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -156,7 +157,9 @@ enum Ending {
 
 pub struct Sweeper {
     js: Context,
-    cfg: Config,
+    /// `nats.task_ttl` and `scheduler.sweep_every`.
+    task_ttl: Duration,
+    sweep_every: Duration,
     /// Stream sequences seen behind the consumer at the last pass.
     suspects: BTreeSet<u64>,
     /// Stream sequence → deliveries, from the advisories since the last pass.
@@ -164,10 +167,11 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub fn new(js: Context, cfg: Config) -> Sweeper {
+    pub fn new(js: Context, cfg: &Config) -> Sweeper {
         Sweeper {
             js,
-            cfg,
+            task_ttl: cfg.nats.task_ttl,
+            sweep_every: cfg.scheduler.sweep_every,
             suspects: BTreeSet::new(),
             max_delivered: BTreeMap::new(),
         }
@@ -241,8 +245,7 @@ impl Sweeper {
     /// How long a task may wait: `task_ttl` less two sweeps, so that a
     /// pass sees it before the stream's `max_age` removes it.
     fn expiry_margin(&self) -> chrono::TimeDelta {
-        let ttl = self.cfg.nats.task_ttl;
-        let wait = ttl.saturating_sub(self.cfg.scheduler.sweep_every * 2);
+        let wait = self.task_ttl.saturating_sub(self.sweep_every * 2);
         chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX)
     }
 
@@ -316,7 +319,7 @@ impl Sweeper {
     /// two schedulers publish the same event (the same message id).
     fn failure(&self, task: &Task, msg: &StreamMessage, ending: Ending) -> FetchFailed {
         let queued = queued_at(msg);
-        let ttl = humantime::format_duration(self.cfg.nats.task_ttl);
+        let ttl = humantime::format_duration(self.task_ttl);
         let (reason, detail, attempts, failed_at) = match ending {
             Ending::Stranded { requeues } => (
                 "stranded",
@@ -337,8 +340,7 @@ impl Sweeper {
                 format!("no fetcher took the task within nats.task_ttl ({ttl})"),
                 0,
                 queued
-                    + chrono::TimeDelta::from_std(self.cfg.nats.task_ttl)
-                        .unwrap_or(chrono::TimeDelta::MAX),
+                    + chrono::TimeDelta::from_std(self.task_ttl).unwrap_or(chrono::TimeDelta::MAX),
             ),
         };
         FetchFailed {

@@ -84,7 +84,7 @@ async fn a_task_the_consumer_will_never_deliver_is_requeued_and_crawled() -> any
     );
 
     // Two passes: seen behind the consumer, then put back.
-    let mut sweeper = Sweeper::new(js.clone(), cfg.clone());
+    let mut sweeper = Sweeper::new(js.clone(), &cfg);
     let shutdown = CancellationToken::new();
     let first = sweeper.pass(&shutdown).await?;
     assert_eq!((first.suspects, first.requeued), (1, 0), "{first:?}");

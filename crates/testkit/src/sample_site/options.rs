@@ -14,6 +14,10 @@ pub struct SampleSiteOptions {
     pub entry_period: Duration,
     /// Where "now" comes from.
     pub clock: Clock,
+    /// Answers with `Connection: close`, so that no client keeps an idle
+    /// connection open (a benchmark serving thousands of hosts from one
+    /// process stays under its open-files limit).
+    pub close_connections: bool,
 }
 
 impl Default for SampleSiteOptions {
@@ -23,6 +27,7 @@ impl Default for SampleSiteOptions {
             slow_body: Duration::from_secs(10),
             entry_period: Duration::from_secs(600),
             clock: Clock::System,
+            close_connections: false,
         }
     }
 }

@@ -117,6 +117,7 @@ pub(super) fn build_router(
     shutdown: CancellationToken,
 ) -> (Router, SiteStats) {
     let stats = SiteStats::default();
+    let close_connections = opts.close_connections;
     let site = Arc::new(Site {
         opts,
         stats: stats.clone(),
@@ -141,7 +142,19 @@ pub(super) fn build_router(
                 .quality(CompressionLevel::Fastest)
                 .compress_when(compress),
         );
+    let app = if close_connections {
+        app.layer(axum::middleware::map_response(close_connection))
+    } else {
+        app
+    };
     (app, stats)
+}
+
+/// Asks the client to close the connection after this response.
+async fn close_connection(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 impl Site {
