@@ -9,6 +9,6 @@ pub mod procs;
 pub mod projector;
 mod publish;
 mod report;
-pub mod scrapy;
 pub mod scale;
+pub mod scrapy;
 pub mod web;

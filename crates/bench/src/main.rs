@@ -18,8 +18,8 @@ use pagefeed_bench::extract;
 use pagefeed_bench::fetcher::{self, Options};
 use pagefeed_bench::procs::{Machine, Pinning, CLIENT_CORE};
 use pagefeed_bench::projector;
-use pagefeed_bench::scrapy;
 use pagefeed_bench::scale;
+use pagefeed_bench::scrapy;
 use pagefeed_bench::web;
 
 /// pagefeed's benchmarks.
