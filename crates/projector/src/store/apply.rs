@@ -17,7 +17,7 @@ use super::prepare::{NewEntry, Prepared, What};
 use super::rows::{from_json, to_json, EntryView, Failure, PageView, Rejected};
 use super::search::doc_blocks;
 use super::search::postings::Posting;
-use super::search::{text_grams, Gram, RunRows, LEVEL_TABLES, RUNS};
+use super::search::{text_grams, Gram};
 use super::tables::*;
 use super::{ApplyStats, Logged, Store, StoreError};
 
@@ -131,10 +131,7 @@ pub(super) struct Tables<'t> {
     /// head (newest sort key) before the batch: `finish_heads` updates
     /// `page_heads` once per page.
     pub(super) touched: HashMap<String, Option<u64>>,
-    /// The runs of postings, one table a level (`search/runs.rs`).
-    pub(super) levels: Vec<RunRows<'t>>,
-    /// Every live run's level and documents.
-    pub(super) runs: Table<'t, u64, (u64, u64, u64)>,
+    pub(super) postings: Table<'t, (&'static str, u64), &'static [u8]>,
     /// The documents this batch numbered, with their grams, posted by
     /// [`Tables::finish_index`].
     pub(super) new_docs: Vec<(Posting, std::ops::Range<usize>)>,
@@ -144,8 +141,8 @@ pub(super) struct Tables<'t> {
     pub(super) dead_postings: FxHashMap<Gram, FxHashSet<u64>>,
     /// The next document number, stored by `finish_index`.
     pub(super) next_doc: u64,
-    /// The next run number, stored by `finish_index`.
-    pub(super) next_run: u64,
+    /// The next segment number, stored by `finish_index`.
+    pub(super) next_segment: u64,
     pub(super) search_index: bool,
     pub(super) rejected: Table<'t, u64, &'static str>,
     pub(super) digest: Table<'t, &'static str, &'static [u8; 32]>,
@@ -160,7 +157,7 @@ impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
         let meta = txn.open_table(META)?;
         let next_doc = meta.get(META_NEXT_DOC)?.map(|v| v.value()).unwrap_or(0);
-        let next_run = meta.get(META_NEXT_RUN)?.map(|v| v.value()).unwrap_or(0);
+        let next_segment = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(0);
         let digest = txn.open_table(DIGEST)?;
         let sum = digest
             .get(DIGEST_STATE)?
@@ -179,16 +176,12 @@ impl<'t> Tables<'t> {
             block_dead: 0,
             dead_docs: Vec::new(),
             touched: HashMap::new(),
-            levels: LEVEL_TABLES
-                .iter()
-                .map(|t| txn.open_table(*t))
-                .collect::<Result<_, _>>()?,
-            runs: txn.open_table(RUNS)?,
+            postings: txn.open_table(POSTINGS)?,
             new_docs: Vec::new(),
             new_grams: Vec::new(),
             dead_postings: FxHashMap::default(),
             next_doc,
-            next_run,
+            next_segment,
             search_index: true,
             rejected: txn.open_table(REJECTED)?,
             digest,

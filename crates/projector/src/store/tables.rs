@@ -11,8 +11,7 @@ use super::StoreError;
 /// Version of the table layout; `open` refuses a file written by a newer one.
 /// 11: times bounded by the message's (an older file may hold later ones,
 /// so it is rebuilt). 12: pages in natural order ([`PageKeyOrder`]).
-/// 13: postings in runs merged by level (`search/runs.rs`).
-pub const SCHEMA_VERSION: u64 = 13;
+pub const SCHEMA_VERSION: u64 = 12;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const PAGES: TableDefinition<PageKeyOrder, &str> = TableDefinition::new("pages");
@@ -22,13 +21,17 @@ pub(super) const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> =
 pub(super) const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition::new("page_heads");
 pub(super) const DOC_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("doc_blocks");
 pub(super) const DOC_BLOCK_LIVE: TableDefinition<u64, u64> = TableDefinition::new("doc_block_live");
+pub(super) const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
+/// The segment number under which a gram's postings count is kept: after
+/// every segment of the gram, so next to the one batches append to.
+pub(super) const COUNT_KEY: u64 = u64::MAX;
 pub(super) const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 pub(super) const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 
 pub(super) const META_SCHEMA: &str = "schema_version";
 pub(super) const META_APPLIED: &str = "applied_seq";
 pub(super) const META_NEXT_DOC: &str = "next_doc";
-pub(super) const META_NEXT_RUN: &str = "next_run";
+pub(super) const META_NEXT_SEGMENT: &str = "next_segment";
 
 /// redb's page cache. Larger did not apply faster (the OS page cache holds
 /// the file; 64 MiB and 32 MiB applied 300k entries at the same rate) but
@@ -71,10 +74,7 @@ pub(super) fn create(path: &Path) -> Result<Database, StoreError> {
         txn.open_table(PAGE_HEADS)?;
         txn.open_table(DOC_BLOCKS)?;
         txn.open_table(DOC_BLOCK_LIVE)?;
-        txn.open_table(super::search::RUNS)?;
-        for level in super::search::LEVEL_TABLES {
-            txn.open_table(level)?;
-        }
+        txn.open_table(POSTINGS)?;
         txn.open_table(REJECTED)?;
         txn.open_table(DIGEST)?;
     }

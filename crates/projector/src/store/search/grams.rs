@@ -46,27 +46,28 @@ pub(in crate::store) fn text_grams(text: &str, grams: &mut Vec<Gram>) {
 /// a lowercase other than itself (a unit test checks every one).
 const CASELESS: std::ops::RangeInclusive<char> = '\u{3000}'..='\u{9fff}';
 
-/// What a (lowercased) query is looked up by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::store) enum QueryKeys {
-    /// One character: every gram that starts with it.
-    Prefix(char),
-    /// Its distinct bigrams, each of which a matching text holds.
-    Bigrams(Vec<Gram>),
+/// The text of a packed gram, as it is keyed in `postings`.
+pub(in crate::store) fn gram_text(gram: Gram) -> String {
+    let char_at = |bits: u64| char::from_u32(bits as u32);
+    [char_at(gram >> 32), char_at(gram & NO_CHAR)]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
-/// The keys of a lowercased query; `None` for the empty one.
-pub(in crate::store) fn query_keys(lower: &str) -> Option<QueryKeys> {
+/// The grams a (lowercased) query must all appear under: its bigrams; for a
+/// single character, that character (the prefix of the grams to read).
+pub(in crate::store) fn query_grams(lower: &str) -> Vec<String> {
     let chars: Vec<char> = lower.chars().collect();
-    match chars.as_slice() {
-        [] => None,
-        [one] => Some(QueryKeys::Prefix(*one)),
+    match chars.len() {
+        0 => Vec::new(),
+        1 => vec![chars[0].to_string()],
         _ => {
-            let set: BTreeSet<Gram> = chars
+            let set: BTreeSet<String> = chars
                 .windows(2)
-                .map(|w| (u64::from(w[0]) << 32) | u64::from(w[1]))
+                .map(|w| w.iter().collect::<String>())
                 .collect();
-            Some(QueryKeys::Bigrams(set.into_iter().collect()))
+            set.into_iter().collect()
         }
     }
 }
@@ -113,25 +114,12 @@ mod tests {
     fn grams_come_in_text_order() {
         let mut grams = Vec::new();
         text_grams("abab", &mut grams);
-        let gram = |a: char, b: Option<char>| (u64::from(a) << 32) | b.map_or(NO_CHAR, u64::from);
+        let g: Vec<String> = grams.into_iter().map(gram_text).collect();
         assert_eq!(
-            grams,
-            [
-                gram('a', Some('b')),
-                gram('b', Some('a')),
-                gram('a', Some('b')),
-                gram('b', None)
-            ],
+            g,
+            ["ab", "ba", "ab", "b"],
             "text order, a recurring gram again"
         );
-        assert_eq!(
-            query_keys("渋谷区"),
-            Some(QueryKeys::Bigrams(vec![
-                gram('渋', Some('谷')),
-                gram('谷', Some('区'))
-            ]))
-        );
-        assert_eq!(query_keys("渋"), Some(QueryKeys::Prefix('渋')));
-        assert_eq!(query_keys(""), None);
+        assert_eq!(query_grams("渋谷区"), ["渋谷", "谷区"]);
     }
 }

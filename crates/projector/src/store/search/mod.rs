@@ -1,30 +1,30 @@
 //! The search index: an entry's text is indexed under its grams
-//! (`grams.rs`), the postings of a batch are appended as one run and runs
-//! merged level by level ([`runs`]), each gram's postings in a run kept as
-//! chunks ([`postings`]), and a document number names its entry through
-//! [`doc_blocks`] (`docs/projector-store.md`, "The search index").
+//! (`grams.rs`), each gram's postings are kept in segments ([`postings`]),
+//! and a document number names its entry through [`doc_blocks`]
+//! (`docs/projector-store.md`, "The search index").
 
 pub mod doc_blocks;
 mod grams;
 pub mod postings;
-mod runs;
 
 use std::time::{Duration, Instant};
 
+use integer_encoding::VarInt as _;
+use redb::ReadableTable;
 use rustc_hash::FxHashMap;
 
 use super::apply::Tables;
 use super::list::Collector;
 use super::rows::{indexed_entry, EntryView};
-use super::tables::{DOC_BLOCKS, ENTRIES, META_NEXT_DOC, META_NEXT_RUN};
+use super::tables::{COUNT_KEY, DOC_BLOCKS, ENTRIES, META_NEXT_DOC, META_NEXT_SEGMENT, POSTINGS};
 use super::{Listed, Store, StoreError, Window};
-use grams::{query_keys, QueryKeys};
+use grams::{gram_text, query_grams};
 pub(super) use grams::{text_grams, Gram};
 use postings::{Cursor, Merged, Posting};
-use runs::{
-    bad_chunk, count_in, gram_keys, live_runs, prefix_keys, write_gram, Run, LEVELS, MERGE_AT,
-};
-pub(super) use runs::{RunRows, LEVEL_TABLES, RUNS};
+
+/// A batch appends to a gram's last segment while it holds fewer postings
+/// than this, and starts a new segment otherwise.
+const SMALL_SEGMENT: usize = 256;
 
 /// How much work one search may do before it answers `partial`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,60 +82,51 @@ impl Store {
         let deadline = Instant::now().checked_add(budget.time);
         let mut list = Collector::new(window);
         let needle = query.to_lowercase();
-        let Some(keys) = query_keys(&needle) else {
-            return Ok(list.finish());
-        };
-        if window.limit == 0 {
+        let grams = query_grams(&needle);
+        if grams.is_empty() || window.limit == 0 {
             return Ok(list.finish());
         }
         let txn = self.db.begin_read()?;
-        let runs = live_runs(&txn.open_table(RUNS)?)?;
-        let levels = LEVEL_TABLES
-            .iter()
-            .map(|t| txn.open_table(*t))
-            .collect::<Result<Vec<_>, _>>()?;
-        // What to read, in every run: for one character, every gram that
-        // starts with it (its bigrams, and its end-of-text gram, the
-        // character alone); else the query's rarest bigram.
-        let mut rows = Vec::new();
-        match keys {
-            QueryKeys::Prefix(first) => {
-                for run in &runs {
-                    for item in levels[run.level].range(prefix_keys(run.id, first))? {
-                        rows.push(item?.1);
-                    }
-                }
-            }
-            QueryKeys::Bigrams(grams) => {
-                let mut rarest: Option<(Gram, u64)> = None;
-                for &gram in &grams {
-                    let mut n = 0;
-                    for run in &runs {
-                        n += count_in(&levels[run.level], run.id, gram)?;
-                    }
-                    if n == 0 {
-                        return Ok(list.finish());
-                    }
-                    if rarest.is_none_or(|(_, m)| n < m) {
-                        rarest = Some((gram, n));
-                    }
-                }
-                let Some((gram, _)) = rarest else {
+        let postings = txn.open_table(POSTINGS)?;
+        // What to read: for one character, every gram that starts with it
+        // (its bigrams, and its end-of-text gram, the character alone); else
+        // the query's rarest bigram (grams have at most two characters, so
+        // the only gram a bigram starts is itself).
+        let prefix = if let [one] = grams.as_slice() {
+            one.as_str()
+        } else {
+            let mut rarest: Option<(&str, u64)> = None;
+            for gram in &grams {
+                let n = gram_count(&postings, gram)?;
+                if n == 0 {
                     return Ok(list.finish());
-                };
-                for run in &runs {
-                    for item in levels[run.level].range(gram_keys(run.id, gram))? {
-                        rows.push(item?.1);
-                    }
+                }
+                if rarest.is_none_or(|(_, m)| n < m) {
+                    rarest = Some((gram, n));
                 }
             }
-        }
-        // The chunks are read where redb's cache holds them, not copied:
+            match rarest {
+                Some((gram, _)) => gram,
+                None => return Ok(list.finish()),
+            }
+        };
+        // The segments are read where redb's cache holds them, not copied:
         // a common character's run to 18 MB, and a copy that size per
         // search left that much in the heap of the thread that made it.
+        let mut rows = Vec::new();
+        for item in postings.range((prefix, 0)..)? {
+            let (k, v) = item?;
+            let (gram, segment) = k.value();
+            if !gram.starts_with(prefix) {
+                break;
+            }
+            if segment != COUNT_KEY {
+                rows.push(v);
+            }
+        }
         let segments = rows
             .iter()
-            .map(|row| Cursor::new(row.value()).ok_or_else(bad_chunk))
+            .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
             .collect::<Result<Vec<_>, _>>()?;
         let blocks = txn.open_table(DOC_BLOCKS)?;
         let entries = txn.open_table(ENTRIES)?;
@@ -144,7 +135,7 @@ impl Store {
         let mut checked = 0usize;
         let mut last_checked = None;
         while let Some(posting) = merged.next() {
-            let posting = posting.map_err(|()| bad_chunk())?;
+            let posting = posting.map_err(|()| bad_segment())?;
             // Under several grams (one-character queries), a document comes
             // once per gram, one after the other in the merge.
             if last.replace(posting) == Some(posting) || after.is_some_and(|a| posting <= a) {
@@ -189,8 +180,8 @@ impl Store {
 }
 
 impl Tables<'_> {
-    /// Writes the batch's postings as a new run of level 0, removes those
-    /// of the documents it killed, and merges every level that is full.
+    /// Writes the batch's postings (appending to each gram's last segment
+    /// while it is small) and removes those of the documents it killed.
     pub(in crate::store) fn finish_index(&mut self) -> Result<(), StoreError> {
         self.meta.insert(META_NEXT_DOC, self.next_doc)?;
         // Posted in (sort key, document) order, every gram's list comes out
@@ -233,67 +224,104 @@ impl Tables<'_> {
                 ends[slot] += 1;
             }
         }
-        if total > 0 {
-            // The run's rows in key order: appended at the end of level 0.
-            let run = self.next_run;
-            self.next_run += 1;
-            let mut order: Vec<usize> = (0..grams.len()).collect();
-            order.sort_unstable_by_key(|&slot| grams[slot].0);
-            for slot in order {
-                let list = &flat[starts[slot]..ends[slot]];
-                write_gram(&mut self.levels[0], run, grams[slot].0, list)?;
-            }
-            self.runs
-                .insert(run, (0, self.block_first, self.next_doc))?;
+        for (slot, &(gram, _)) in grams.iter().enumerate() {
+            let add = &flat[starts[slot]..ends[slot]];
+            let gram = gram_text(gram);
+            let added = add.len() as u64;
+            let last = match self
+                .postings
+                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
+                .next_back()
+            {
+                Some(item) => {
+                    let (k, v) = item?;
+                    let old = v.value();
+                    match postings::count(old).ok_or_else(bad_segment)? {
+                        n if n < SMALL_SEGMENT => Some((k.value().1, decode_segment(old)?)),
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            let (segment, bytes) = match last {
+                Some((seg, old)) => (seg, postings::encode(&postings::merge(&old, add))),
+                None => {
+                    let seg = self.next_segment;
+                    self.next_segment += 1;
+                    (seg, postings::encode(add))
+                }
+            };
+            self.postings
+                .insert((gram.as_str(), segment), bytes.as_slice())?;
+            self.add_gram_count(&gram, added, 0)?;
         }
-        self.remove_dead_postings()?;
-        self.merge_full_levels()?;
-        self.meta.insert(META_NEXT_RUN, self.next_run)?;
-        Ok(())
-    }
-
-    /// Removes the postings of the documents this batch killed from the
-    /// runs that hold them.
-    fn remove_dead_postings(&mut self) -> Result<(), StoreError> {
-        let dead = std::mem::take(&mut self.dead_postings);
-        if dead.is_empty() {
-            return Ok(());
-        }
-        let live = live_runs(&self.runs)?;
-        for (gram, docs) in dead {
-            for run in &live {
-                if docs.iter().any(|&d| run.first_doc <= d && d < run.end_doc) {
-                    runs::remove_docs(&mut self.levels[run.level], run.id, gram, &|d| {
-                        docs.contains(&d)
-                    })?;
+        for (gram, dead) in std::mem::take(&mut self.dead_postings) {
+            let gram = gram_text(gram);
+            let mut changed = Vec::new();
+            for item in self
+                .postings
+                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
+            {
+                let (k, v) = item?;
+                let mut postings = decode_segment(v.value())?;
+                let before = postings.len();
+                postings.retain(|(_, doc)| !dead.contains(doc));
+                if postings.len() != before {
+                    changed.push((k.value().1, before - postings.len(), postings));
                 }
             }
+            let mut removed = 0u64;
+            for (seg, gone, postings) in changed {
+                removed += gone as u64;
+                if postings.is_empty() {
+                    self.postings.remove((gram.as_str(), seg))?;
+                } else {
+                    self.postings
+                        .insert((gram.as_str(), seg), postings::encode(&postings).as_slice())?;
+                }
+            }
+            self.add_gram_count(&gram, 0, removed)?;
         }
+        self.meta.insert(META_NEXT_SEGMENT, self.next_segment)?;
         Ok(())
     }
 
-    /// Merges the runs of every level that holds [`MERGE_AT`] into one run
-    /// of the next, lowest level first.
-    fn merge_full_levels(&mut self) -> Result<(), StoreError> {
-        for level in 0..LEVELS - 1 {
-            let full: Vec<Run> = live_runs(&self.runs)?
-                .into_iter()
-                .filter(|r| r.level == level)
-                .collect();
-            if full.len() < MERGE_AT {
-                continue;
-            }
-            let into = self.next_run;
-            self.next_run += 1;
-            let (low, high) = self.levels.split_at_mut(level + 1);
-            runs::merge(&mut low[level], &mut high[0], &full, into)?;
-            for r in &full {
-                self.runs.remove(r.id)?;
-            }
-            let first = full.iter().map(|r| r.first_doc).min().unwrap_or(0);
-            let end = full.iter().map(|r| r.end_doc).max().unwrap_or(0);
-            self.runs.insert(into, ((level + 1) as u64, first, end))?;
+    fn add_gram_count(&mut self, gram: &str, plus: u64, minus: u64) -> Result<(), StoreError> {
+        let n = gram_count(&self.postings, gram)?;
+        let n = (n + plus).saturating_sub(minus);
+        if n == 0 {
+            self.postings.remove((gram, COUNT_KEY))?;
+        } else {
+            self.postings
+                .insert((gram, COUNT_KEY), n.encode_var_vec().as_slice())?;
         }
         Ok(())
+    }
+}
+
+/// How many postings `gram` has (dead ones included until removed).
+fn gram_count(
+    postings: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    gram: &str,
+) -> Result<u64, StoreError> {
+    match postings.get((gram, COUNT_KEY))? {
+        None => Ok(0),
+        Some(v) => u64::decode_var(v.value())
+            .map(|(n, _)| n)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "postings",
+                detail: format!("the count of gram {gram:?} does not decode"),
+            }),
+    }
+}
+
+fn decode_segment(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
+    postings::decode(bytes).ok_or_else(bad_segment)
+}
+
+fn bad_segment() -> StoreError {
+    StoreError::Corrupt {
+        table: "postings",
+        detail: "a segment that does not decode".to_owned(),
     }
 }

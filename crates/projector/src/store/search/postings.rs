@@ -1,6 +1,6 @@
 //! The search index's posting lists: which entries (by document number) hold
-//! a gram, newest first, as chunks of one redb row each (`runs.rs` says
-//! which). The encoding is in `docs/projector-store.md`, "Postings".
+//! a gram, newest first, split into segments of one redb row each. The
+//! segment encoding is in `docs/projector-store.md`, "Postings".
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
