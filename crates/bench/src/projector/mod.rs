@@ -27,6 +27,48 @@ pub use events::{entry_events, events_with_texts};
 pub use null_nodes::{null_node, NullNodeOptions};
 pub use text::{run as run_text, TextOptions};
 
+/// A fresh nats-server with pagefeed's streams, and the config file (in
+/// `dir`) that the projector processes of a run read: one site, the sample
+/// site's ids, on a port where nothing is fetched.
+struct Streams {
+    nats: NatsServer,
+    config: PathBuf,
+    cfg: Config,
+    js: jetstream::Context,
+}
+
+impl Streams {
+    async fn start(dir: &std::path::Path) -> anyhow::Result<Streams> {
+        let nats = NatsServer::start().await?;
+        let config = dir.join("pagefeed.toml");
+        std::fs::write(
+            &config,
+            pagefeed_testkit::config::config_text(
+                &nats.url(),
+                "",
+                "",
+                &[pagefeed_testkit::config::id_site(
+                    "sample",
+                    "http://127.0.0.1:9/{id}",
+                    1,
+                    1_000_000,
+                    100,
+                    "1h",
+                )],
+            ),
+        )?;
+        let cfg = Config::load(&config)?;
+        let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
+        pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+        Ok(Streams {
+            nats,
+            config,
+            cfg,
+            js,
+        })
+    }
+}
+
 /// `pagefeed-bench projector` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -127,27 +169,12 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("pagefeed-bench-projector-")
         .tempdir()?;
-    let nats = NatsServer::start().await?;
-    let config = dir.path().join("pagefeed.toml");
-    std::fs::write(
-        &config,
-        pagefeed_testkit::config::config_text(
-            &nats.url(),
-            "",
-            "",
-            &[pagefeed_testkit::config::id_site(
-                "sample",
-                "http://127.0.0.1:9/{id}",
-                1,
-                1_000_000,
-                100,
-                "1h",
-            )],
-        ),
-    )?;
-    let cfg = Config::load(&config)?;
-    let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let Streams {
+        nats,
+        config,
+        cfg,
+        js,
+    } = Streams::start(dir.path()).await?;
     let mut bench = Bench {
         bins,
         dir,

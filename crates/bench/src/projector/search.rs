@@ -53,6 +53,22 @@ impl Bench {
 
 /// Search terms: 1 to 4 characters cut from the texts, spread over them.
 fn queries(messages: &[Outgoing], count: usize) -> Vec<String> {
+    cut_queries(count, messages.len(), |i| {
+        match Event::decode(&messages[i].payload) {
+            Ok(Event::EntryObserved(e)) => Some(e.text),
+            _ => None,
+        }
+    })
+}
+
+/// `count` search terms of 1 to 4 characters, each cut from one of `len`
+/// texts (`text(i)`, none where it has none) picked by a fixed,
+/// reproducible spread.
+pub(super) fn cut_queries<T: AsRef<str>>(
+    count: usize,
+    len: usize,
+    text: impl Fn(usize) -> Option<T>,
+) -> Vec<String> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         // xorshift64*: a fixed, reproducible spread.
@@ -62,18 +78,17 @@ fn queries(messages: &[Outgoing], count: usize) -> Vec<String> {
         state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     };
     let mut out = Vec::with_capacity(count);
-    while out.len() < count && !messages.is_empty() {
-        let m = &messages[(next() % messages.len() as u64) as usize];
-        let Ok(Event::EntryObserved(e)) = Event::decode(&m.payload) else {
+    while out.len() < count && len > 0 {
+        let Some(text) = text((next() % len as u64) as usize) else {
             continue;
         };
-        let chars: Vec<char> = e.text.chars().collect();
-        let len = 1 + (next() % 4) as usize;
-        if chars.len() < len {
+        let chars: Vec<char> = text.as_ref().chars().collect();
+        let n = 1 + (next() % 4) as usize;
+        if chars.len() < n {
             continue;
         }
-        let start = (next() % (chars.len() - len + 1) as u64) as usize;
-        let q: String = chars[start..start + len].iter().collect();
+        let start = (next() % (chars.len() - n + 1) as u64) as usize;
+        let q: String = chars[start..start + n].iter().collect();
         if !q.trim().is_empty() {
             out.push(q);
         }

@@ -15,7 +15,6 @@ use pagefeed_events::publish::Outgoing;
 use pagefeed_events::streams::events_replay;
 use pagefeed_events::subject::EVENTS_STREAM;
 use pagefeed_projector::store::{SearchBudget, Store, Window};
-use pagefeed_testkit::nats::NatsServer;
 
 use super::apply::apply_in_process;
 use super::corpus::{distinct_bigrams, Corpus, INSTALL};
@@ -139,27 +138,13 @@ pub async fn run(options: TextOptions, machine: Machine) -> anyhow::Result<()> {
     drop(sample);
 
     // Publish, raw read, rebuild, search, at `events` and then at `scale`.
-    let nats = NatsServer::start().await?;
-    let config = dir.path().join("pagefeed.toml");
-    std::fs::write(
-        &config,
-        pagefeed_testkit::config::config_text(
-            &nats.url(),
-            "",
-            "",
-            &[pagefeed_testkit::config::id_site(
-                "sample",
-                "http://127.0.0.1:9/{id}",
-                1,
-                1_000_000,
-                100,
-                "1h",
-            )],
-        ),
-    )?;
-    let cfg = pagefeed_events::Config::load(&config)?;
-    let js = pagefeed_testkit::streams::jetstream_at(&nats.url()).await?;
-    pagefeed_events::streams::ensure_streams(&js, &cfg).await?;
+    let super::Streams {
+        // Kept to the end of the run: dropped, the server stops.
+        nats: _nats,
+        config,
+        js,
+        ..
+    } = super::Streams::start(dir.path()).await?;
     eprintln!("publishing {} events ...", messages.len());
     publish(&js, &messages).await?;
     let queries = Queries::cut_from(&texts_of_real, options.searches);
@@ -258,28 +243,7 @@ struct Queries {
 
 impl Queries {
     fn cut_from(texts: &[String], count: usize) -> Queries {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
-        let mut random = Vec::with_capacity(count);
-        while random.len() < count && !texts.is_empty() {
-            let chars: Vec<char> = texts[(next() % texts.len() as u64) as usize]
-                .chars()
-                .collect();
-            let len = 1 + (next() % 4) as usize;
-            if chars.len() < len {
-                continue;
-            }
-            let start = (next() % (chars.len() - len + 1) as u64) as usize;
-            let q: String = chars[start..start + len].iter().collect();
-            if !q.trim().is_empty() {
-                random.push(q);
-            }
-        }
+        let random = super::search::cut_queries(count, texts.len(), |i| Some(&texts[i]));
         let mut chars: HashMap<char, u64> = HashMap::new();
         let mut bigrams: HashMap<(char, char), u64> = HashMap::new();
         for t in texts {
