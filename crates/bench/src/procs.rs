@@ -152,8 +152,17 @@ impl Machine {
 
 /// CPU time (user + system, all threads) process `pid` has used so far.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time (user + system) used so far by thread `tid` of process `pid`.
+pub fn cpu_time_of_thread(pid: u32, tid: u32) -> anyhow::Result<Duration> {
+    stat_cpu_time(&format!("/proc/{pid}/task/{tid}/stat"))
+}
+
+/// The user + system time of a `/proc/.../stat` file.
+fn stat_cpu_time(path: &str) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     // The command name (field 2) may hold spaces; what follows its ')' does not.
     let rest = stat
         .rsplit_once(')')

@@ -88,6 +88,10 @@ pub struct Options {
     /// then with two projectors).
     #[arg(long)]
     pub live_only: bool,
+    /// Only publish the events, then read them raw, rebuild from them and
+    /// apply them in-process (steps 4 to 6): the rebuild against its limit.
+    #[arg(long, conflicts_with = "live_only")]
+    pub rebuild_only: bool,
 }
 
 /// What every step of a run uses: the binaries, a temporary directory with
@@ -121,11 +125,16 @@ impl CpuUse {
     /// Takes the start snapshot of nats-server (if found), this process
     /// (the publisher) and `others`.
     fn start(nats_pid: Option<u32>, others: &[(&str, u32)]) -> CpuUse {
+        CpuUse::start_as("publisher", nats_pid, others)
+    }
+
+    /// [`CpuUse::start`], this process named `this`.
+    fn start_as(this: &str, nats_pid: Option<u32>, others: &[(&str, u32)]) -> CpuUse {
         let mut named: Vec<(String, u32)> = Vec::new();
         if let Some(pid) = nats_pid {
             named.push(("nats-server".to_owned(), pid));
         }
-        named.push(("publisher".to_owned(), std::process::id()));
+        named.push((this.to_owned(), std::process::id()));
         named.extend(others.iter().map(|(n, p)| ((*n).to_owned(), *p)));
         CpuUse {
             procs: named
@@ -203,6 +212,14 @@ pub async fn run(options: Options, machine: Machine) -> anyhow::Result<()> {
 
     eprintln!("generating {} entry events ...", options.events);
     let messages = entry_events(options.events, 0);
+    if options.rebuild_only {
+        eprintln!("publishing {} events ...", messages.len());
+        crate::publish::publish(&bench.js, &messages).await?;
+        let (raw_rate, payloads) = bench.rebuild_against_raw_read().await?;
+        bench.apply_split(&payloads, raw_rate)?;
+        print!("{head}\n{}", bench.figures.render());
+        return Ok(());
+    }
     let alone_rate = bench.publish_alone(&messages).await?;
     let ceiling = bench.null_node_ceiling(&messages).await?;
     let nodes = bench

@@ -63,6 +63,29 @@ pub(super) async fn rebuild(
     config: &Path,
     data: &Path,
 ) -> anyhow::Result<(Duration, u64)> {
+    let run = rebuild_run(bins, config, data).await?;
+    Ok((run.elapsed, run.peak_rss_kib))
+}
+
+/// What a `pagefeed-projector rebuild` took.
+pub(super) struct RebuildRun {
+    pub(super) elapsed: Duration,
+    pub(super) peak_rss_kib: u64,
+    /// Its CPU time, as last read before it exited (at most one poll, 20
+    /// ms, short).
+    pub(super) cpu: Duration,
+    /// Of `cpu`, its apply thread's and its prepare thread's: on a machine
+    /// to itself, the busiest thread is the rebuild's limit.
+    pub(super) apply_thread: Duration,
+    pub(super) prepare_thread: Duration,
+}
+
+/// Runs `pagefeed-projector rebuild` into `data`.
+pub(super) async fn rebuild_run(
+    bins: &Binaries,
+    config: &Path,
+    data: &Path,
+) -> anyhow::Result<RebuildRun> {
     let started = Instant::now();
     let mut child = Command::new(&bins.projector)
         .arg("rebuild")
@@ -77,17 +100,49 @@ pub(super) async fn rebuild(
         .spawn()?;
     let pid = child.id();
     let mut peak = 0;
+    let mut cpu = Duration::ZERO;
+    let (mut apply_thread, mut prepare_thread) = (Duration::ZERO, Duration::ZERO);
     loop {
         if let Ok(kib) = peak_rss_kib(pid) {
             peak = peak.max(kib);
         }
+        if let Ok(t) = crate::procs::cpu_time(pid) {
+            cpu = cpu.max(t);
+        }
+        apply_thread = apply_thread.max(thread_cpu(pid, "projector-apply"));
+        prepare_thread = prepare_thread.max(thread_cpu(pid, "projector-prepa"));
         if let Some(status) = child.try_wait()? {
             let elapsed = started.elapsed();
             anyhow::ensure!(status.success(), "rebuild exited with {status}");
-            return Ok((elapsed, peak));
+            return Ok(RebuildRun {
+                elapsed,
+                peak_rss_kib: peak,
+                cpu,
+                apply_thread,
+                prepare_thread,
+            });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The CPU time of process `pid`'s thread named `name` (as `comm` shows
+/// it: its first 15 bytes), zero if it has none (yet).
+fn thread_cpu(pid: u32, name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let tid = task.file_name().to_str()?.parse().ok()?;
+            crate::procs::cpu_time_of_thread(pid, tid).ok()
+        })
+        .sum()
 }
 
 pub(super) async fn get_json(
