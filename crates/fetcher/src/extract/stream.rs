@@ -962,10 +962,10 @@ impl State<'_> {
             // The tree builder closes the p: where it is the current
             // element (`<p>text<div>`, common in generated pages), that is
             // only its end; below other elements it would close them too.
-            if !self
+            if self
                 .stack
                 .last()
-                .is_some_and(|top| top.name == local_name!("p"))
+                .is_none_or(|top| top.name != local_name!("p"))
             {
                 return Err("an open p the tag would close");
             }
