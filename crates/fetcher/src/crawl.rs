@@ -379,22 +379,23 @@ fn news(
         status,
         entries: u32::try_from(page.entries.len()).unwrap_or(u32::MAX),
     };
-    let mut events: Vec<Event> = page
-        .entries
-        .iter()
-        .filter(|e| !known.contains(e.id.as_str()))
-        .map(|e| {
-            Event::EntryObserved(EntryObserved {
+    // The entries move into their events; only the ids are kept twice.
+    let mut events = Vec::with_capacity(page.entries.len() + 1);
+    let mut ids = Vec::with_capacity(page.entries.len());
+    for entry in page.entries {
+        if !known.contains(entry.id.as_str()) {
+            events.push(Event::EntryObserved(EntryObserved {
                 page: key.clone(),
-                id: e.id.clone(),
-                text: e.text.clone(),
-                timestamp: e.timestamp,
-                link: e.link.clone(),
+                id: entry.id.clone(),
+                text: entry.text,
+                timestamp: entry.timestamp,
+                link: entry.link,
                 observed_at: now,
                 first_crawl,
-            })
-        })
-        .collect();
+            }));
+        }
+        ids.push(entry.id);
+    }
     let new_entries = events.len();
     let title_changed = previous.as_ref().is_some_and(|p| p.title != page.title);
     if new_entries == 0 && !title_changed && previous.is_some() {
@@ -407,7 +408,7 @@ fn news(
         state: PageState {
             url: url.to_owned(),
             title: page.title,
-            ids: page.entries.into_iter().map(|e| e.id).collect(),
+            ids,
             etag: validators.etag,
             last_modified: validators.last_modified,
         },

@@ -132,7 +132,7 @@ pub struct Measured {
     pub nats_cpu: Option<Duration>,
     /// `VmHWM` of each fetcher process, in KiB.
     pub peak_rss_kib: Vec<u64>,
-    /// Pages each fetcher process logged as crawled.
+    /// Pages each fetcher process counted as crawled (its `/metrics`).
     pub pages_by_fetcher: Vec<u64>,
     /// From the fetchers' start to the first event in the stream.
     pub first_event: Option<Duration>,
@@ -451,6 +451,9 @@ impl Bench<'_> {
             _ => None,
         };
         let mut pages_by_fetcher = Vec::new();
+        for fetcher in &fetchers {
+            pages_by_fetcher.push(crawled_by(fetcher).await?);
+        }
         for fetcher in &mut fetchers {
             let status = fetcher.terminate(Duration::from_secs(30)).await?;
             // A wrapper (a profiler) may end by the signal itself.
@@ -459,7 +462,6 @@ impl Bench<'_> {
                 "a fetcher exited with {status} on SIGTERM:\n{}",
                 fetcher.log_tail(30)
             );
-            pages_by_fetcher.push(crawled_in_log(fetcher.log_path())?);
         }
         anyhow::ensure!(
             stored == expected,
@@ -529,11 +531,32 @@ async fn one_page(
     Ok(page.entries.len() as u64)
 }
 
-/// Pages a fetcher logged as crawled (its `info` "crawled" lines).
-fn crawled_in_log(log: &Path) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string(log)?;
-    Ok(text
+/// Pages a running fetcher counted as crawled: its
+/// `pagefeed_fetcher_pages_total{outcome="crawled"}`, read from the
+/// `/metrics` address its log names (each fetcher here listens on a port of
+/// its own, see [`ServiceCommand::new`]).
+async fn crawled_by(fetcher: &Process) -> anyhow::Result<u64> {
+    let log = fetcher.log();
+    let addr = log
         .lines()
-        .filter(|l| l.contains(" crawled ") && l.contains("new_entries="))
-        .count() as u64)
+        .filter(|l| l.contains("serving /metrics"))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("metrics="))
+        })
+        .with_context(|| format!("no /metrics address in the log:\n{}", fetcher.log_tail(20)))?;
+    // reqwest is built without a default TLS provider; plain HTTP here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("pagefeed_fetcher_pages_total{outcome=\"crawled\"} "))
+        .map_or(Ok(0), |n| {
+            n.trim()
+                .parse()
+                .with_context(|| format!("pages_total reads {n:?}"))
+        })
 }

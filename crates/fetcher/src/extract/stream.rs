@@ -10,8 +10,9 @@
 //! place (an unclosed `<p>` before a `<div>`, misnested `<b><i></b>`,
 //! tables, forms, SVG). This path follows the tree builder only where the
 //! tree is the plain nesting of the tokens: every element closed by its own
-//! end tag as the current node, none of the elements whose start or end tag
-//! makes the tree builder close, reopen or move others. On any other token
+//! end tag as the current node (or a current `p` by a tag that closes it,
+//! a later stray `</p>` being an empty p), none of the elements whose start
+//! or end tag makes the tree builder close, reopen or move others. On any other token
 //! it gives up, and the page is read with the tree (`Fallback`). Selectors
 //! are taken only when made of type, class and id selectors with the
 //! descendant and child combinators (no pseudo-classes, no attributes, no
@@ -44,6 +45,8 @@ use crate::deadline::Deadline;
 const CHUNK_BYTES: usize = 16 * 1024;
 /// Tokens between two looks at the clock.
 const TOKENS_PER_CHECK: u32 = 64;
+/// The room an entry's markup gets before it grows.
+const ENTRY_MARKUP_BYTES: usize = 1024;
 /// Open elements past which the page is left to the tree path (whose bound,
 /// `MAX_OPEN_ELEMENTS`, counts formatting elements twice and a few more).
 const MAX_DEPTH: usize = 480;
@@ -956,7 +959,17 @@ impl State<'_> {
             return Ok(TokenSinkResult::Continue);
         }
         if closes_p(&name) && self.in_button_scope(&local_name!("p")) {
-            return Err("an open p the tag would close");
+            // The tree builder closes the p: where it is the current
+            // element (`<p>text<div>`, common in generated pages), that is
+            // only its end; below other elements it would close them too.
+            if self
+                .stack
+                .last()
+                .is_none_or(|top| top.name != local_name!("p"))
+            {
+                return Err("an open p the tag would close");
+            }
+            self.pop();
         }
         if is_heading(&name) && self.stack.last().is_some_and(|top| is_heading(&top.name)) {
             return Err("a heading in a heading");
@@ -1259,6 +1272,22 @@ impl State<'_> {
                     }
                     Ok(())
                 }
+                // A `</p>` with no p open (it was closed by a tag that
+                // closes it) is an empty p to the tree builder.
+                local_name!("p") if !self.in_button_scope(&local_name!("p")) => {
+                    if self.table_context()?.is_some() {
+                        return Err("a p end tag in a table");
+                    }
+                    self.push(Tag {
+                        kind: TagKind::StartTag,
+                        name: local_name!("p"),
+                        self_closing: false,
+                        attrs: Vec::new(),
+                        had_duplicate_attributes: false,
+                    })?;
+                    self.pop();
+                    Ok(())
+                }
                 local_name!("br")
                 | local_name!("template")
                 | local_name!("applet")
@@ -1408,8 +1437,10 @@ impl State<'_> {
             if self.entries.len() == self.extractor.limits.max_entries {
                 self.full = true;
             } else {
+                // One entry is read at a time: room for a usual entry's
+                // markup up front spares the serializer's regrowths.
                 let mut markup = HtmlSerializer::new(
-                    Vec::new(),
+                    Vec::with_capacity(ENTRY_MARKUP_BYTES),
                     SerializeOpts {
                         scripting_enabled: false,
                         traversal_scope: TraversalScope::IncludeNode,

@@ -154,12 +154,22 @@ fn real_pages_agree_when_installed() {
         link: Some("a.headerlink".into()),
     };
     let extractor = Extractor::new(&extract, Tz::UTC, Limits::default()).unwrap();
-    let mut streamed = 0;
-    for path in paths
+    // The first 25, and large pages where a tag closes an open p (read
+    // with the tree before the stream followed that).
+    let closing_p = ["functions.html", "os.html", "socket.html", "sys.html"];
+    let pages: Vec<_> = paths
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "html"))
-        .take(25)
-    {
+        .enumerate()
+        .filter(|(i, p)| {
+            *i < 25
+                || p.file_name()
+                    .is_some_and(|name| closing_p.iter().any(|c| name == *c))
+        })
+        .map(|(_, p)| p)
+        .collect();
+    let mut streamed = 0;
+    for path in &pages {
         let html = std::fs::read_to_string(path).unwrap();
         let url = "http://127.0.0.1/doc/x.html";
         if agree(&extractor, &html, url) {
@@ -173,7 +183,7 @@ fn real_pages_agree_when_installed() {
             }
         }
     }
-    eprintln!("{streamed} of 25 real pages streamed");
+    eprintln!("{streamed} of {} real pages streamed", pages.len());
 }
 
 /// A small deterministic generator (xorshift).
