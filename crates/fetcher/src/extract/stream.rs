@@ -11,7 +11,9 @@
 //! tables, forms, SVG). This path follows the tree builder only where the
 //! tree is the plain nesting of the tokens: every element closed by its own
 //! end tag as the current node (or a current `p` by a tag that closes it,
-//! a later stray `</p>` being an empty p), none of the elements whose start
+//! a later stray `</p>` being an empty p; a table's body or row that the
+//! markup leaves out, or their end tags, opened and closed where the tree
+//! builder does), none of the elements whose start
 //! or end tag makes the tree builder close, reopen or move others. On any other token
 //! it gives up, and the page is read with the tree (`Fallback`). Selectors
 //! are taken only when made of type, class and id selectors with the
@@ -541,6 +543,15 @@ enum TableContext {
     Structure,
     /// Inside a cell or a caption: the body's rules, but for table parts.
     Cell,
+}
+
+/// A row, or a table's body, head or foot: what a table's end tag closes
+/// when the markup leaves their ends out.
+fn is_row_or_body(name: &LocalName) -> bool {
+    matches!(
+        *name,
+        local_name!("tr") | local_name!("tbody") | local_name!("thead") | local_name!("tfoot")
+    )
 }
 
 /// A table's parts, but the table itself.
@@ -1170,6 +1181,24 @@ impl State<'_> {
                 self.void(tag)?;
                 return Ok(TokenSinkResult::Continue);
             }
+            // A row or a cell straight in a table: the tree builder opens
+            // the body (and the row) the markup left out, as here.
+            (Some(local_name!("table")), &local_name!("tr")) => {
+                self.push_implied(local_name!("tbody"))?;
+                true
+            }
+            (Some(local_name!("table")), &local_name!("td") | &local_name!("th")) => {
+                self.push_implied(local_name!("tbody"))?;
+                self.push_implied(local_name!("tr"))?;
+                true
+            }
+            (
+                Some(local_name!("tbody") | local_name!("thead") | local_name!("tfoot")),
+                &local_name!("td") | &local_name!("th"),
+            ) => {
+                self.push_implied(local_name!("tr"))?;
+                true
+            }
             (_, &local_name!("script") | &local_name!("style")) => {
                 return self.raw(tag, TextOf::InBody);
             }
@@ -1288,6 +1317,21 @@ impl State<'_> {
                     self.pop();
                     Ok(())
                 }
+                // A table's end closes the row and the body left open
+                // (implied, or whose end tags the markup left out).
+                local_name!("table") if self.current_is(is_row_or_body) => {
+                    while self.current_is(is_row_or_body) {
+                        self.pop();
+                    }
+                    self.end_tag(name)
+                }
+                // A body's end closes the row left open in it.
+                local_name!("tbody") | local_name!("thead") | local_name!("tfoot")
+                    if self.current_is(|n| *n == local_name!("tr")) && self.parent_is(name) =>
+                {
+                    self.pop();
+                    self.end_tag(name)
+                }
                 local_name!("br")
                 | local_name!("template")
                 | local_name!("applet")
@@ -1344,6 +1388,16 @@ impl State<'_> {
         self.push(tag)?;
         self.pop();
         Ok(())
+    }
+
+    /// Whether there is a current element and `test` holds for its name.
+    fn current_is(&self, test: impl Fn(&LocalName) -> bool) -> bool {
+        self.stack.last().is_some_and(|open| test(&open.name))
+    }
+
+    /// Whether the current element's parent is a `name`.
+    fn parent_is(&self, name: &LocalName) -> bool {
+        self.stack.len() >= 2 && self.stack[self.stack.len() - 2].name == *name
     }
 
     fn push_implied(&mut self, name: LocalName) -> Result<(), Abort> {

@@ -168,6 +168,9 @@ fn real_pages_agree_when_installed() {
         })
         .map(|(_, p)| p)
         .collect();
+    // An index page: rows straight in tables (an implied tbody).
+    let index = dir.join("../genindex-A.html");
+    let pages: Vec<_> = pages.into_iter().chain([&index]).collect();
     let mut streamed = 0;
     for path in &pages {
         let html = std::fs::read_to_string(path).unwrap();
@@ -392,6 +395,50 @@ fn generated_pages_agree() {
         streamed * 10 > pages && streamed * 10 < pages * 9,
         "{streamed} of {pages}"
     );
+}
+
+/// Tables whose markup leaves out a body, a row or their end tags (as
+/// Sphinx's index pages do): the stream opens and closes them where the
+/// tree builder does, and reads the page itself.
+#[test]
+fn tables_with_implied_parts_stream() {
+    let extract = Extract {
+        title: "title".into(),
+        entry: "div.e, tr.e".into(),
+        text: Some("td".into()),
+        timestamp: None,
+        timestamp_format: None,
+        link: Some("a".into()),
+    };
+    let extractor = Extractor::new(&extract, Tz::UTC, Limits::default()).unwrap();
+    let tables = [
+        "<table><tr><td><a href=/a>a</a></td></tr></table>",
+        "<table>\n <tr><td>b</td><td>c</td></tr>\n <tr><th>d</th></tr>\n</table>",
+        "<table><td>e</td></table>",
+        "<table><tbody><td>f</td></tbody></table>",
+        "<table><tbody><tr><td>g</td></table>",
+        "<table><thead><tr><th>h</th></thead><tr><td>i</td></tr></table>",
+        "<table><tr class=e><td><a href=/r>row</a></td></tr><tr class=e><td>r2</td></table>",
+        "<table><colgroup><col></colgroup><tr><td><table><tr><td>inner</td></tr></table></td></tr></table>",
+    ];
+    for table in tables {
+        let html = format!(
+            "<!DOCTYPE html><html><head><title>t</title></head><body>\
+             <div class=e>{table}</div><div class=e><p>after</p></div></body></html>"
+        );
+        assert!(
+            agree(&extractor, &html, "http://127.0.0.1/t"),
+            "left to the tree: {html}"
+        );
+    }
+    // Still left to the tree: a cell whose end the markup leaves out
+    // before the table's, and text the tree builder moves out of a table.
+    for html in [
+        "<div class=e><table><tr><td>x</table></div>",
+        "<div class=e><table>moved<tr><td>y</td></tr></table></div>",
+    ] {
+        assert!(!agree(&extractor, html, "http://127.0.0.1/t"), "{html}");
+    }
 }
 
 #[test]
