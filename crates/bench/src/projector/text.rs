@@ -322,6 +322,9 @@ struct Scale {
     file_bytes: u64,
     file_allocated: u64,
     random: (Duration, Duration, f64),
+    /// The random searches by the query's length in characters: length,
+    /// how many, p50, p99.
+    by_length: Vec<(usize, usize, Duration, Duration)>,
     worst: (Duration, Duration, Duration, String),
 }
 
@@ -354,13 +357,24 @@ impl Scale {
             search(q)?;
         }
         let mut times = Vec::new();
+        let mut by_length: std::collections::BTreeMap<usize, Vec<Duration>> =
+            std::collections::BTreeMap::new();
         let mut hits = 0;
         for q in &queries.random {
             let (t, n) = search(q)?;
             times.push(t);
+            by_length.entry(q.chars().count()).or_default().push(t);
             hits += n;
         }
         let (p50, p99) = percentiles(&mut times);
+        let by_length = by_length
+            .into_iter()
+            .map(|(len, mut times)| {
+                let n = times.len();
+                let (p50, p99) = percentiles(&mut times);
+                (len, n, p50, p99)
+            })
+            .collect();
         let mut worst_times = Vec::new();
         let mut slowest = (Duration::ZERO, String::new());
         for (q, why) in &queries.worst {
@@ -381,6 +395,7 @@ impl Scale {
             file_bytes: meta.len(),
             file_allocated: allocated(&meta),
             random: (p50, p99, hits as f64 / queries.random.len().max(1) as f64),
+            by_length,
             worst: (w50, w99, slowest.0, slowest.1),
         })
     }
@@ -482,6 +497,18 @@ impl Scale {
                 verdict(millis(p50), Limit::Below(SEARCH_P50_TARGET_MS)),
                 verdict(millis(p99), Limit::Below(SEARCH_P99_TARGET_MS)),
             ),
+        );
+        figures.row(
+            format!("{n}: the same searches by query length, p50 / p99 (how many)"),
+            self.by_length
+                .iter()
+                .map(|(len, count, p50, p99)| {
+                    format!("{len}: {} / {} ({count})", ms(*p50), ms(*p99))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            "—",
+            "",
         );
         let (w50, w99, max, which) = &self.worst;
         figures.row(
