@@ -433,3 +433,94 @@ fn search_equals_a_scan_through_merged_runs_changes_and_retention() {
     );
     check(&std::collections::BTreeMap::new());
 }
+
+#[test]
+fn a_candidate_missing_another_bigram_of_the_query_is_not_read() {
+    // "渋谷" and "谷へ" are each in 300 texts, "渋谷へ" in three: a search
+    // that read every candidate of the rarer bigram would need 300 reads,
+    // and runs out of a budget of five.
+    let (_dir, store) = fresh();
+    let mut events = Vec::new();
+    for i in 0..300 {
+        for (n, text) in [(0, "渋谷で"), (1, "山谷へ")] {
+            events.push(entry(
+                "sample.1",
+                &format!("e{i}-{n}"),
+                &format!("{text} {i}"),
+                Some(&format!("2026-11-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24)),
+                "2026-11-29T00:00:00Z",
+            ));
+        }
+    }
+    for i in 0..3 {
+        events.push(entry(
+            "sample.2",
+            &format!("hit{i}"),
+            &format!("今日は渋谷へ {i}"),
+            Some(&format!("2026-10-0{}T00:00:00Z", 1 + i)),
+            "2026-11-29T00:00:00Z",
+        ));
+    }
+    apply(&store, &numbered(1, &events));
+    let answer = store
+        .search_after(
+            "渋谷へ",
+            None,
+            pagefeed_projector::store::Window::entries(20),
+            pagefeed_projector::store::SearchBudget {
+                candidates: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(!answer.partial, "cut short after five candidates");
+    assert_eq!(ids(answer.items), ["hit2", "hit1", "hit0"]);
+}
+
+#[test]
+fn a_large_batch_is_named_in_blocks_of_64_that_die_one_by_one() {
+    let (_dir, store) = fresh();
+    let text = |i: usize, word: &str| format!("{word} {i:03}");
+    let at = |i: usize| format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60);
+    let first: Vec<Event> = (0..150)
+        .map(|i| {
+            entry(
+                "sample.1",
+                &format!("e{i}"),
+                &text(i, "rust"),
+                Some(&at(i)),
+                "2026-11-29T00:00:00Z",
+            )
+        })
+        .collect();
+    apply(&store, &numbered(1, &first));
+    assert_eq!(store.doc_blocks().unwrap(), [(0, 64), (64, 64), (128, 22)]);
+    // The first 65 texts change: their new numbers are the second batch's
+    // (150 on), and the first block goes.
+    let second: Vec<Event> = (0..65)
+        .map(|i| {
+            entry(
+                "sample.1",
+                &format!("e{i}"),
+                &text(i, "go"),
+                Some(&at(i)),
+                "2026-11-29T00:00:00Z",
+            )
+        })
+        .collect();
+    apply(&store, &numbered(151, &second));
+    assert_eq!(
+        store.doc_blocks().unwrap(),
+        [(64, 63), (128, 22), (150, 64), (214, 1)]
+    );
+    for (q, n) in [("rust", 85), ("go", 65), ("064", 1), ("149", 1)] {
+        let found = store.search(q, 1000).unwrap();
+        assert_eq!(found.len(), n, "{q}");
+    }
+    assert_eq!(ids(store.search("go 064", 10).unwrap()), ["e64"]);
+    assert_eq!(
+        ids(store.search("rust 064", 10).unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids(store.search("rust 065", 10).unwrap()), ["e65"]);
+}

@@ -123,9 +123,7 @@ pub(super) struct Tables<'t> {
     /// on, written as one block by `finish_docs`.
     pub(super) block: doc_blocks::BlockBuilder,
     pub(super) block_first: u64,
-    /// How many of them this batch also unindexed.
-    pub(super) block_dead: u64,
-    /// Documents of earlier blocks this batch unindexed.
+    /// Documents this batch unindexed (of its own blocks too).
     pub(super) dead_docs: Vec<u64>,
     /// The pages whose entries this batch indexed or unindexed, with their
     /// head (newest sort key) before the batch: `finish_heads` updates
@@ -173,7 +171,6 @@ impl<'t> Tables<'t> {
             doc_block_live: txn.open_table(DOC_BLOCK_LIVE)?,
             block: doc_blocks::BlockBuilder::default(),
             block_first: next_doc,
-            block_dead: 0,
             dead_docs: Vec::new(),
             touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
@@ -336,11 +333,7 @@ impl<'t> Tables<'t> {
                 detail: format!("entry ({}, {}) is not indexed", e.page, e.id),
             });
         };
-        if doc >= self.block_first {
-            self.block_dead += 1;
-        } else {
-            self.dead_docs.push(doc);
-        }
+        self.dead_docs.push(doc);
         if self.search_index {
             let mut grams = Vec::new();
             text_grams(&e.text, &mut grams);

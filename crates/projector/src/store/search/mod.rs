@@ -91,47 +91,46 @@ impl Store {
         // What to read: for one character, every gram that starts with it
         // (its bigrams, and its end-of-text gram, the character alone); else
         // the query's rarest bigram (grams have at most two characters, so
-        // the only gram a bigram starts is itself).
-        let prefix = if let [one] = grams.as_slice() {
-            one.as_str()
+        // the only gram a bigram starts is itself), and the others' postings
+        // beside it: a candidate missing from one of them cannot hold the
+        // query, and is passed over without reading its entry.
+        let (prefix, others) = if let [one] = grams.as_slice() {
+            (one.as_str(), Vec::new())
         } else {
-            let mut rarest: Option<(&str, u64)> = None;
+            let mut counted = Vec::with_capacity(grams.len());
             for gram in &grams {
                 let n = gram_count(&postings, gram)?;
                 if n == 0 {
                     return Ok(list.finish());
                 }
-                if rarest.is_none_or(|(_, m)| n < m) {
-                    rarest = Some((gram, n));
-                }
+                counted.push((n, gram.as_str()));
             }
-            match rarest {
-                Some((gram, _)) => gram,
-                None => return Ok(list.finish()),
-            }
+            counted.sort_unstable();
+            let (_, rarest) = counted.remove(0);
+            (rarest, counted.into_iter().map(|(_, g)| g).collect())
         };
         // The segments are read where redb's cache holds them, not copied:
         // a common character's run to 18 MB, and a copy that size per
         // search left that much in the heap of the thread that made it.
-        let mut rows = Vec::new();
-        for item in postings.range((prefix, 0)..)? {
-            let (k, v) = item?;
-            let (gram, segment) = k.value();
-            if !gram.starts_with(prefix) {
-                break;
-            }
-            if segment != COUNT_KEY {
-                rows.push(v);
-            }
-        }
-        let segments = rows
+        let rows = segment_rows(&postings, prefix, |gram| gram.starts_with(prefix))?;
+        let other_rows = others
             .iter()
-            .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
+            .map(|&other| segment_rows(&postings, other, |gram| gram == other))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut others = Others {
+            streams: other_rows
+                .iter()
+                .map(|rows| merged(rows))
+                .collect::<Result<_, _>>()?,
+        };
         let blocks = txn.open_table(DOC_BLOCKS)?;
         let entries = txn.open_table(ENTRIES)?;
-        let mut merged = Merged::new(segments).peekable();
+        let mut merged = merged(&rows)?;
+        if let Some((sort, doc)) = after {
+            merged.seek((sort, doc.saturating_add(1)));
+        }
         let mut last = None;
+        let mut seen = 0usize;
         let mut checked = 0usize;
         let mut last_checked = None;
         while let Some(posting) = merged.next() {
@@ -141,12 +140,23 @@ impl Store {
             if last.replace(posting) == Some(posting) || after.is_some_and(|a| posting <= a) {
                 continue;
             }
-            let out_of_time = checked % 64 == 63 && deadline.is_some_and(|d| Instant::now() >= d);
+            seen += 1;
+            let out_of_time = seen % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d);
             if checked >= budget.candidates || out_of_time {
                 if let Some(at) = last_checked {
                     list.out_of_budget(at);
                 }
                 break;
+            }
+            match others.hold(posting)? {
+                Held::All => {}
+                Held::NotBefore(next) => {
+                    // The candidates before `next` are passed over unread.
+                    merged.seek(next);
+                    last_checked = Some(posting);
+                    continue;
+                }
+                Held::NoMore => break,
             }
             checked += 1;
             last_checked = Some(posting);
@@ -176,6 +186,66 @@ impl Store {
             }
         }
         Ok(list.finish())
+    }
+}
+
+/// The segment rows of the grams from `first` on while `wanted` holds.
+fn segment_rows<'t>(
+    postings: &'t redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
+    first: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<redb::AccessGuard<'t, &'static [u8]>>, StoreError> {
+    let mut rows = Vec::new();
+    for item in postings.range((first, 0)..)? {
+        let (k, v) = item?;
+        let (gram, segment) = k.value();
+        if !wanted(gram) {
+            break;
+        }
+        if segment != COUNT_KEY {
+            rows.push(v);
+        }
+    }
+    Ok(rows)
+}
+
+fn merged<'a>(rows: &'a [redb::AccessGuard<'_, &'static [u8]>]) -> Result<Merged<'a>, StoreError> {
+    let segments = rows
+        .iter()
+        .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Merged::new(segments))
+}
+
+/// The postings of a query's other bigrams, read alongside its rarest one's.
+struct Others<'a> {
+    streams: Vec<Merged<'a>>,
+}
+
+/// Whether a candidate is among the postings of every other bigram.
+enum Held {
+    All,
+    /// No: and no candidate before this posting is either.
+    NotBefore(Posting),
+    /// One of them has nothing left at or past the candidate: no later
+    /// candidate can hold the query either.
+    NoMore,
+}
+
+impl Others<'_> {
+    /// Reads each other bigram's postings on to `posting` (they come in the
+    /// same order as the candidates, so none is read twice).
+    fn hold(&mut self, posting: Posting) -> Result<Held, StoreError> {
+        for stream in &mut self.streams {
+            stream.seek(posting);
+            match stream.peek() {
+                None => return Ok(Held::NoMore),
+                Some(Err(())) => return Err(bad_segment()),
+                Some(Ok(p)) if p == posting => {}
+                Some(Ok(p)) => return Ok(Held::NotBefore(p)),
+            }
+        }
+        Ok(Held::All)
     }
 }
 

@@ -168,6 +168,42 @@ impl<'a> Merged<'a> {
     }
 }
 
+impl Merged<'_> {
+    /// The posting `next` would yield, without taking it.
+    pub fn peek(&self) -> Option<Result<Posting, ()>> {
+        if self.broken {
+            return Some(Err(()));
+        }
+        self.heap.peek().map(|Reverse((posting, _))| Ok(*posting))
+    }
+
+    /// Passes over every posting before `target`: each segment behind it is
+    /// read on to it in one go, and the heap is touched once a segment,
+    /// not once a posting.
+    pub fn seek(&mut self, target: Posting) {
+        while let Some(&Reverse((posting, i))) = self.heap.peek() {
+            if posting >= target || self.broken {
+                return;
+            }
+            self.heap.pop();
+            loop {
+                match self.cursors[i].next() {
+                    Some(Some(p)) if p < target => {}
+                    Some(Some(p)) => {
+                        self.heap.push(Reverse((p, i)));
+                        break;
+                    }
+                    Some(None) => {
+                        self.broken = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
 impl Iterator for Merged<'_> {
     type Item = Result<Posting, ()>;
 
@@ -240,6 +276,38 @@ mod tests {
         ])
         .collect();
         assert_eq!(broken, [Err(())]);
+    }
+
+    #[test]
+    fn a_seek_passes_over_exactly_the_postings_before_its_target() {
+        let lists: [Vec<Posting>; 3] = [
+            (0..40).map(|n| (n * 3, n)).collect(),
+            (0..25).map(|n| (n * 5 + 1, 100 + n)).collect(),
+            vec![(7, 7)],
+        ];
+        let segments: Vec<Vec<u8>> = lists.iter().map(|l| encode(l)).collect();
+        let all = merge(&merge(&lists[0], &lists[1]), &lists[2]);
+        let open = || Merged::new(segments.iter().map(|s| Cursor::new(s).unwrap()).collect());
+        for target in [(0, 0), (6, 2), (6, 3), (7, 0), (50, 0), (200, 0)] {
+            let mut merged = open();
+            merged.seek(target);
+            let want: Vec<Posting> = all.iter().copied().filter(|&p| p >= target).collect();
+            assert_eq!(merged.peek(), want.first().copied().map(Ok), "{target:?}");
+            assert_eq!(merged.collect::<Result<Vec<_>, ()>>().unwrap(), want);
+        }
+        // Seeks one after another, then the rest.
+        let mut merged = open();
+        merged.seek((10, 0));
+        merged.seek((9, 0));
+        assert_eq!(merged.next(), Some(Ok((11, 102))));
+        merged.seek((60, 0));
+        assert_eq!(merged.next(), Some(Ok((60, 20))));
+        let mut broken = Merged::new(vec![
+            Cursor::new(&segments[2]).unwrap(),
+            Cursor::new(&[3, 1]).unwrap(),
+        ]);
+        broken.seek((100, 0));
+        assert_eq!(broken.peek(), Some(Err(())));
     }
 
     #[test]
