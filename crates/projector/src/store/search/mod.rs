@@ -141,7 +141,8 @@ impl Store {
                 continue;
             }
             seen += 1;
-            let out_of_time = seen % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d);
+            let out_of_time =
+                seen.is_multiple_of(64) && deadline.is_some_and(|d| Instant::now() >= d);
             if checked >= budget.candidates || out_of_time {
                 if let Some(at) = last_checked {
                     list.out_of_budget(at);
