@@ -71,8 +71,8 @@ impl BlockBuilder {
 }
 
 /// Documents a block holds at most: a search reads one block for each
-/// candidate, and a block of a whole batch (10,000 names, some 400 KB)
-/// made every read copy that much.
+/// candidate, and a block of a whole batch (up to 10,000 names) made every
+/// such read copy all of them out of the page cache.
 pub const BLOCK_DOCS: usize = 64;
 
 /// The `(page, entry id)` of the block's `i`th document; `None` if the block
