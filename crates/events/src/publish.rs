@@ -3,12 +3,14 @@
 //! the same id (so a retry after a lost ack is de-duplicated by JetStream).
 
 use std::collections::VecDeque;
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use async_nats::jetstream::context::{Context, PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -154,8 +156,8 @@ async fn send_then_await_acks(
     let mut refused = None;
     for &i in pending {
         if in_flight.len() >= ACK_WINDOW {
-            if let Some(sent) = in_flight.pop_front() {
-                results.push(ack_of(sent).await);
+            if let Some((deadline, sent)) = in_flight.pop_front() {
+                results.push(ack_of(deadline, sent).await);
             }
         }
         let msg = &msgs[i];
@@ -167,11 +169,11 @@ async fn send_then_await_acks(
                 refused = Some((e.kind(), e.to_string()));
                 break;
             }
-            other => in_flight.push_back(other),
+            other => in_flight.push_back((Instant::now() + ACK_WAIT, other)),
         }
     }
-    while let Some(sent) = in_flight.pop_front() {
-        results.push(ack_of(sent).await);
+    while let Some((deadline, sent)) = in_flight.pop_front() {
+        results.push(ack_of(deadline, sent).await);
     }
     if let Some(refused) = refused {
         results.push(Err(refused));
@@ -179,12 +181,25 @@ async fn send_then_await_acks(
     results
 }
 
-/// The ack of one send.
+/// How long after its send an ack is waited for (async-nats' own wait,
+/// the same 5 s, starts only when the ack is awaited: acks awaited one
+/// after another that never come would take 5 s each, 500 s for a tick's
+/// chunk of 100).
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The ack of one send, by `deadline` at the latest.
 async fn ack_of(
+    deadline: Instant,
     sent: Result<PublishAckFuture, PublishError>,
 ) -> Result<PublishAck, (PublishErrorKind, String)> {
     match sent {
-        Ok(ack) => ack.await.map_err(|e| (e.kind(), e.to_string())),
+        Ok(ack) => match tokio::time::timeout_at(deadline, ack.into_future()).await {
+            Ok(acked) => acked.map_err(|e| (e.kind(), e.to_string())),
+            Err(_) => Err((
+                PublishErrorKind::TimedOut,
+                format!("no ack within {} s of the publish", ACK_WAIT.as_secs()),
+            )),
+        },
         Err(e) => Err((e.kind(), e.to_string())),
     }
 }
