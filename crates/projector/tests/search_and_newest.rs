@@ -480,34 +480,26 @@ fn a_candidate_missing_another_bigram_of_the_query_is_not_read() {
 #[test]
 fn a_large_batch_is_named_in_blocks_of_64_that_die_one_by_one() {
     let (_dir, store) = fresh();
-    let text = |i: usize, word: &str| format!("{word} {i:03}");
     let at = |i: usize| format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60);
-    let first: Vec<Event> = (0..150)
-        .map(|i| {
-            entry(
-                "sample.1",
-                &format!("e{i}"),
-                &text(i, "rust"),
-                Some(&at(i)),
-                "2026-11-29T00:00:00Z",
-            )
-        })
-        .collect();
-    apply(&store, &numbered(1, &first));
+    // Entries e0.. of the given count, texts "{word} {i:03}".
+    let batch = |count: usize, word: &str| -> Vec<Event> {
+        (0..count)
+            .map(|i| {
+                entry(
+                    "sample.1",
+                    &format!("e{i}"),
+                    &format!("{word} {i:03}"),
+                    Some(&at(i)),
+                    "2026-11-29T00:00:00Z",
+                )
+            })
+            .collect()
+    };
+    apply(&store, &numbered(1, &batch(150, "rust")));
     assert_eq!(store.doc_blocks().unwrap(), [(0, 64), (64, 64), (128, 22)]);
     // The first 65 texts change: their new numbers are the second batch's
     // (150 on), and the first block goes.
-    let second: Vec<Event> = (0..65)
-        .map(|i| {
-            entry(
-                "sample.1",
-                &format!("e{i}"),
-                &text(i, "go"),
-                Some(&at(i)),
-                "2026-11-29T00:00:00Z",
-            )
-        })
-        .collect();
+    let second = batch(65, "go");
     apply(&store, &numbered(151, &second));
     assert_eq!(
         store.doc_blocks().unwrap(),

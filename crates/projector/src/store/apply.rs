@@ -120,7 +120,7 @@ pub(super) struct Tables<'t> {
     pub(super) doc_blocks: Table<'t, u64, &'static [u8]>,
     pub(super) doc_block_live: Table<'t, u64, u64>,
     /// The names of the documents this batch numbers, from `block_first`
-    /// on, written as one block by `finish_docs`.
+    /// on, written in blocks of `BLOCK_DOCS` by `finish_docs`.
     pub(super) block: doc_blocks::BlockBuilder,
     pub(super) block_first: u64,
     /// Documents this batch unindexed (of its own blocks too).

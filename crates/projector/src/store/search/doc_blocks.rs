@@ -43,11 +43,16 @@ impl BlockBuilder {
     }
 
     /// The names in blocks of at most `size` documents: (how many documents
-    /// come before the block's first, the encoded block).
-    pub fn encode_blocks(&self, size: usize) -> impl Iterator<Item = (u64, Vec<u8>)> + '_ {
-        (0..self.ends.len()).step_by(size.max(1)).map(move |start| {
-            let end = (start + size.max(1)).min(self.ends.len());
-            (start as u64, self.encode_part(start..end))
+    /// come before the block's first, how many it holds, the encoded block).
+    pub fn encode_blocks(&self, size: usize) -> impl Iterator<Item = (u64, u64, Vec<u8>)> + '_ {
+        let size = size.max(1);
+        (0..self.ends.len()).step_by(size).map(move |start| {
+            let end = (start + size).min(self.ends.len());
+            (
+                start as u64,
+                (end - start) as u64,
+                self.encode_part(start..end),
+            )
         })
     }
 
@@ -130,9 +135,8 @@ impl Tables<'_> {
     /// batch's own too): a block with none left is removed.
     pub(in crate::store) fn finish_docs(&mut self) -> Result<(), StoreError> {
         let block = std::mem::take(&mut self.block);
-        for (before, names) in block.encode_blocks(BLOCK_DOCS) {
+        for (before, docs, names) in block.encode_blocks(BLOCK_DOCS) {
             let first = self.block_first + before;
-            let docs = (block.len() as u64 - before).min(BLOCK_DOCS as u64);
             self.doc_blocks.insert(first, names.as_slice())?;
             self.doc_block_live.insert(first, docs)?;
         }
@@ -212,7 +216,10 @@ mod tests {
         for (page, id) in &names {
             b.push(page, id);
         }
-        let blocks: Vec<(u64, Vec<u8>)> = b.encode_blocks(4).collect();
+        let blocks: Vec<(u64, Vec<u8>)> = b
+            .encode_blocks(4)
+            .map(|(first, _, block)| (first, block))
+            .collect();
         assert_eq!(
             blocks.iter().map(|(first, _)| *first).collect::<Vec<_>>(),
             [0, 4, 8]
