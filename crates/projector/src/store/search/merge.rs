@@ -1,11 +1,12 @@
 //! Keeping a gram's segments few: each batch adds a segment to tier 0, and
 //! once a tier holds [`FAN`] segments they are merged into one of the next
-//! tier, between batches, in write transactions of their own
+//! tier (or of the last tier, once it is large), between batches, in
+//! write transactions of their own
 //! ([`Store::merge_step`]), never inside a batch's (a merge inside the
 //! batch that filled a level held live replication for seconds: see
 //! BENCHMARKS.md, "The runs layout made live replication stall"). A gram
-//! of N postings thus keeps O(log N) segments, and each posting is
-//! rewritten once a tier (`docs/projector-store.md`, "Merging").
+//! thus keeps a segment per [`FINAL_AT`] postings and a few smaller ones,
+//! instead of one per batch (`docs/projector-store.md`, "Merging").
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -19,15 +20,20 @@ use crate::store::tables::{COUNT_KEY, MERGE_QUEUE, META, META_NEXT_SEGMENT, POST
 
 /// Segments a tier holds before they are merged into one of the next.
 pub(in crate::store) const FAN: u64 = 8;
-/// The most postings a merge writes into one segment: a tier that would
-/// merge into more is split evenly into segments of the last tier, which
-/// are never merged again (a search reads a segment whole from redb's
-/// cache: one of a few MB per search would be most of its cost).
-pub(in crate::store) const MAX_MERGED: usize = 1 << 18;
+/// A merge that writes at least this many postings writes them to the
+/// last tier, which never merges again: each of a common gram's postings is
+/// then rewritten about once (a batch of 10,000 entries gives a common
+/// bigram a segment of thousands), and a gram keeps one segment per this
+/// many postings. Merging on to a single segment rewrote each posting once
+/// a tier and made the sample vocabulary's apply 0.68 as fast, while a
+/// search reads a segment whole, so past a few thousand postings fewer,
+/// larger segments save it nothing.
+pub(in crate::store) const FINAL_AT: usize = 1 << 14;
 /// The last tier.
 pub(in crate::store) const FINAL: u8 = 15;
-/// Postings one [`Store::merge_step`] rewrites before it commits (about
-/// 10 ms of work on the benchmark machine).
+/// Postings one [`Store::merge_step`] rewrites before it commits (it
+/// stops after the gram that reaches it: one gram's merge writes at most 8
+/// segments under [`FINAL_AT`] postings or of one batch).
 pub const MERGE_STEP: usize = 200_000;
 
 /// The key of segment `number` (below 2^56) of `tier`: tier 0 highest, so
@@ -234,36 +240,21 @@ fn merge_gram(
             .map(|(_, v)| Cursor::new(v.value()).ok_or_else(bad_segment))
             .collect::<Result<Vec<_>, _>>()?;
         let total: usize = cursors.iter().map(Cursor::left).sum();
-        let pieces = total.div_ceil(MAX_MERGED).max(1);
-        let (to, per) = if pieces > 1 {
-            (FINAL, total.div_ceil(pieces))
-        } else {
-            (tier + 1, total)
-        };
-        let mut new = Vec::with_capacity(pieces);
-        let mut encoder = Encoder::with_capacity(per);
+        let to = if total >= FINAL_AT { FINAL } else { tier + 1 };
+        let mut encoder = Encoder::with_capacity(total);
         for posting in Merged::new(cursors) {
-            let posting = posting.map_err(|()| bad_segment())?;
-            if encoder.len() == per {
-                new.push(std::mem::replace(&mut encoder, Encoder::with_capacity(per)).finish());
-            }
-            encoder.push(posting);
-        }
-        if !encoder.is_empty() {
-            new.push(encoder.finish());
+            encoder.push(posting.map_err(|()| bad_segment())?);
         }
         let old: Vec<u64> = rows.iter().map(|(k, _)| *k).collect();
-        (old, to, new, total)
+        (old, to, encoder.finish(), total)
     };
     for key in old {
         postings.remove((gram, key))?;
     }
-    for segment in &new {
-        postings.insert((gram, segment_key(to, *next)), segment.as_slice())?;
-        *next += 1;
-    }
+    postings.insert((gram, segment_key(to, *next)), new.as_slice())?;
+    *next += 1;
     count.tiers[tier as usize] = 0;
-    count.tiers[to as usize] += new.len() as u64;
+    count.tiers[to as usize] += 1;
     write_count(postings, gram, &count)?;
     Ok((total, count.full_tier().is_some()))
 }
@@ -286,46 +277,54 @@ mod tests {
     }
 
     #[test]
-    fn a_tier_too_large_for_one_segment_splits_evenly_into_final_ones() {
+    fn a_merge_of_small_segments_goes_up_a_tier_and_a_large_one_to_the_last() {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
         let txn = db.begin_write().unwrap();
         {
             let mut postings = txn.open_table(POSTINGS).unwrap();
-            // Eight segments of 40,000 postings, interleaved: 320,000 in
-            // all, more than one merged segment may hold.
-            let mut count = GramCount::default();
-            let mut all = Vec::new();
-            for s in 0..8u64 {
-                let segment: Vec<_> = (0..40_000u64).map(|i| (i * 8 + s, i * 8 + s)).collect();
-                all.extend_from_slice(&segment);
-                let bytes = super::super::postings::encode(&segment);
-                postings
-                    .insert(("ab", segment_key(0, s)), bytes.as_slice())
-                    .unwrap();
-                count.tiers[0] += 1;
-                count.postings += 40_000;
-            }
-            write_count(&mut postings, "ab", &count).unwrap();
-            let mut next = 8;
-            let (rewritten, full) = merge_gram(&mut postings, "ab", &mut next).unwrap();
-            assert_eq!((rewritten, full, next), (320_000, false, 10));
-            let mut want = GramCount {
-                postings: 320_000,
-                ..GramCount::default()
+            let mut next = 0;
+            // Eight segments of `size` postings, interleaved, in tier 0 of
+            // `gram`, merged into one segment holding them all: its tier.
+            let mut merge = |gram: &str, size: u64| -> u8 {
+                let mut count = GramCount::default();
+                let mut all = Vec::new();
+                for s in 0..8u64 {
+                    let segment: Vec<_> = (0..size).map(|i| (i * 8 + s, i * 8 + s)).collect();
+                    all.extend_from_slice(&segment);
+                    let bytes = super::super::postings::encode(&segment);
+                    postings
+                        .insert((gram, segment_key(0, next)), bytes.as_slice())
+                        .unwrap();
+                    next += 1;
+                    count.tiers[0] += 1;
+                    count.postings += size;
+                }
+                write_count(&mut postings, gram, &count).unwrap();
+                let (rewritten, full) = merge_gram(&mut postings, gram, &mut next).unwrap();
+                assert_eq!((rewritten as u64, full), (8 * size, false));
+                let rows: Vec<(u64, Vec<u8>)> = postings
+                    .range((gram, 0)..(gram, COUNT_KEY))
+                    .unwrap()
+                    .map(|item| {
+                        let (k, v) = item.unwrap();
+                        (k.value().1, v.value().to_vec())
+                    })
+                    .collect();
+                assert_eq!(rows.len(), 1, "one segment");
+                let tier = tier_of(rows[0].0).unwrap();
+                let mut want = GramCount {
+                    postings: 8 * size,
+                    ..GramCount::default()
+                };
+                want.tiers[tier as usize] = 1;
+                assert_eq!(read_count(&postings, gram).unwrap(), want);
+                all.sort_unstable();
+                assert_eq!(super::super::postings::decode(&rows[0].1).unwrap(), all);
+                tier
             };
-            want.tiers[FINAL as usize] = 2;
-            assert_eq!(read_count(&postings, "ab").unwrap(), want);
-            let mut merged = Vec::new();
-            for item in postings.range(("ab", 0)..("ab", COUNT_KEY)).unwrap() {
-                let (k, v) = item.unwrap();
-                assert_eq!(tier_of(k.value().1), Some(FINAL));
-                let segment = super::super::postings::decode(v.value()).unwrap();
-                assert_eq!(segment.len(), 160_000);
-                merged.extend(segment);
-            }
-            all.sort_unstable();
-            assert_eq!(merged, all);
+            assert_eq!(merge("ab", 300), 1);
+            assert_eq!(merge("cd", FINAL_AT as u64 / 8), FINAL);
         }
         txn.commit().unwrap();
     }
