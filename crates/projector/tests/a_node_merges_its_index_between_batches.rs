@@ -16,11 +16,12 @@ async fn a_node_merges_a_grams_segments_between_batches() -> anyhow::Result<()> 
     let dir = tempfile::tempdir()?;
     let node = Node::start(&cfg, dir.path(), "m")?;
     let client = http_client();
-    // Twelve rounds of 300 entries, each text holding "渋谷", each round
-    // applied before the next is published: every round leaves a segment
-    // of "渋谷" of its own (a batch appends only to a segment under 256).
+    // Twenty rounds of 300 entries, each text holding "渋谷", each round
+    // applied before the next is published, in a batch or more: a batch
+    // appends only to a segment under 256, so a segment holds at most
+    // 255 + 300 postings, and the 6,000 take at least 11 segments.
     let mut last = 0;
-    for round in 1..=12 {
+    for round in 1..=20 {
         last = publish(&js, &page_events(round, 300)).await?;
         node.wait_applied(&client, last, Duration::from_secs(60))
             .await?;
@@ -30,15 +31,12 @@ async fn a_node_merges_a_grams_segments_between_batches() -> anyhow::Result<()> 
     let store = Store::open(&store_path(dir.path()))?;
     assert_eq!(store.applied_seq()?, last);
     let (tiers, postings) = store.gram_segments("渋谷")?;
-    assert_eq!(postings, 12 * 300);
-    // The eighth segment queued the merge: tier 0 went to tier 1, and the
-    // four later rounds are what tier 0 holds.
-    assert_eq!(
-        (tiers[0], tiers[1], tiers[2..].iter().sum::<u64>()),
-        (4, 1, 0),
-        "{tiers:?}"
-    );
+    assert_eq!(postings, 20 * 300);
+    // The eighth queued a merge into tier 1, the node ran it, and fewer
+    // than 8 are left in tier 0.
+    assert!(tiers[0] < 8 && tiers[1] >= 1, "{tiers:?}");
+    assert_eq!(tiers[2..].iter().sum::<u64>(), 0, "{tiers:?}");
     assert!(!store.merge_step(usize::MAX)?, "nothing was left to merge");
-    assert_eq!(store.search("渋谷へ", 10_000)?.len(), 12 * 300);
+    assert_eq!(store.search("渋谷へ", 10_000)?.len(), 20 * 300);
     Ok(())
 }

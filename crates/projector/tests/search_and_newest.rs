@@ -598,7 +598,7 @@ fn a_grams_segments_merge_into_few_between_batches_and_search_still_equals_a_sca
     assert!(!store.merges_pending());
     let (tiers, postings) = store.gram_segments("ab").unwrap();
     // 80 batches' segments, and six more: tier 1 takes them by eights
-    // (2,080 postings each), eight of those (over 16,384) go to the last
+    // (2,080 postings each), eight of those (over 4,096) go to the last
     // tier; never 8 in a tier below the last.
     assert!(
         tiers[..15].iter().all(|&n| n < 8),

@@ -28,7 +28,7 @@ pub(in crate::store) const FAN: u64 = 8;
 /// a tier and made the sample vocabulary's apply 0.68 as fast, while a
 /// search reads a segment whole, so past a few thousand postings fewer,
 /// larger segments save it nothing.
-pub(in crate::store) const FINAL_AT: usize = 1 << 14;
+pub(in crate::store) const FINAL_AT: usize = 1 << 12;
 /// The last tier.
 pub(in crate::store) const FINAL: u8 = 15;
 /// Postings one [`Store::merge_step`] rewrites before it commits (it
@@ -231,8 +231,11 @@ fn merge_gram(
     };
     let keys = tier_keys(tier);
     let (old, to, new, total) = {
+        // Eight at a time even when more wait (merges fell behind the
+        // batches): a merge stays bounded, and so does the segment it writes.
         let rows = postings
             .range((gram, keys.start)..(gram, keys.end))?
+            .take(FAN as usize)
             .map(|item| item.map(|(k, v)| (k.value().1, v)))
             .collect::<Result<Vec<_>, _>>()?;
         let cursors = rows
@@ -248,12 +251,14 @@ fn merge_gram(
         let old: Vec<u64> = rows.iter().map(|(k, _)| *k).collect();
         (old, to, encoder.finish(), total)
     };
+    let old_count = old.len() as u64;
     for key in old {
         postings.remove((gram, key))?;
     }
     postings.insert((gram, segment_key(to, *next)), new.as_slice())?;
     *next += 1;
-    count.tiers[tier as usize] = 0;
+    let left = &mut count.tiers[tier as usize];
+    *left = left.saturating_sub(old_count);
     count.tiers[to as usize] += 1;
     write_count(postings, gram, &count)?;
     Ok((total, count.full_tier().is_some()))
@@ -325,6 +330,38 @@ mod tests {
             };
             assert_eq!(merge("ab", 300), 1);
             assert_eq!(merge("cd", FINAL_AT as u64 / 8), FINAL);
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn merges_that_fell_behind_take_eight_segments_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut postings = txn.open_table(POSTINGS).unwrap();
+            let mut count = GramCount::default();
+            for s in 0..17u64 {
+                let bytes = super::super::postings::encode(&[(s, s), (s + 100, s)]);
+                postings
+                    .insert(("ab", segment_key(0, s)), bytes.as_slice())
+                    .unwrap();
+                count.tiers[0] += 1;
+                count.postings += 2;
+            }
+            write_count(&mut postings, "ab", &count).unwrap();
+            let mut next = 17;
+            assert_eq!(
+                merge_gram(&mut postings, "ab", &mut next).unwrap(),
+                (16, true)
+            );
+            assert_eq!(
+                merge_gram(&mut postings, "ab", &mut next).unwrap(),
+                (16, false)
+            );
+            let count = read_count(&postings, "ab").unwrap();
+            assert_eq!((count.tiers[0], count.tiers[1], count.postings), (1, 2, 34));
         }
         txn.commit().unwrap();
     }
