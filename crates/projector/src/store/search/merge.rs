@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use integer_encoding::VarInt as _;
 use redb::{Durability, ReadableTable, ReadableTableMetadata, Table};
 
-use super::postings::{Cursor, Encoder, Merged};
+use super::postings::{decode, Cursor, Encoder};
 use super::{bad_segment, Store, StoreError};
 use crate::store::tables::{COUNT_KEY, MERGE_QUEUE, META, META_NEXT_SEGMENT, POSTINGS};
 
@@ -238,15 +238,20 @@ fn merge_gram(
             .take(FAN as usize)
             .map(|item| item.map(|(k, v)| (k.value().1, v)))
             .collect::<Result<Vec<_>, _>>()?;
-        let cursors = rows
-            .iter()
-            .map(|(_, v)| Cursor::new(v.value()).ok_or_else(bad_segment))
-            .collect::<Result<Vec<_>, _>>()?;
-        let total: usize = cursors.iter().map(Cursor::left).sum();
+        // Decoded one after another and sorted: the standard library's
+        // stable sort finds the segments' sorted runs and merges them,
+        // several times quicker than a merge through a heap (which was
+        // half of a rebuild's last merges in a profile).
+        let mut merged = Vec::new();
+        for (_, v) in &rows {
+            merged.extend(decode(v.value()).ok_or_else(bad_segment)?);
+        }
+        merged.sort();
+        let total = merged.len();
         let to = if total >= FINAL_AT { FINAL } else { tier + 1 };
         let mut encoder = Encoder::with_capacity(total);
-        for posting in Merged::new(cursors) {
-            encoder.push(posting.map_err(|()| bad_segment())?);
+        for posting in merged {
+            encoder.push(posting);
         }
         let old: Vec<u64> = rows.iter().map(|(k, _)| *k).collect();
         (old, to, encoder.finish(), total)
