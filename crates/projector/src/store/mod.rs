@@ -13,7 +13,6 @@ mod tables;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,6 @@ pub use list::{Listed, Window};
 pub use newest::EntryPos;
 pub use prepare::Prepared;
 pub use rows::{EntryView, Failure, PageView, Rejected};
-pub use search::merge::MERGE_STEP;
 pub use search::SearchBudget;
 pub use tables::SCHEMA_VERSION;
 
@@ -149,8 +147,6 @@ pub struct Store {
     /// When a batch last committed durably (see [`Store::apply_batch`]).
     durable_at: Mutex<Instant>,
     sync_every: Duration,
-    /// Whether grams may wait in the merge queue (`search/merge.rs`).
-    merges: AtomicBool,
 }
 
 impl Store {
@@ -164,7 +160,6 @@ impl Store {
             search_index: true,
             durable_at: Mutex::new(Instant::now()),
             sync_every: DEFAULT_SYNC_EVERY,
-            merges: AtomicBool::new(true),
         })
     }
 
@@ -206,8 +201,6 @@ impl Store {
         drop(open.take());
         *open = Some(tables::create(&self.db.path)?);
         *self.lock_durable_at() = Instant::now();
-        self.merges
-            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 

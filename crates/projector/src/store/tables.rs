@@ -11,9 +11,7 @@ use super::StoreError;
 /// Version of the table layout; `open` refuses a file written by a newer one.
 /// 11: times bounded by the message's (an older file may hold later ones,
 /// so it is rebuilt). 12: pages in natural order ([`PageKeyOrder`]).
-/// 13: a gram's segments in tiers, merged between batches (the tier in a
-/// segment number's top byte, the count of each in the gram's count row).
-pub const SCHEMA_VERSION: u64 = 13;
+pub const SCHEMA_VERSION: u64 = 12;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const PAGES: TableDefinition<PageKeyOrder, &str> = TableDefinition::new("pages");
@@ -24,12 +22,9 @@ pub(super) const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition:
 pub(super) const DOC_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("doc_blocks");
 pub(super) const DOC_BLOCK_LIVE: TableDefinition<u64, u64> = TableDefinition::new("doc_block_live");
 pub(super) const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
-/// The segment number under which a gram's postings count is kept (with
-/// how many segments each tier holds): after every segment of the gram, so
-/// next to the one batches append to.
+/// The segment number under which a gram's postings count is kept: after
+/// every segment of the gram, so next to the one batches append to.
 pub(super) const COUNT_KEY: u64 = u64::MAX;
-/// Grams with a tier of segments to merge (`search/merge.rs`).
-pub(super) const MERGE_QUEUE: TableDefinition<&str, ()> = TableDefinition::new("merge_queue");
 pub(super) const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 pub(super) const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 
@@ -80,7 +75,6 @@ pub(super) fn create(path: &Path) -> Result<Database, StoreError> {
         txn.open_table(DOC_BLOCKS)?;
         txn.open_table(DOC_BLOCK_LIVE)?;
         txn.open_table(POSTINGS)?;
-        txn.open_table(MERGE_QUEUE)?;
         txn.open_table(REJECTED)?;
         txn.open_table(DIGEST)?;
     }

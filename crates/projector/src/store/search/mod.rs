@@ -5,11 +5,11 @@
 
 pub mod doc_blocks;
 mod grams;
-pub mod merge;
 pub mod postings;
 
 use std::time::{Duration, Instant};
 
+use integer_encoding::VarInt as _;
 use redb::ReadableTable;
 use rustc_hash::FxHashMap;
 
@@ -99,7 +99,7 @@ impl Store {
         } else {
             let mut counted = Vec::with_capacity(grams.len());
             for gram in &grams {
-                let n = merge::read_count(&postings, gram)?.postings;
+                let n = gram_count(&postings, gram)?;
                 if n == 0 {
                     return Ok(list.finish());
                 }
@@ -295,14 +295,13 @@ impl Tables<'_> {
                 ends[slot] += 1;
             }
         }
-        let tier_0 = merge::tier_keys(0);
         for (slot, &(gram, _)) in grams.iter().enumerate() {
             let add = &flat[starts[slot]..ends[slot]];
             let gram = gram_text(gram);
-            let mut count = merge::read_count(&self.postings, &gram)?;
+            let added = add.len() as u64;
             let last = match self
                 .postings
-                .range((gram.as_str(), tier_0.start)..(gram.as_str(), tier_0.end))?
+                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
                 .next_back()
             {
                 Some(item) => {
@@ -318,20 +317,14 @@ impl Tables<'_> {
             let (segment, bytes) = match last {
                 Some((seg, old)) => (seg, postings::encode(&postings::merge(&old, add))),
                 None => {
-                    let seg = merge::segment_key(0, self.next_segment);
+                    let seg = self.next_segment;
                     self.next_segment += 1;
-                    count.tiers[0] += 1;
-                    if count.tiers[0] == merge::FAN {
-                        self.merge_queue.insert(gram.as_str(), ())?;
-                        self.queued_merge = true;
-                    }
                     (seg, postings::encode(add))
                 }
             };
             self.postings
                 .insert((gram.as_str(), segment), bytes.as_slice())?;
-            count.postings += add.len() as u64;
-            merge::write_count(&mut self.postings, &gram, &count)?;
+            self.add_gram_count(&gram, added, 0)?;
         }
         for (gram, dead) in std::mem::take(&mut self.dead_postings) {
             let gram = gram_text(gram);
@@ -348,23 +341,48 @@ impl Tables<'_> {
                     changed.push((k.value().1, before - postings.len(), postings));
                 }
             }
-            let mut count = merge::read_count(&self.postings, &gram)?;
+            let mut removed = 0u64;
             for (seg, gone, postings) in changed {
-                count.postings = count.postings.saturating_sub(gone as u64);
+                removed += gone as u64;
                 if postings.is_empty() {
                     self.postings.remove((gram.as_str(), seg))?;
-                    let tier = merge::tier_of(seg).ok_or_else(bad_segment)?;
-                    let left = &mut count.tiers[tier as usize];
-                    *left = left.saturating_sub(1);
                 } else {
                     self.postings
                         .insert((gram.as_str(), seg), postings::encode(&postings).as_slice())?;
                 }
             }
-            merge::write_count(&mut self.postings, &gram, &count)?;
+            self.add_gram_count(&gram, 0, removed)?;
         }
         self.meta.insert(META_NEXT_SEGMENT, self.next_segment)?;
         Ok(())
+    }
+
+    fn add_gram_count(&mut self, gram: &str, plus: u64, minus: u64) -> Result<(), StoreError> {
+        let n = gram_count(&self.postings, gram)?;
+        let n = (n + plus).saturating_sub(minus);
+        if n == 0 {
+            self.postings.remove((gram, COUNT_KEY))?;
+        } else {
+            self.postings
+                .insert((gram, COUNT_KEY), n.encode_var_vec().as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// How many postings `gram` has (dead ones included until removed).
+fn gram_count(
+    postings: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    gram: &str,
+) -> Result<u64, StoreError> {
+    match postings.get((gram, COUNT_KEY))? {
+        None => Ok(0),
+        Some(v) => u64::decode_var(v.value())
+            .map(|(n, _)| n)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "postings",
+                detail: format!("the count of gram {gram:?} does not decode"),
+            }),
     }
 }
 
@@ -372,7 +390,7 @@ fn decode_segment(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
     postings::decode(bytes).ok_or_else(bad_segment)
 }
 
-pub(super) fn bad_segment() -> StoreError {
+fn bad_segment() -> StoreError {
     StoreError::Corrupt {
         table: "postings",
         detail: "a segment that does not decode".to_owned(),

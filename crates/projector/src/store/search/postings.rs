@@ -13,72 +13,27 @@ pub type Posting = (u64, u64);
 /// Encodes postings, sorted, as one segment.
 pub fn encode(postings: &[Posting]) -> Vec<u8> {
     debug_assert!(postings.is_sorted(), "postings must be sorted");
-    let mut encoder = Encoder::with_capacity(postings.len());
-    for &posting in postings {
-        encoder.push(posting);
-    }
-    encoder.finish()
-}
-
-/// Builds a segment one posting at a time, so that a merge writes its
-/// output without holding the merged postings decoded.
-#[derive(Debug, Default)]
-pub struct Encoder {
-    body: Vec<u8>,
-    count: usize,
-    prev: Posting,
-}
-
-impl Encoder {
-    /// An encoder with room for about `n` postings.
-    pub fn with_capacity(n: usize) -> Encoder {
-        Encoder {
-            body: Vec::with_capacity(4 * n),
-            ..Encoder::default()
-        }
-    }
-
-    /// How many postings it holds.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Appends `posting`, which sorts at or after the one before.
-    pub fn push(&mut self, posting: Posting) {
-        let (sort, doc) = posting;
-        let (prev_sort, prev_doc) = self.prev;
-        debug_assert!(posting >= self.prev, "postings must be sorted");
-        let mut buf = [0u8; 30];
+    // Written in place, at most 10 bytes a varint, then cut to length.
+    let mut out = vec![0u8; 10 * (1 + 3 * postings.len())];
+    let mut at = (postings.len() as u64).encode_var(&mut out);
+    let (mut prev_sort, mut prev_doc) = (0u64, 0u64);
+    for &(sort, doc) in postings {
         let increase = sort - prev_sort;
-        let mut at = if increase % MICROS == 0 {
-            ((increase / MICROS) << 1 | 1).encode_var(&mut buf)
+        if increase % MICROS == 0 {
+            at += ((increase / MICROS) << 1 | 1).encode_var(&mut out[at..]);
         } else if increase < 1 << 62 {
-            (increase << 2).encode_var(&mut buf)
+            at += (increase << 2).encode_var(&mut out[at..]);
         } else {
-            let n = WIDE.encode_var(&mut buf);
-            n + increase.encode_var(&mut buf[n..])
-        };
+            at += WIDE.encode_var(&mut out[at..]);
+            at += increase.encode_var(&mut out[at..]);
+        }
         // Signed varints are zigzag encoded: a small difference either way
         // takes a byte or two.
-        at += (doc.wrapping_sub(prev_doc) as i64).encode_var(&mut buf[at..]);
-        self.body.extend_from_slice(&buf[..at]);
-        self.count += 1;
-        self.prev = posting;
+        at += (doc.wrapping_sub(prev_doc) as i64).encode_var(&mut out[at..]);
+        (prev_sort, prev_doc) = (sort, doc);
     }
-
-    /// The segment: its count, then the postings.
-    pub fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(10 + self.body.len());
-        let mut count = [0u8; 10];
-        let n = (self.count as u64).encode_var(&mut count);
-        out.extend_from_slice(&count[..n]);
-        out.extend_from_slice(&self.body);
-        out
-    }
+    out.truncate(at);
+    out
 }
 
 /// Microseconds in a second: the sort key's unit.
@@ -143,11 +98,6 @@ impl<'a> Cursor<'a> {
             doc: 0,
             bytes,
         })
-    }
-
-    /// How many postings are left to read.
-    pub fn left(&self) -> usize {
-        self.left
     }
 
     fn varint<V: VarInt>(&mut self) -> Option<V> {
