@@ -421,6 +421,17 @@ fn search_equals_a_scan_through_merged_runs_changes_and_retention() {
                 "{q:?}: newest first"
             );
             let mut keys: Vec<(String, String)> = got.into_iter().map(|e| (e.page, e.id)).collect();
+            // A small window holds the newest of them: the segments it
+            // leaves unread hold nothing newer.
+            for limit in [1, 3, 7] {
+                let window: Vec<(String, String)> = store
+                    .search(q, limit)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.page, e.id))
+                    .collect();
+                assert_eq!(window, keys[..limit.min(keys.len())], "{q:?} limit {limit}");
+            }
             keys.sort();
             assert_eq!(keys.iter().collect::<Vec<_>>(), want, "{q:?}");
         }

@@ -129,7 +129,7 @@ pub(super) struct Tables<'t> {
     /// head (newest sort key) before the batch: `finish_heads` updates
     /// `page_heads` once per page.
     pub(super) touched: HashMap<String, Option<u64>>,
-    pub(super) postings: Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(super) postings: Table<'t, (&'static str, u64, u64), &'static [u8]>,
     /// The documents this batch numbered, with their grams, posted by
     /// [`Tables::finish_index`].
     pub(super) new_docs: Vec<(Posting, std::ops::Range<usize>)>,
@@ -139,8 +139,6 @@ pub(super) struct Tables<'t> {
     pub(super) dead_postings: FxHashMap<Gram, FxHashSet<u64>>,
     /// The next document number, stored by `finish_index`.
     pub(super) next_doc: u64,
-    /// The next segment number, stored by `finish_index`.
-    pub(super) next_segment: u64,
     pub(super) search_index: bool,
     pub(super) rejected: Table<'t, u64, &'static str>,
     pub(super) digest: Table<'t, &'static str, &'static [u8; 32]>,
@@ -155,7 +153,6 @@ impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, StoreError> {
         let meta = txn.open_table(META)?;
         let next_doc = meta.get(META_NEXT_DOC)?.map(|v| v.value()).unwrap_or(0);
-        let next_segment = meta.get(META_NEXT_SEGMENT)?.map(|v| v.value()).unwrap_or(0);
         let digest = txn.open_table(DIGEST)?;
         let sum = digest
             .get(DIGEST_STATE)?
@@ -178,7 +175,6 @@ impl<'t> Tables<'t> {
             new_grams: Vec::new(),
             dead_postings: FxHashMap::default(),
             next_doc,
-            next_segment,
             search_index: true,
             rejected: txn.open_table(REJECTED)?,
             digest,

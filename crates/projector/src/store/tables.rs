@@ -11,7 +11,8 @@ use super::StoreError;
 /// Version of the table layout; `open` refuses a file written by a newer one.
 /// 11: times bounded by the message's (an older file may hold later ones,
 /// so it is rebuilt). 12: pages in natural order ([`PageKeyOrder`]).
-pub const SCHEMA_VERSION: u64 = 12;
+/// 13: a gram's segments keyed by their first postings.
+pub const SCHEMA_VERSION: u64 = 13;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const PAGES: TableDefinition<PageKeyOrder, &str> = TableDefinition::new("pages");
@@ -21,9 +22,12 @@ pub(super) const PAGE_NEWEST: TableDefinition<(&str, u64, &str), u64> =
 pub(super) const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition::new("page_heads");
 pub(super) const DOC_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("doc_blocks");
 pub(super) const DOC_BLOCK_LIVE: TableDefinition<u64, u64> = TableDefinition::new("doc_block_live");
-pub(super) const POSTINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("postings");
-/// The segment number under which a gram's postings count is kept: after
-/// every segment of the gram, so next to the one batches append to.
+/// `(gram, first posting's sort key, its document)`: a gram's segments in
+/// the order of their first postings.
+pub(super) const POSTINGS: TableDefinition<(&str, u64, u64), &[u8]> =
+    TableDefinition::new("postings");
+/// The sort key and document under which a gram's count is kept: after
+/// every segment of the gram (no document has this number).
 pub(super) const COUNT_KEY: u64 = u64::MAX;
 pub(super) const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 pub(super) const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
@@ -31,7 +35,6 @@ pub(super) const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new
 pub(super) const META_SCHEMA: &str = "schema_version";
 pub(super) const META_APPLIED: &str = "applied_seq";
 pub(super) const META_NEXT_DOC: &str = "next_doc";
-pub(super) const META_NEXT_SEGMENT: &str = "next_segment";
 
 /// redb's page cache. Larger did not apply faster (the OS page cache holds
 /// the file; 64 MiB and 32 MiB applied 300k entries at the same rate) but

@@ -7,6 +7,7 @@ pub mod doc_blocks;
 mod grams;
 pub mod postings;
 
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use integer_encoding::VarInt as _;
@@ -16,11 +17,11 @@ use rustc_hash::FxHashMap;
 use super::apply::Tables;
 use super::list::Collector;
 use super::rows::{indexed_entry, EntryView};
-use super::tables::{COUNT_KEY, DOC_BLOCKS, ENTRIES, META_NEXT_DOC, META_NEXT_SEGMENT, POSTINGS};
+use super::tables::{COUNT_KEY, DOC_BLOCKS, ENTRIES, META_NEXT_DOC, POSTINGS};
 use super::{Listed, Store, StoreError, Window};
 use grams::{gram_text, query_grams};
 pub(super) use grams::{text_grams, Gram};
-use postings::{Cursor, Merged, Posting};
+use postings::{bad_segment, Merged, Posting, Source};
 
 /// A batch appends to a gram's last segment while it holds fewer postings
 /// than this, and starts a new segment otherwise.
@@ -109,23 +110,26 @@ impl Store {
             let (_, rarest) = counted.remove(0);
             (rarest, counted.into_iter().map(|(_, g)| g).collect())
         };
-        // The segments are read where redb's cache holds them, not copied:
-        // a common character's run to 18 MB, and a copy that size per
-        // search left that much in the heap of the thread that made it.
-        let rows = segment_rows(&postings, prefix, |gram| gram.starts_with(prefix))?;
-        let other_rows = others
-            .iter()
-            .map(|&other| segment_rows(&postings, other, |gram| gram == other))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut others = Others {
-            streams: other_rows
+        // A gram's segments are keyed by their first postings, so each is
+        // read only once the merge reaches it: a window of 20 reads the few
+        // segments that hold it, not all of a common gram's.
+        let sources = if grams.len() == 1 {
+            grams_from(&postings, prefix)?
                 .iter()
-                .map(|rows| merged(rows))
-                .collect::<Result<_, _>>()?,
+                .map(|gram| gram_segments(&postings, gram))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![gram_segments(&postings, prefix)?]
+        };
+        let mut others = Others {
+            streams: others
+                .iter()
+                .map(|other| Ok(Merged::new(vec![gram_segments(&postings, other)?])))
+                .collect::<Result<_, StoreError>>()?,
         };
         let blocks = txn.open_table(DOC_BLOCKS)?;
         let entries = txn.open_table(ENTRIES)?;
-        let mut merged = merged(&rows)?;
+        let mut merged = Merged::new(sources);
         if let Some((sort, doc)) = after {
             merged.seek((sort, doc.saturating_add(1)));
         }
@@ -134,7 +138,7 @@ impl Store {
         let mut checked = 0usize;
         let mut last_checked = None;
         while let Some(posting) = merged.next() {
-            let posting = posting.map_err(|()| bad_segment())?;
+            let posting = posting?;
             // Under several grams (one-character queries), a document comes
             // once per gram, one after the other in the merge.
             if last.replace(posting) == Some(posting) || after.is_some_and(|a| posting <= a) {
@@ -179,8 +183,10 @@ impl Store {
                     break;
                 }
                 if list.is_full() {
-                    if merged.peek().is_some() {
-                        list.more();
+                    match merged.peek() {
+                        Some(Err(e)) => return Err(e),
+                        Some(Ok(_)) => list.more(),
+                        None => {}
                     }
                     break;
                 }
@@ -190,37 +196,64 @@ impl Store {
     }
 }
 
-/// The segment rows of the grams from `first` on while `wanted` holds.
-fn segment_rows<'t>(
-    postings: &'t redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
-    first: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> Result<Vec<redb::AccessGuard<'t, &'static [u8]>>, StoreError> {
-    let mut rows = Vec::new();
-    for item in postings.range((first, 0)..)? {
-        let (k, v) = item?;
-        let (gram, segment) = k.value();
-        if !wanted(gram) {
+type PostingsTable = redb::ReadOnlyTable<(&'static str, u64, u64), &'static [u8]>;
+
+/// The grams that start with `prefix`, found a key lookup each: a gram's
+/// segments are passed over, not read.
+fn grams_from(postings: &PostingsTable, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let mut grams = Vec::new();
+    let mut next = postings.range((prefix, 0, 0)..)?.next();
+    while let Some(item) = next {
+        let (k, _) = item?;
+        let (gram, _, _) = k.value();
+        if !gram.starts_with(prefix) {
             break;
         }
-        if segment != COUNT_KEY {
-            rows.push(v);
-        }
+        let gram = gram.to_owned();
+        // The gram's count row comes after its segments: what follows it
+        // is the next gram's first row.
+        let after = (gram.as_str(), COUNT_KEY, COUNT_KEY);
+        next = postings
+            .range::<(&str, u64, u64)>((Bound::Excluded(after), Bound::Unbounded))?
+            .next();
+        grams.push(gram);
     }
-    Ok(rows)
+    Ok(grams)
 }
 
-fn merged<'a>(rows: &'a [redb::AccessGuard<'_, &'static [u8]>]) -> Result<Merged<'a>, StoreError> {
-    let segments = rows
-        .iter()
-        .map(|row| Cursor::new(row.value()).ok_or_else(bad_segment))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Merged::new(segments))
+/// A gram's segments in the order of their keys (their first postings).
+struct GramSegments {
+    rows: redb::Range<'static, (&'static str, u64, u64), &'static [u8]>,
+}
+
+fn gram_segments(postings: &PostingsTable, gram: &str) -> Result<GramSegments, StoreError> {
+    Ok(GramSegments {
+        rows: postings.range((gram, 0, 0)..(gram, COUNT_KEY, COUNT_KEY))?,
+    })
+}
+
+impl Source for GramSegments {
+    type Row = redb::AccessGuard<'static, &'static [u8]>;
+
+    fn bytes(row: &Self::Row) -> &[u8] {
+        row.value()
+    }
+
+    fn next_segment(&mut self) -> Result<Option<(Posting, Self::Row)>, StoreError> {
+        match self.rows.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                let (_, sort, doc) = k.value();
+                Ok(Some(((sort, doc), v)))
+            }
+        }
+    }
 }
 
 /// The postings of a query's other bigrams, read alongside its rarest one's.
-struct Others<'a> {
-    streams: Vec<Merged<'a>>,
+struct Others {
+    streams: Vec<Merged<GramSegments>>,
 }
 
 /// Whether a candidate is among the postings of every other bigram.
@@ -233,7 +266,7 @@ enum Held {
     NoMore,
 }
 
-impl Others<'_> {
+impl Others {
     /// Reads each other bigram's postings on to `posting` (they come in the
     /// same order as the candidates, so none is read twice).
     fn hold(&mut self, posting: Posting) -> Result<Held, StoreError> {
@@ -241,7 +274,7 @@ impl Others<'_> {
             stream.seek(posting);
             match stream.peek() {
                 None => return Ok(Held::NoMore),
-                Some(Err(())) => return Err(bad_segment()),
+                Some(Err(e)) => return Err(e),
                 Some(Ok(p)) if p == posting => {}
                 Some(Ok(p)) => return Ok(Held::NotBefore(p)),
             }
@@ -297,102 +330,156 @@ impl Tables<'_> {
         }
         for (slot, &(gram, _)) in grams.iter().enumerate() {
             let add = &flat[starts[slot]..ends[slot]];
+            let Some(&add_first) = add.first() else {
+                continue;
+            };
             let gram = gram_text(gram);
-            let added = add.len() as u64;
-            let last = match self
-                .postings
-                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
-                .next_back()
-            {
-                Some(item) => {
-                    let (k, v) = item?;
-                    let old = v.value();
-                    match postings::count(old).ok_or_else(bad_segment)? {
-                        n if n < SMALL_SEGMENT => Some((k.value().1, decode_segment(old)?)),
+            let mut head = gram_head(&self.postings, &gram)?;
+            // The segment batches append to, while it is small.
+            let open = match head.open {
+                Some(first) => match self.postings.get(segment_key(&gram, first))? {
+                    Some(v) => match postings::count(v.value()).ok_or_else(bad_segment)? {
+                        n if n < SMALL_SEGMENT => Some((first, decode_segment(v.value())?)),
                         _ => None,
+                    },
+                    None => {
+                        return Err(StoreError::Corrupt {
+                            table: "postings",
+                            detail: format!("gram {gram:?} names a segment it lacks"),
+                        })
                     }
-                }
+                },
                 None => None,
             };
-            let (segment, bytes) = match last {
-                Some((seg, old)) => (seg, postings::encode(&postings::merge(&old, add))),
-                None => {
-                    let seg = self.next_segment;
-                    self.next_segment += 1;
-                    (seg, postings::encode(add))
+            let (first, bytes) = match open {
+                Some((old_first, old)) => {
+                    let all = postings::merge(&old, add);
+                    // Keyed by its first posting: a newer one moves the row.
+                    if all[0] != old_first {
+                        self.postings.remove(segment_key(&gram, old_first))?;
+                    }
+                    (all[0], postings::encode(&all))
                 }
+                None => (add_first, postings::encode(add)),
             };
             self.postings
-                .insert((gram.as_str(), segment), bytes.as_slice())?;
-            self.add_gram_count(&gram, added, 0)?;
+                .insert(segment_key(&gram, first), bytes.as_slice())?;
+            head.count += add.len() as u64;
+            head.open = Some(first);
+            self.put_gram_head(&gram, &head)?;
         }
         for (gram, dead) in std::mem::take(&mut self.dead_postings) {
             let gram = gram_text(gram);
             let mut changed = Vec::new();
             for item in self
                 .postings
-                .range((gram.as_str(), 0)..(gram.as_str(), COUNT_KEY))?
+                .range(segment_key(&gram, (0, 0))..segment_key(&gram, COUNT_POSTING))?
             {
                 let (k, v) = item?;
                 let mut postings = decode_segment(v.value())?;
                 let before = postings.len();
                 postings.retain(|(_, doc)| !dead.contains(doc));
                 if postings.len() != before {
-                    changed.push((k.value().1, before - postings.len(), postings));
+                    let (_, sort, doc) = k.value();
+                    changed.push(((sort, doc), before - postings.len(), postings));
                 }
             }
-            let mut removed = 0u64;
-            for (seg, gone, postings) in changed {
-                removed += gone as u64;
-                if postings.is_empty() {
-                    self.postings.remove((gram.as_str(), seg))?;
-                } else {
-                    self.postings
-                        .insert((gram.as_str(), seg), postings::encode(&postings).as_slice())?;
+            let mut head = gram_head(&self.postings, &gram)?;
+            for (first, gone, postings) in changed {
+                head.count = head.count.saturating_sub(gone as u64);
+                self.postings.remove(segment_key(&gram, first))?;
+                let new_first = postings.first().copied();
+                if let Some(new_first) = new_first {
+                    self.postings.insert(
+                        segment_key(&gram, new_first),
+                        postings::encode(&postings).as_slice(),
+                    )?;
+                }
+                if head.open == Some(first) {
+                    head.open = new_first;
                 }
             }
-            self.add_gram_count(&gram, 0, removed)?;
+            self.put_gram_head(&gram, &head)?;
         }
-        self.meta.insert(META_NEXT_SEGMENT, self.next_segment)?;
         Ok(())
     }
 
-    fn add_gram_count(&mut self, gram: &str, plus: u64, minus: u64) -> Result<(), StoreError> {
-        let n = gram_count(&self.postings, gram)?;
-        let n = (n + plus).saturating_sub(minus);
-        if n == 0 {
-            self.postings.remove((gram, COUNT_KEY))?;
+    fn put_gram_head(&mut self, gram: &str, head: &GramHead) -> Result<(), StoreError> {
+        if head.count == 0 {
+            self.postings.remove(segment_key(gram, COUNT_POSTING))?;
         } else {
             self.postings
-                .insert((gram, COUNT_KEY), n.encode_var_vec().as_slice())?;
+                .insert(segment_key(gram, COUNT_POSTING), head.encode().as_slice())?;
         }
         Ok(())
+    }
+}
+
+/// The key of a gram's segment whose first posting is `first`.
+fn segment_key(gram: &str, first: Posting) -> (&str, u64, u64) {
+    (gram, first.0, first.1)
+}
+
+/// The key under which a gram's [`GramHead`] is kept: after all its
+/// segments (no posting has document number `COUNT_KEY`).
+const COUNT_POSTING: Posting = (COUNT_KEY, COUNT_KEY);
+
+/// A gram's postings count (dead ones included until removed) and the
+/// first posting of the segment batches append to.
+#[derive(Debug, Default)]
+struct GramHead {
+    count: u64,
+    open: Option<Posting>,
+}
+
+impl GramHead {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = self.count.encode_var_vec();
+        if let Some((sort, doc)) = self.open {
+            out.extend(sort.encode_var_vec());
+            out.extend(doc.encode_var_vec());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<GramHead> {
+        let (count, n) = u64::decode_var(bytes)?;
+        let rest = &bytes[n..];
+        let open = if rest.is_empty() {
+            None
+        } else {
+            let (sort, n) = u64::decode_var(rest)?;
+            let (doc, m) = u64::decode_var(&rest[n..])?;
+            if n + m != rest.len() {
+                return None;
+            }
+            Some((sort, doc))
+        };
+        Some(GramHead { count, open })
+    }
+}
+
+fn gram_head(
+    postings: &impl ReadableTable<(&'static str, u64, u64), &'static [u8]>,
+    gram: &str,
+) -> Result<GramHead, StoreError> {
+    match postings.get(segment_key(gram, COUNT_POSTING))? {
+        None => Ok(GramHead::default()),
+        Some(v) => GramHead::decode(v.value()).ok_or_else(|| StoreError::Corrupt {
+            table: "postings",
+            detail: format!("the count of gram {gram:?} does not decode"),
+        }),
     }
 }
 
 /// How many postings `gram` has (dead ones included until removed).
 fn gram_count(
-    postings: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    postings: &impl ReadableTable<(&'static str, u64, u64), &'static [u8]>,
     gram: &str,
 ) -> Result<u64, StoreError> {
-    match postings.get((gram, COUNT_KEY))? {
-        None => Ok(0),
-        Some(v) => u64::decode_var(v.value())
-            .map(|(n, _)| n)
-            .ok_or_else(|| StoreError::Corrupt {
-                table: "postings",
-                detail: format!("the count of gram {gram:?} does not decode"),
-            }),
-    }
+    Ok(gram_head(postings, gram)?.count)
 }
 
 fn decode_segment(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
     postings::decode(bytes).ok_or_else(bad_segment)
-}
-
-fn bad_segment() -> StoreError {
-    StoreError::Corrupt {
-        table: "postings",
-        detail: "a segment that does not decode".to_owned(),
-    }
 }
