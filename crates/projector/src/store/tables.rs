@@ -23,12 +23,9 @@ pub(super) const PAGE_HEADS: TableDefinition<(u64, &str), ()> = TableDefinition:
 pub(super) const DOC_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("doc_blocks");
 pub(super) const DOC_BLOCK_LIVE: TableDefinition<u64, u64> = TableDefinition::new("doc_block_live");
 /// `(gram, first posting's sort key, its document)`: a gram's segments in
-/// the order of their first postings.
+/// the order of their first postings, after its head at `(gram, 0, 0)`.
 pub(super) const POSTINGS: TableDefinition<(&str, u64, u64), &[u8]> =
     TableDefinition::new("postings");
-/// The sort key and document under which a gram's count is kept: after
-/// every segment of the gram (no document has this number).
-pub(super) const COUNT_KEY: u64 = u64::MAX;
 pub(super) const REJECTED: TableDefinition<u64, &str> = TableDefinition::new("rejected");
 pub(super) const DIGEST: TableDefinition<&str, &[u8; 32]> = TableDefinition::new("digest");
 

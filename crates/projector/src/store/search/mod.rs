@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use super::apply::Tables;
 use super::list::Collector;
 use super::rows::{indexed_entry, EntryView};
-use super::tables::{COUNT_KEY, DOC_BLOCKS, ENTRIES, META_NEXT_DOC, POSTINGS};
+use super::tables::{DOC_BLOCKS, ENTRIES, META_NEXT_DOC, POSTINGS};
 use super::{Listed, Store, StoreError, Window};
 use grams::{gram_text, query_grams};
 pub(super) use grams::{text_grams, Gram};
@@ -113,12 +113,13 @@ impl Store {
         // A gram's segments are keyed by their first postings, so each is
         // read only once the merge reaches it: a window of 20 reads the few
         // segments that hold it, not all of a common gram's.
-        let sources = if grams.len() == 1 {
+        let sources = if prefix.chars().nth(1).is_none() {
             grams_from(&postings, prefix)?
                 .iter()
                 .map(|gram| gram_segments(&postings, gram))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
+            // A bigram starts no gram but itself.
             vec![gram_segments(&postings, prefix)?]
         };
         let mut others = Others {
@@ -210,9 +211,9 @@ fn grams_from(postings: &PostingsTable, prefix: &str) -> Result<Vec<String>, Sto
             break;
         }
         let gram = gram.to_owned();
-        // The gram's count row comes after its segments: what follows it
-        // is the next gram's first row.
-        let after = (gram.as_str(), COUNT_KEY, COUNT_KEY);
+        // The gram's head comes first, its segments after it: what follows
+        // the last possible segment key is the next gram's head.
+        let after = segment_key(&gram, LAST);
         next = postings
             .range::<(&str, u64, u64)>((Bound::Excluded(after), Bound::Unbounded))?
             .next();
@@ -228,7 +229,7 @@ struct GramSegments {
 
 fn gram_segments(postings: &PostingsTable, gram: &str) -> Result<GramSegments, StoreError> {
     Ok(GramSegments {
-        rows: postings.range((gram, 0, 0)..(gram, COUNT_KEY, COUNT_KEY))?,
+        rows: postings.range(segment_key(gram, FIRST)..=segment_key(gram, LAST))?,
     })
 }
 
@@ -335,13 +336,11 @@ impl Tables<'_> {
             };
             let gram = gram_text(gram);
             let mut head = gram_head(&self.postings, &gram)?;
-            // The segment batches append to, while it is small.
+            // The segment batches append to: the head names it while it is
+            // small.
             let open = match head.open {
                 Some(first) => match self.postings.get(segment_key(&gram, first))? {
-                    Some(v) => match postings::count(v.value()).ok_or_else(bad_segment)? {
-                        n if n < SMALL_SEGMENT => Some((first, decode_segment(v.value())?)),
-                        _ => None,
-                    },
+                    Some(v) => Some((first, decode_segment(v.value())?)),
                     None => {
                         return Err(StoreError::Corrupt {
                             table: "postings",
@@ -365,7 +364,9 @@ impl Tables<'_> {
             self.postings
                 .insert(segment_key(&gram, first), bytes.as_slice())?;
             head.count += add.len() as u64;
-            head.open = Some(first);
+            // Once full, it is not read again: the next batch starts a new
+            // one without looking at it.
+            head.open = (postings::count(&bytes) < Some(SMALL_SEGMENT)).then_some(first);
             self.put_gram_head(&gram, &head)?;
         }
         for (gram, dead) in std::mem::take(&mut self.dead_postings) {
@@ -373,7 +374,7 @@ impl Tables<'_> {
             let mut changed = Vec::new();
             for item in self
                 .postings
-                .range(segment_key(&gram, (0, 0))..segment_key(&gram, COUNT_POSTING))?
+                .range(segment_key(&gram, FIRST)..=segment_key(&gram, LAST))?
             {
                 let (k, v) = item?;
                 let mut postings = decode_segment(v.value())?;
@@ -406,10 +407,10 @@ impl Tables<'_> {
 
     fn put_gram_head(&mut self, gram: &str, head: &GramHead) -> Result<(), StoreError> {
         if head.count == 0 {
-            self.postings.remove(segment_key(gram, COUNT_POSTING))?;
+            self.postings.remove(segment_key(gram, HEAD))?;
         } else {
             self.postings
-                .insert(segment_key(gram, COUNT_POSTING), head.encode().as_slice())?;
+                .insert(segment_key(gram, HEAD), head.encode().as_slice())?;
         }
         Ok(())
     }
@@ -420,12 +421,18 @@ fn segment_key(gram: &str, first: Posting) -> (&str, u64, u64) {
     (gram, first.0, first.1)
 }
 
-/// The key under which a gram's [`GramHead`] is kept: after all its
-/// segments (no posting has document number `COUNT_KEY`).
-const COUNT_POSTING: Posting = (COUNT_KEY, COUNT_KEY);
+/// Where a gram's [`GramHead`] is kept: before its segments, since no
+/// posting has sort key 0 (`desc` of a time chrono cannot hold), and so
+/// beside the segments batches add (their first postings are mostly
+/// among the newest).
+const HEAD: Posting = (0, 0);
+/// The bounds of every segment key of a gram.
+const FIRST: Posting = (1, 0);
+const LAST: Posting = (u64::MAX, u64::MAX);
 
 /// A gram's postings count (dead ones included until removed) and the
-/// first posting of the segment batches append to.
+/// first posting of the segment batches append to, while that one holds
+/// fewer than [`SMALL_SEGMENT`].
 #[derive(Debug, Default)]
 struct GramHead {
     count: u64,
@@ -463,7 +470,7 @@ fn gram_head(
     postings: &impl ReadableTable<(&'static str, u64, u64), &'static [u8]>,
     gram: &str,
 ) -> Result<GramHead, StoreError> {
-    match postings.get(segment_key(gram, COUNT_POSTING))? {
+    match postings.get(segment_key(gram, HEAD))? {
         None => Ok(GramHead::default()),
         Some(v) => GramHead::decode(v.value()).ok_or_else(|| StoreError::Corrupt {
             table: "postings",
