@@ -149,8 +149,8 @@ pub trait Source {
     fn next_segment(&mut self) -> Result<Option<(Posting, Self::Row)>, StoreError>;
 }
 
-/// A source of segments held in memory, in order (tests, and lists built
-/// in memory).
+/// Segments held in memory, in the order of their first postings.
+#[cfg(test)]
 impl Source for std::vec::IntoIter<(Posting, Vec<u8>)> {
     type Row = Vec<u8>;
     fn bytes(row: &Vec<u8>) -> &[u8] {
